@@ -1,0 +1,74 @@
+//! Ingest: connectors that pull deals, stage changes, activities, clients, plans and intake
+//! requests from department systems into the canonical tables, incrementally and idempotently.
+//!
+//! Every connector has one shape ([`source::Source`]): built from its config, it can `check`
+//! the connection, `discover` which canonical tables it fills, and `read` a stream of
+//! [`source::Chunk`]s, each carrying the cursor to resume after it. The [`sync`] runner writes
+//! each chunk and its cursor in one Delta commit, and quarantines bad rows with their reason.
+
+pub mod bitrix24;
+pub mod demo;
+pub mod files;
+pub mod mapping;
+pub mod org;
+pub mod source;
+pub mod sql;
+pub mod sync;
+
+use std::path::PathBuf;
+
+pub use source::{Chunk, Source, SourceContext, StreamInfo};
+pub use sync::{SyncOptions, SyncReport, sync_project};
+
+/// Errors of the ingest crate: each names the source and the place (file:line, API page).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A source is misconfigured.
+    #[error("source `{source_name}`: {message}")]
+    Config {
+        /// Source name in dealhouse.toml.
+        source_name: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A source could not be read.
+    #[error("source `{source_name}` at {location}: {message}")]
+    Read {
+        /// Source name.
+        source_name: String,
+        /// file:line, URL and page, table.
+        location: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// A file is refused whole (wrong encoding, missing columns); nothing of it is written.
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why it is refused.
+        message: String,
+    },
+    /// Too many rows went to quarantine.
+    #[error("source `{source_name}`: {quarantined} rows quarantined, above the threshold of {threshold}; see the `quarantine` table")]
+    TooManyBad {
+        /// Source name.
+        source_name: String,
+        /// Rows quarantined in this sync.
+        quarantined: u64,
+        /// Configured threshold.
+        threshold: u64,
+    },
+    /// The warehouse refused a write.
+    #[error(transparent)]
+    Warehouse(#[from] dealhouse_warehouse::Error),
+    /// I/O.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Arrow.
+    #[error(transparent)]
+    Arrow(#[from] dealhouse_warehouse::datafusion::arrow::error::ArrowError),
+}
+
+/// Result with the ingest [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,55 @@
+//! The shape every connector shares.
+
+use std::sync::Arc;
+
+use dealhouse_warehouse::datafusion::arrow::record_batch::RecordBatch;
+use dealhouse_warehouse::schema::QuarantineRecord;
+use dealhouse_warehouse::Project;
+use futures::stream::BoxStream;
+
+use crate::Result;
+
+/// Runtime pieces a connector uses, passed in rather than global so tests can build their own.
+#[derive(Clone)]
+pub struct SourceContext {
+    /// The project (config, directory).
+    pub project: Arc<Project>,
+    /// The source's name in dealhouse.toml; it becomes `source_system` in every row.
+    pub source_name: String,
+    /// Shared HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// A canonical table a source fills.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    /// Canonical table name (`deals`, `activities`, ...).
+    pub table: &'static str,
+    /// Rows upstream, when the source can tell cheaply (for progress bars).
+    pub estimated_rows: Option<u64>,
+}
+
+/// A piece of one stream: rows for one canonical table, rows that failed, and the cursor to
+/// resume after this chunk (stored in the same commit as the rows).
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// Canonical table.
+    pub table: &'static str,
+    /// Rows with the canonical table's schema.
+    pub batch: RecordBatch,
+    /// Rows that could not be parsed or mapped, with the reason.
+    pub quarantined: Vec<QuarantineRecord>,
+    /// Where to resume after this chunk; `None` leaves the stored cursor as it is.
+    pub cursor: Option<String>,
+}
+
+/// A connector. Build it from its config, then `check`, `discover`, `read`.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync {
+    /// Verifies the connection and credentials; errors say how to fix them.
+    async fn check(&self) -> Result<()>;
+    /// Canonical tables this source fills, in the order they should be read.
+    async fn discover(&self) -> Result<Vec<StreamInfo>>;
+    /// Reads one stream from `cursor` (None = from the beginning).
+    fn read(&self, table: &'static str, cursor: Option<String>) -> BoxStream<'_, Result<Chunk>>;
+}

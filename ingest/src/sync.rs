@@ -1,0 +1,191 @@
+//! The sync runner: for each source and each table it fills, read chunks from the stored
+//! cursor and write each chunk, its quarantined rows and its cursor as one commit.
+
+use std::sync::Arc;
+
+use dealhouse_warehouse::config::SourceConfig;
+use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord, canonical_table};
+use dealhouse_warehouse::{CommitMeta, Project, Warehouse};
+use futures::StreamExt;
+use tracing::info;
+
+use crate::source::{Source, SourceContext};
+use crate::{Error, Result};
+
+/// What to sync.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Source names to run; empty means all.
+    pub sources: Vec<String>,
+    /// Fail a source when more rows than this are quarantined in one sync (None = never).
+    pub max_quarantined: Option<u64>,
+}
+
+/// Counts for one table of one source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableReport {
+    /// Canonical table.
+    pub table: String,
+    /// Rows read from the source.
+    pub read: u64,
+    /// Rows new to the warehouse.
+    pub inserted: u64,
+    /// Rows whose content changed.
+    pub updated: u64,
+    /// Rows quarantined.
+    pub quarantined: u64,
+}
+
+/// The outcome of one source.
+#[derive(Debug, Clone, Default)]
+pub struct SourceReport {
+    /// Source name.
+    pub name: String,
+    /// Per table.
+    pub tables: Vec<TableReport>,
+    /// Set when the source failed; what was committed before the failure stays.
+    pub error: Option<String>,
+}
+
+/// The outcome of a sync.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// Per source, the organisation (`config`) first.
+    pub sources: Vec<SourceReport>,
+}
+
+impl SyncReport {
+    /// True when every source succeeded.
+    pub fn ok(&self) -> bool {
+        self.sources.iter().all(|s| s.error.is_none())
+    }
+}
+
+/// Progress callbacks, so the CLI can draw bars and servers can log.
+pub trait SyncProgress: Send + Sync {
+    /// A stream starts.
+    fn start(&self, _source: &str, _table: &str, _estimated_rows: Option<u64>) {}
+    /// Rows were committed.
+    fn advance(&self, _source: &str, _table: &str, _rows: u64) {}
+    /// A stream ended.
+    fn finish(&self, _source: &str, _report: &TableReport) {}
+}
+
+/// Progress that only logs.
+pub struct LogProgress;
+impl SyncProgress for LogProgress {
+    fn finish(&self, source: &str, r: &TableReport) {
+        info!(source, table = %r.table, read = r.read, inserted = r.inserted, updated = r.updated, quarantined = r.quarantined, "synced");
+    }
+}
+
+/// Builds the connector for a configured source. Adding a source kind adds an arm here.
+pub async fn connector_for(ctx: SourceContext, config: &SourceConfig) -> Result<Box<dyn Source>> {
+    Ok(match config {
+        SourceConfig::Bitrix24(c) => Box::new(crate::bitrix24::Bitrix24Source::connect(ctx, c.clone()).await?),
+        SourceConfig::Sqlite(c) => Box::new(crate::sql::SqliteSource::new(ctx, c.clone())?),
+        SourceConfig::Xlsx(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Xlsx)?),
+        SourceConfig::Csv(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Csv)?),
+    })
+}
+
+/// Runs the organisation and the selected sources into the warehouse.
+pub async fn sync_project(
+    project: Arc<Project>,
+    warehouse: &Warehouse,
+    options: &SyncOptions,
+    progress: &dyn SyncProgress,
+) -> Result<SyncReport> {
+    for name in &options.sources {
+        if !project.config.sources.contains_key(name) {
+            return Err(Error::Config {
+                source_name: name.clone(),
+                message: format!(
+                    "no such source in dealhouse.toml; sources: {}",
+                    project.config.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+    warehouse.ensure_canonical().await?;
+    let mut report = SyncReport::default();
+    let (h, b) = crate::org::sync_org(&project.config, warehouse).await?;
+    report.sources.push(SourceReport {
+        name: crate::org::CONFIG_SOURCE.into(),
+        tables: vec![
+            TableReport { table: "holdings".into(), inserted: h.inserted, updated: h.updated, ..Default::default() },
+            TableReport { table: "branches".into(), inserted: b.inserted, updated: b.updated, ..Default::default() },
+        ],
+        error: None,
+    });
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("dealhouse/", env!("CARGO_PKG_VERSION")))
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| Error::Config { source_name: "http".into(), message: e.to_string() })?;
+    for (name, config) in &project.config.sources {
+        if !options.sources.is_empty() && !options.sources.contains(name) {
+            continue;
+        }
+        let ctx = SourceContext { project: project.clone(), source_name: name.clone(), http: http.clone() };
+        let mut source_report = SourceReport { name: name.clone(), ..Default::default() };
+        if let Err(e) = sync_source(ctx, config, warehouse, options, progress, &mut source_report).await {
+            source_report.error = Some(e.to_string());
+        }
+        report.sources.push(source_report);
+    }
+    Ok(report)
+}
+
+async fn sync_source(
+    ctx: SourceContext,
+    config: &SourceConfig,
+    warehouse: &Warehouse,
+    options: &SyncOptions,
+    progress: &dyn SyncProgress,
+    report: &mut SourceReport,
+) -> Result<()> {
+    let name = ctx.source_name.clone();
+    let source = connector_for(ctx, config).await?;
+    source.check().await?;
+    let mut quarantined_total = 0u64;
+    for stream in source.discover().await? {
+        let def = canonical_table(stream.table).ok_or_else(|| Error::Config {
+            source_name: name.clone(),
+            message: format!("connector produced unknown table `{}`", stream.table),
+        })?;
+        let mut table_report = TableReport { table: stream.table.to_string(), ..Default::default() };
+        progress.start(&name, stream.table, stream.estimated_rows);
+        let cursor = warehouse.last_cursor(stream.table, &name).await?;
+        let mut chunks = source.read(stream.table, cursor);
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            let rows = chunk.batch.num_rows() as u64;
+            if !chunk.quarantined.is_empty() {
+                quarantined_total += chunk.quarantined.len() as u64;
+                table_report.quarantined += chunk.quarantined.len() as u64;
+                write_quarantine(warehouse, &name, &chunk.quarantined).await?;
+            }
+            let meta = CommitMeta { operation: "sync".into(), source: name.clone(), cursor: chunk.cursor.clone() };
+            let stats = warehouse.upsert(&def, vec![chunk.batch], &meta).await?;
+            table_report.read += rows;
+            table_report.inserted += stats.inserted;
+            table_report.updated += stats.updated;
+            progress.advance(&name, stream.table, rows);
+        }
+        progress.finish(&name, &table_report);
+        report.tables.push(table_report);
+    }
+    if let Some(threshold) = options.max_quarantined
+        && quarantined_total > threshold
+    {
+        return Err(Error::TooManyBad { source_name: name, quarantined: quarantined_total, threshold });
+    }
+    Ok(())
+}
+
+async fn write_quarantine(warehouse: &Warehouse, source: &str, rows: &[QuarantineRecord]) -> Result<()> {
+    let meta = CommitMeta { operation: "quarantine".into(), source: source.into(), cursor: None };
+    warehouse.upsert(&QuarantineRecord::table_def(), vec![QuarantineRecord::to_batch(rows)?], &meta).await?;
+    Ok(())
+}

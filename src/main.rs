@@ -1,0 +1,406 @@
+//! `dealhouse`: the command line. Thin wiring over the crates: `ingest` (sync, demo),
+//! `warehouse` (build, test, query, status, docs) and `api` (serve).
+
+mod output;
+mod progress;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+use dealhouse_ingest::sync::{SyncOptions, SyncReport};
+use dealhouse_warehouse::session::QuerySession;
+use dealhouse_warehouse::{Project, Warehouse, models};
+
+/// Sales-analytics warehouse for a multi-branch B2B sales organisation.
+///
+/// A project is a directory with a `dealhouse.toml`. `sync` pulls the configured sources (CRM,
+/// legacy SQL databases, CSV/XLSX exports) into Delta tables, `build` runs the SQL models into
+/// marts, `query` and `serve` read them.
+///
+/// Start with `dealhouse demo` (a generated company, then sync, build and serve), or
+/// `dealhouse init DIR` for your own project.
+#[derive(Parser)]
+#[command(name = "dealhouse", version, about, long_about, after_help = EXAMPLES)]
+struct Cli {
+    /// Project directory (holding dealhouse.toml).
+    #[arg(short = 'C', long = "project", global = true, default_value = ".", value_name = "DIR")]
+    project: PathBuf,
+    /// More log output (-v info, -vv debug). Set RUST_LOG for fine control.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  dealhouse demo                      generate a company in ./dealhouse-demo, sync, build, serve
+  dealhouse demo /tmp/d --no-serve    the same without the server
+  dealhouse -C /tmp/d query \"select stage, count(*) from deals group by stage\"
+  dealhouse -C /tmp/d sync crm        sync one source
+  dealhouse -C /tmp/d build --select fct_deal+
+  dealhouse -C /tmp/d status";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a project directory with a commented dealhouse.toml to edit.
+    Init {
+        /// Directory to create (default: the -C directory).
+        dir: Option<PathBuf>,
+    },
+    /// Generate a realistic demo company's source systems, then sync, build and serve them.
+    ///
+    /// The company: 4 holdings, 77 branches in 11 time zones, ~300 managers, ~550 deals a week.
+    /// Sources: a Bitrix24-format CRM (served locally), a legacy SQLite intake system, an XLSX
+    /// plan workbook and a 1C CSV export. Same seed and --as-of give byte-identical sources.
+    Demo {
+        /// Directory to create.
+        #[arg(default_value = "dealhouse-demo")]
+        dir: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Weeks of history to generate.
+        #[arg(long, default_value_t = 104)]
+        weeks: u32,
+        /// The demo's "today" (YYYY-MM-DD); data covers the weeks before it. Default: today.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<NaiveDate>,
+        /// Stop after sync and build, without starting the server.
+        #[arg(long)]
+        no_serve: bool,
+        /// Port to serve on (127.0.0.1).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Regenerate DIR if it already holds a project (otherwise it is reused: sync, build, serve).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Pull the configured sources into the warehouse (all, or the named ones).
+    ///
+    /// Incremental and idempotent: each source resumes from the cursor stored with its last
+    /// committed rows; unchanged records are not rewritten. Bad rows go to the `quarantine` table.
+    Sync {
+        /// Source names from dealhouse.toml (default: all).
+        sources: Vec<String>,
+        /// Exit non-zero when a source quarantines more rows than this.
+        #[arg(long, value_name = "N")]
+        max_quarantined: Option<u64>,
+    },
+    /// Run the SQL models (built-in and the project's models/) into tables, then their data tests.
+    Build {
+        /// Only this model (`NAME`) or it and everything downstream (`NAME+`).
+        #[arg(long, value_name = "NAME[+]")]
+        select: Option<String>,
+        /// Recompute every model from scratch.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Skip the data tests after the build.
+        #[arg(long)]
+        no_test: bool,
+    },
+    /// Run the models' data tests against the current tables.
+    Test {
+        /// Only the tests of this model (`NAME`) or it and everything downstream (`NAME+`).
+        #[arg(long, value_name = "NAME[+]")]
+        select: Option<String>,
+    },
+    /// Run one read-only SQL query over every table by its plain name.
+    Query {
+        /// The SQL (SELECT / WITH / EXPLAIN / SHOW TABLES).
+        sql: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Serve the API and dashboards.
+    Serve {
+        /// Address to listen on (default: [server] bind, or 127.0.0.1:8080).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Export KPI tables to CSV, XLSX or Parquet (not yet available).
+    Export,
+    /// Audit the migration off the legacy intake systems (not yet available).
+    Audit,
+    /// Show each source's last sync and each table's version and row count.
+    Status,
+    /// List the models with their docs, columns, tests and lineage; or print the canonical schema.
+    Docs {
+        /// Print the canonical schema as Markdown (docs/schema.md).
+        #[arg(long)]
+        schema: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,dealhouse=info",
+        1 => "info",
+        _ => "debug,datafusion=info,deltalake=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = cli.project;
+    match cli.command {
+        Command::Init { dir: target } => init(&target.unwrap_or(dir)),
+        Command::Demo { dir: target, seed, weeks, as_of, no_serve, port, force } => {
+            demo(&target, seed, weeks, as_of, no_serve, port, force).await
+        }
+        Command::Sync { sources, max_quarantined } => {
+            let project = load(&dir)?;
+            let report = sync(project, SyncOptions { sources, max_quarantined }).await?;
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Build { select, full_refresh: _, no_test } => build(&load(&dir)?, select.as_deref(), !no_test).await,
+        Command::Test { select } => data_tests(&load(&dir)?, select.as_deref()).await,
+        Command::Query { sql, format } => {
+            let project = load(&dir)?;
+            let session = QuerySession::open(&warehouse(&project)?).await?;
+            let batches = session.query(&sql).await?;
+            output::print(&batches, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { bind } => {
+            let project = load(&dir)?;
+            let bind = bind.unwrap_or_else(|| project.config.server.bind.clone());
+            serve(project, &bind).await
+        }
+        Command::Export => not_yet("export", "KPI exports"),
+        Command::Audit => not_yet("audit", "the legacy-intake migration audit"),
+        Command::Status => status(&load(&dir)?).await,
+        Command::Docs { schema } => {
+            if schema {
+                print!("{}", dealhouse_warehouse::schema::schema_markdown());
+            } else {
+                let project = load(&dir)?;
+                print!("{}", output::model_docs(&models::load_models(Some(&project.dir.join("models")))?));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn not_yet(command: &str, what: &str) -> Result<ExitCode> {
+    eprintln!("dealhouse {command}: {what} is not yet available in this version");
+    Ok(ExitCode::from(2))
+}
+
+fn load(dir: &Path) -> Result<Arc<Project>> {
+    Ok(Arc::new(Project::load(dir)?))
+}
+
+fn warehouse(project: &Project) -> Result<Warehouse> {
+    let options = project.config.warehouse.storage_options.clone().into_iter().collect();
+    Ok(Warehouse::new(project.warehouse_url()?, options))
+}
+
+fn init(dir: &Path) -> Result<ExitCode> {
+    let file = dir.join(dealhouse_warehouse::config::PROJECT_FILE);
+    if file.exists() {
+        bail!("{} already exists; edit it, or pick another directory", file.display());
+    }
+    std::fs::create_dir_all(dir.join("models")).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&file, INIT_TEMPLATE).with_context(|| format!("writing {}", file.display()))?;
+    Project::load(dir).context("the generated dealhouse.toml does not load (a bug)")?;
+    println!("Created {}.\nNext: add your branches and sources to it, then `dealhouse -C {} sync`.", file.display(), dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+const INIT_TEMPLATE: &str = include_str!("init_template.toml");
+
+async fn demo(
+    dir: &Path,
+    seed: u64,
+    weeks: u32,
+    as_of: Option<NaiveDate>,
+    no_serve: bool,
+    port: u16,
+    force: bool,
+) -> Result<ExitCode> {
+    if weeks == 0 {
+        bail!("--weeks must be at least 1");
+    }
+    let started = std::time::Instant::now();
+    let exists = dir.join(dealhouse_warehouse::config::PROJECT_FILE).exists();
+    if exists && !force {
+        eprintln!("Using the existing demo project in {} (pass --force to regenerate it)", dir.display());
+    } else {
+        if exists {
+            std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        let as_of = as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
+        let options = dealhouse_ingest::demo::DemoOptions { seed, weeks, as_of };
+        let target = dir.to_path_buf();
+        let summary = tokio::task::spawn_blocking(move || dealhouse_ingest::demo::generate(&target, &options)).await??;
+        eprintln!(
+            "Generated {} branches, {} managers, {} clients, {} deals, {} activities, {} intake requests in {:.1}s",
+            summary.branches,
+            summary.managers,
+            summary.clients,
+            summary.deals,
+            summary.activities,
+            summary.intake_requests,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let project = load(dir)?;
+    let report = sync(project.clone(), SyncOptions::default()).await?;
+    if !report.ok() {
+        bail!("the demo's sync failed (see above)");
+    }
+    let code = build(&project, None, true).await?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    eprintln!("Demo ready in {:.1}s: {}", started.elapsed().as_secs_f64(), project.dir.display());
+    if no_serve {
+        eprintln!("Query it: dealhouse -C {} query \"select count(*) from deals\"", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    serve(project, &format!("127.0.0.1:{port}")).await
+}
+
+async fn sync(project: Arc<Project>, options: SyncOptions) -> Result<SyncReport> {
+    let wh = warehouse(&project)?;
+    let progress = progress::SyncBars::new();
+    let report = dealhouse_ingest::sync::sync_project(project, &wh, &options, &progress).await?;
+    progress.clear();
+    for s in &report.sources {
+        let (read, inserted, updated, quarantined) = s.tables.iter().fold((0, 0, 0, 0), |a, t| {
+            (a.0 + t.read, a.1 + t.inserted, a.2 + t.updated, a.3 + t.quarantined)
+        });
+        match &s.error {
+            None => eprintln!(
+                "sync {:<12} ok      read {read:>8}  new {inserted:>8}  changed {updated:>7}  quarantined {quarantined}",
+                s.name
+            ),
+            Some(e) => eprintln!("sync {:<12} FAILED  {e}", s.name),
+        }
+    }
+    Ok(report)
+}
+
+fn selection(all: &std::collections::BTreeMap<String, models::Model>, select: Option<&str>) -> Result<Option<BTreeSet<String>>> {
+    Ok(match select {
+        Some(s) => Some(models::select(all, s)?),
+        None => None,
+    })
+}
+
+async fn build(project: &Project, select: Option<&str>, then_test: bool) -> Result<ExitCode> {
+    let wh = warehouse(project)?;
+    let all = models::load_models(Some(&project.dir.join("models")))?;
+    let chosen = selection(&all, select)?;
+    let bar = progress::counter(chosen.as_ref().map_or(all.len(), |c| c.len()) as u64, "build");
+    let runs = models::run(&wh, &all, chosen.as_ref(), |r| {
+        bar.inc(1);
+        match &r.result {
+            Ok(rows) => bar.println(format!("model {:<28} ok      {rows:>9} rows", r.name)),
+            Err(e) => bar.println(format!("model {:<28} FAILED  {e}", r.name)),
+        }
+    })
+    .await?;
+    bar.finish_and_clear();
+    let failed = runs.iter().filter(|r| r.result.is_err()).count();
+    eprintln!("build: {} models ok, {failed} failed", runs.len() - failed);
+    if failed > 0 {
+        return Ok(ExitCode::FAILURE);
+    }
+    if then_test {
+        return data_tests(project, select).await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn data_tests(project: &Project, select: Option<&str>) -> Result<ExitCode> {
+    let wh = warehouse(project)?;
+    let all = models::load_models(Some(&project.dir.join("models")))?;
+    let chosen = selection(&all, select)?;
+    let runs = models::run_tests(&wh, &all, chosen.as_ref()).await?;
+    let mut failed = 0;
+    for t in &runs {
+        match &t.result {
+            Ok(0) => {}
+            Ok(n) => {
+                failed += 1;
+                eprintln!("test {}: {} FAILED: {n} offending rows", t.model, t.test);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("test {}: {} ERROR: {e}", t.model, t.test);
+            }
+        }
+    }
+    eprintln!("data tests: {} passed, {failed} failed", runs.len() - failed);
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn status(project: &Project) -> Result<ExitCode> {
+    let wh = warehouse(project)?;
+    println!("project   {}\nwarehouse {}\n", project.dir.display(), wh.root());
+    let session = QuerySession::open(&wh).await?;
+    println!("{:<14} {:<10} {:<20} {:>9}  {:<20} cursor", "source", "kind", "table", "rows", "last sync (UTC)");
+    for (name, config) in &project.config.sources {
+        let mut any = false;
+        for table in dealhouse_warehouse::schema::canonical_tables() {
+            let Some(mark) = wh.last_commit(table.name, name, false).await? else { continue };
+            let cursor = wh.last_cursor(table.name, name).await?.unwrap_or_else(|| "-".into());
+            let sql = format!("select count(*) from {} where source_system = '{}'", table.name, name.replace('\'', "''"));
+            let rows = output::first_i64(&session.query(&sql).await?).unwrap_or(0);
+            let at = mark.at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+            println!("{name:<14} {:<10} {:<20} {rows:>9}  {at:<20} {cursor}", config.kind(), table.name);
+            any = true;
+        }
+        if !any {
+            println!("{name:<14} {:<10} {:<20} {:>9}  never synced", config.kind(), "-", "-");
+        }
+    }
+    println!("\n{:<28} {:>8} {:>10}", "table", "version", "rows");
+    for name in wh.list_tables().await? {
+        if let Some(info) = wh.info(&name).await? {
+            println!("{:<28} {:>8} {:>10}", info.name, info.version, info.rows);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(project: Arc<Project>, bind: &str) -> Result<ExitCode> {
+    let wh = warehouse(&project)?;
+    dealhouse_api::serve(project, wh, bind).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,70 @@
+//! Rendering query results and model docs for the terminal.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Result;
+use dealhouse_warehouse::datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use dealhouse_warehouse::datafusion::arrow::datatypes::Int64Type;
+use dealhouse_warehouse::datafusion::arrow::{csv, json, util::pretty};
+use dealhouse_warehouse::models::Model;
+
+use crate::Format;
+
+/// Prints batches to stdout in the chosen format.
+pub fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        Format::Table => writeln!(out, "{}", pretty::pretty_format_batches(batches)?)?,
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new().with_header(true).build(&mut out);
+            if batches.is_empty() {
+                return Ok(());
+            }
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        Format::Json => {
+            let mut w = json::ArrayWriter::new(&mut out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// The first value of the first column as i64 (for `count(*)` queries).
+pub fn first_i64(batches: &[RecordBatch]) -> Option<i64> {
+    let b = batches.iter().find(|b| b.num_rows() > 0)?;
+    let c = b.column(0).as_primitive_opt::<Int64Type>()?;
+    (!c.is_null(0)).then(|| c.value(0))
+}
+
+/// Models with docs, columns, tests and what they read.
+pub fn model_docs(models: &BTreeMap<String, Model>) -> String {
+    let mut s = String::new();
+    for m in models.values() {
+        s.push_str(&format!("{}  ({})\n  {}\n", m.name, m.origin, m.description));
+        if !m.depends_on.is_empty() {
+            s.push_str(&format!("  reads: {}\n", m.depends_on.iter().cloned().collect::<Vec<_>>().join(", ")));
+        }
+        let used_by: Vec<&str> =
+            models.values().filter(|o| o.depends_on.contains(&m.name)).map(|o| o.name.as_str()).collect();
+        if !used_by.is_empty() {
+            s.push_str(&format!("  used by: {}\n", used_by.join(", ")));
+        }
+        for (c, d) in &m.columns {
+            s.push_str(&format!("    {c:<22} {d}\n"));
+        }
+        for t in &m.tests {
+            s.push_str(&format!("    test: {}\n", t.label()));
+        }
+        s.push('\n');
+    }
+    s
+}

@@ -1,0 +1,725 @@
+//! The project file `dealhouse.toml`: where the warehouse lives, the organisation, the pipeline
+//! stages, the sources, the server and its tokens.
+//!
+//! Everything is validated when the file is loaded, before any work starts: unknown keys and bad
+//! values are errors naming the file, the line and the key. Secrets are never written here: a
+//! source names the environment variable or file that holds them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use crate::{Error, Result};
+
+/// The file every project directory holds.
+pub const PROJECT_FILE: &str = "dealhouse.toml";
+
+/// A loaded, validated project: its directory and its configuration.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project directory (absolute).
+    pub dir: PathBuf,
+    /// The parsed `dealhouse.toml`.
+    pub config: ProjectConfig,
+}
+
+/// `dealhouse.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Where the tables live.
+    #[serde(default)]
+    pub warehouse: WarehouseConfig,
+    /// Group, holdings, branches (with their time zones).
+    #[serde(default)]
+    pub organisation: OrganisationConfig,
+    /// Canonical pipeline stages and their stalled-deal thresholds.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    /// Upstream systems, by name. The name becomes `source_system` in every table.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// The HTTP server.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// API tokens (hashed); see `dealhouse serve --help`.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// Scheduled jobs (sync, build, exports), by name.
+    #[serde(default)]
+    pub schedules: BTreeMap<String, toml::Table>,
+    /// KPI exports, by name.
+    #[serde(default)]
+    pub exports: BTreeMap<String, toml::Table>,
+}
+
+/// `[warehouse]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// A path (relative to the project directory), a `file://` URL or `s3://bucket/prefix`.
+    #[serde(default = "default_location")]
+    pub location: Spanned<String>,
+    /// object_store options (region, endpoint, ...). Credentials come from the environment.
+    #[serde(default)]
+    pub storage_options: BTreeMap<String, String>,
+}
+
+fn default_location() -> Spanned<String> {
+    Spanned::new(0..0, "warehouse".to_string())
+}
+
+impl Default for WarehouseConfig {
+    fn default() -> Self {
+        Self { location: default_location(), storage_options: BTreeMap::new() }
+    }
+}
+
+/// `[organisation]`: the org chart the branch-level figures hang on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationConfig {
+    /// Name of the group (the top level).
+    #[serde(default)]
+    pub group: String,
+    /// Holdings.
+    #[serde(default)]
+    pub holdings: Vec<HoldingConfig>,
+    /// Branches.
+    #[serde(default)]
+    pub branches: Vec<Spanned<BranchConfig>>,
+}
+
+/// `[[organisation.holdings]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldingConfig {
+    /// Short id used in filters and URLs.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// `[[organisation.branches]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchConfig {
+    /// Short id used in filters, tokens and URLs (e.g. `msk`).
+    pub id: String,
+    /// Holding id.
+    pub holding: String,
+    /// Display name.
+    pub name: String,
+    /// City.
+    pub city: String,
+    /// IANA time zone (`Europe/Moscow`, `Asia/Kamchatka`): "per day" figures use its local days.
+    pub time_zone: String,
+    /// When the branch moved its intake to the unified CRM.
+    #[serde(default)]
+    pub crm_switch_date: Option<NaiveDate>,
+    /// How each source system names this branch: `{ crm = "12", intake = "MSK" }`.
+    #[serde(default)]
+    pub codes: BTreeMap<String, String>,
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Days without a call, meeting or email after which an open deal in a stage is stalled.
+    #[serde(default = "default_sla")]
+    pub stall_days: BTreeMap<String, u32>,
+}
+
+fn default_sla() -> BTreeMap<String, u32> {
+    [("new", 2), ("contact", 5), ("proposal", 5), ("negotiation", 7), ("contract", 10)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self { stall_days: default_sla() }
+    }
+}
+
+/// One upstream system. Adding a kind: a variant here, a connector module in `ingest`, and its
+/// arm in `ingest::connector_for`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A Bitrix24 portal through an inbound webhook.
+    Bitrix24(Bitrix24Config),
+    /// A SQLite database file (the demo's legacy intake system).
+    Sqlite(SqlConfig),
+    /// An XLSX workbook.
+    Xlsx(FileConfig),
+    /// A CSV file (1C and spreadsheet exports).
+    Csv(FileConfig),
+}
+
+impl SourceConfig {
+    /// The `kind` as written in the file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Bitrix24(_) => "bitrix24",
+            SourceConfig::Sqlite(_) => "sqlite",
+            SourceConfig::Xlsx(_) => "xlsx",
+            SourceConfig::Csv(_) => "csv",
+        }
+    }
+}
+
+/// `kind = "bitrix24"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bitrix24Config {
+    /// Inbound webhook URL, `https://<portal>/rest/<user>/<code>/`. Treat it as a secret: prefer
+    /// `webhook_url_env`.
+    #[serde(default)]
+    pub webhook_url: Option<Spanned<String>>,
+    /// Environment variable holding the webhook URL.
+    #[serde(default)]
+    pub webhook_url_env: Option<String>,
+    /// Serve this folder of recorded portal data as a local Bitrix24 portal and pull from it
+    /// (demo projects and tests). Relative to the project directory.
+    #[serde(default)]
+    pub simulate_from: Option<PathBuf>,
+    /// Source stage id -> canonical stage (new, contact, proposal, negotiation, contract, won,
+    /// lost). Won and lost are decided by the stage semantics, not by this map.
+    #[serde(default)]
+    pub stages: BTreeMap<String, String>,
+    /// Seconds re-read before the last cursor (upstream timestamps are second-accurate).
+    #[serde(default = "default_lookback")]
+    pub lookback_seconds: u64,
+    /// Share of the agent's commission in the deal amount when the CRM has none.
+    #[serde(default)]
+    pub commission_rate: Option<rust_decimal::Decimal>,
+    /// Give up on a request after retrying throttled or failed calls (HTTP 503
+    /// QUERY_LIMIT_EXCEEDED, 429, 5xx, connection errors) for this many seconds in total.
+    #[serde(default = "default_max_retry_seconds")]
+    pub max_retry_seconds: u64,
+    /// Rows per committed chunk: a crash resumes after the last committed chunk; bigger chunks
+    /// mean fewer Delta commits on a large initial load.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: usize,
+}
+
+fn default_lookback() -> u64 {
+    300
+}
+
+fn default_max_retry_seconds() -> u64 {
+    300
+}
+
+fn default_chunk_rows() -> usize {
+    5000
+}
+
+/// `kind = "sqlite"` (later also postgres/mysql): one query per canonical table whose result
+/// columns are named as the canonical columns.
+///
+/// The row's canonical id (`deal_id`, `request_id`, ...) defaults to `{source}:{source_id}`; a
+/// `branch_code` column is translated to `branch_id` through the branches' `codes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConfig {
+    /// Database file, relative to the project directory.
+    pub path: PathBuf,
+    /// Zone of timestamps stored without an offset (legacy systems keep local time); default UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Canonical table -> how to read it.
+    pub tables: BTreeMap<String, SqlTableConfig>,
+}
+
+/// `[sources.<name>.tables.<canonical table>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlTableConfig {
+    /// A SELECT producing canonical column names (`source_id` required).
+    pub query: String,
+    /// Result column to read incrementally by (`updated_at`, an increasing id); rows with a value
+    /// >= the last committed one (minus `lookback_seconds` for timestamps) are re-read.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Seconds re-read before a timestamp cursor.
+    #[serde(default = "default_lookback")]
+    pub lookback_seconds: u64,
+}
+
+/// `kind = "csv" | "xlsx"`: rows of one file mapped onto one canonical table.
+///
+/// `columns` maps each canonical column to a header in the file, a template mixing text and
+/// headers (`"crm:{Сделка}"`), or a constant (`"=contract_signed"`). `values` maps raw values of a
+/// canonical column to canonical ones (`metric = { "Выручка" = "won_amount" }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// File path, relative to the project directory.
+    pub path: PathBuf,
+    /// Canonical table the rows go to.
+    pub table: String,
+    /// XLSX sheet name (default: the first sheet).
+    #[serde(default)]
+    pub sheet: Option<String>,
+    /// Text encoding (CSV): `utf-8` (BOM allowed) or `windows-1251`. Unset: UTF-8 when the
+    /// file is valid UTF-8, else windows-1251 (1C and Russian Excel exports).
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// Field delimiter (CSV), one ASCII character; default `,`.
+    #[serde(default)]
+    pub delimiter: Option<char>,
+    /// Numbers use a decimal comma and space (or no-break space) thousands: `1 234,56`.
+    #[serde(default)]
+    pub decimal_comma: bool,
+    /// chrono format of dates and timestamps in text cells (default: ISO 8601); e.g. `%d.%m.%Y`.
+    #[serde(default)]
+    pub date_format: Option<String>,
+    /// Zone of timestamps without an offset; default UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Canonical column -> header, `{Header}` template or `=constant`. Only mapped columns are
+    /// read; `branch_code` is translated to `branch_id` through the branches' `codes`; the
+    /// table's own id defaults to `{source}:{source_id}`. A mapped header missing from the file
+    /// refuses the whole file.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// Canonical column -> (raw value -> canonical value). A value that is neither a key nor
+    /// already one of the canonical values quarantines its row.
+    #[serde(default)]
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; loopback unless you mean to expose it.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:8080".into()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { bind: default_bind() }
+    }
+}
+
+/// `[[tokens]]`: who may call the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Label shown in logs (never the token).
+    pub name: String,
+    /// SHA-256 of the token, hex.
+    pub sha256: String,
+    /// admin, analyst, holding or branch.
+    pub role: String,
+    /// Branches (role `branch`) or holdings (role `holding`) the token may see.
+    #[serde(default)]
+    pub scope: Vec<String>,
+}
+
+impl Project {
+    /// Loads and validates `DIR/dealhouse.toml`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let file = dir.join(PROJECT_FILE);
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::Config {
+            file: file.clone(),
+            line: 0,
+            key: String::new(),
+            message: format!(
+                "cannot read it ({e}); run `dealhouse init {}` to create a project, or pass -C DIR",
+                dir.display()
+            ),
+        })?;
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let config = ProjectConfig::parse(&text, &file)?;
+        Ok(Project { dir, config })
+    }
+
+    /// The warehouse root as a URL (relative paths resolve against the project directory).
+    pub fn warehouse_url(&self) -> Result<Url> {
+        resolve_location(&self.dir, self.config.warehouse.location.get_ref()).map_err(|message| {
+            self.config_error(self.config.warehouse.location.span(), "warehouse.location", message)
+        })
+    }
+
+    /// A path in the project directory.
+    pub fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+    }
+
+    fn config_error(&self, span: std::ops::Range<usize>, key: &str, message: String) -> Error {
+        let file = self.dir.join(PROJECT_FILE);
+        let line = std::fs::read_to_string(&file).map(|t| line_of(&t, span.start)).unwrap_or(0);
+        Error::Config { file, line, key: key.into(), message }
+    }
+}
+
+fn resolve_location(dir: &Path, location: &str) -> std::result::Result<Url, String> {
+    if location.contains("://") {
+        let url = Url::parse(location).map_err(|e| format!("`{location}` is not a valid URL: {e}"))?;
+        match url.scheme() {
+            "file" | "s3" | "memory" => Ok(url),
+            other => Err(format!(
+                "unsupported scheme `{other}` in `{location}`: use a path, file:// or s3://bucket/prefix"
+            )),
+        }
+    } else {
+        let path = if Path::new(location).is_absolute() {
+            PathBuf::from(location)
+        } else {
+            dir.join(location)
+        };
+        Url::from_directory_path(&path).map_err(|_| format!("`{}` is not a usable directory", path.display()))
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl ProjectConfig {
+    /// Parses and validates the text of `file`.
+    pub fn parse(text: &str, file: &Path) -> Result<Self> {
+        let config: ProjectConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            Error::Config {
+                file: file.to_path_buf(),
+                line,
+                key: key_at(text, e.span()),
+                message: e.message().to_string(),
+            }
+        })?;
+        let err = |span: std::ops::Range<usize>, key: String, message: String| Error::Config {
+            file: file.to_path_buf(),
+            line: line_of(text, span.start),
+            key,
+            message,
+        };
+        resolve_location(Path::new("/"), config.warehouse.location.get_ref())
+            .map_err(|m| err(config.warehouse.location.span(), "warehouse.location".into(), m))?;
+        let holdings: Vec<&str> = config.organisation.holdings.iter().map(|h| h.id.as_str()).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, b) in config.organisation.branches.iter().enumerate() {
+            let span = b.span();
+            let b = b.get_ref();
+            let key = format!("organisation.branches[{i}]");
+            if b.time_zone.parse::<chrono_tz::Tz>().is_err() {
+                return Err(err(span, format!("{key}.time_zone"), format!(
+                    "`{}` is not an IANA time zone (e.g. Europe/Moscow, Asia/Vladivostok)", b.time_zone)));
+            }
+            if !holdings.contains(&b.holding.as_str()) {
+                return Err(err(span, format!("{key}.holding"), format!(
+                    "holding `{}` is not declared in [[organisation.holdings]] (known: {})",
+                    b.holding, holdings.join(", "))));
+            }
+            if !seen.insert(b.id.clone()) {
+                return Err(err(span, format!("{key}.id"), format!("branch id `{}` is used twice", b.id)));
+            }
+        }
+        for (name, source) in &config.sources {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(err(0..0, format!("sources.{name}"), "source names may use a-z, 0-9, _ and - only".into()));
+            }
+            if let SourceConfig::Bitrix24(b) = source {
+                if let Some(url) = &b.webhook_url {
+                    let parsed = Url::parse(url.get_ref()).map_err(|e| {
+                        err(url.span(), format!("sources.{name}.webhook_url"), format!(
+                            "not a valid URL ({e}); expected https://<portal>/rest/<user>/<code>/"))
+                    })?;
+                    if !matches!(parsed.scheme(), "http" | "https") || !parsed.path().contains("/rest/") {
+                        return Err(err(url.span(), format!("sources.{name}.webhook_url"),
+                            "expected an inbound webhook URL like https://<portal>/rest/<user>/<code>/".into()));
+                    }
+                }
+                if b.webhook_url.is_none() && b.webhook_url_env.is_none() && b.simulate_from.is_none() {
+                    return Err(err(0..0, format!("sources.{name}"),
+                        "set webhook_url_env (or webhook_url, or simulate_from for recorded data)".into()));
+                }
+                for (stage_id, stage) in &b.stages {
+                    if !crate::schema::STAGES.contains(&stage.as_str()) {
+                        return Err(err(0..0, format!("sources.{name}.stages.{stage_id}"), format!(
+                            "`{stage}` is not a canonical stage ({})", crate::schema::STAGES.join(", "))));
+                    }
+                }
+            }
+            let checked = match source {
+                SourceConfig::Sqlite(s) => validate_sql(name, s),
+                SourceConfig::Csv(f) => validate_file(name, f, "csv"),
+                SourceConfig::Xlsx(f) => validate_file(name, f, "xlsx"),
+                SourceConfig::Bitrix24(_) => Ok(()),
+            };
+            if let Err((key, message)) = checked {
+                let at = key_offset(text, &key);
+                return Err(err(at..at, key, message));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Branch config by id.
+    pub fn branch(&self, id: &str) -> Option<&BranchConfig> {
+        self.organisation.branches.iter().map(|b| b.get_ref()).find(|b| b.id == id)
+    }
+
+    /// Branch id that `source` calls `code`.
+    pub fn branch_by_code(&self, source: &str, code: &str) -> Option<&BranchConfig> {
+        self.organisation
+            .branches
+            .iter()
+            .map(|b| b.get_ref())
+            .find(|b| b.codes.get(source).is_some_and(|c| c == code))
+    }
+}
+
+/// Canonical tables a source may fill: the organisation comes from this file, and the
+/// quarantine is written by the sync runner.
+fn check_source_table(table: &str) -> std::result::Result<crate::schema::TableDef, String> {
+    match crate::schema::canonical_table(table) {
+        Some(t) if !matches!(t.name, "holdings" | "branches" | "quarantine") => Ok(t),
+        Some(t) => Err(format!("`{}` is not filled by sources ([organisation] and the sync runner own it)", t.name)),
+        None => Err(format!(
+            "`{table}` is not a canonical table; sources fill one of: {}",
+            crate::schema::canonical_tables()
+                .iter()
+                .map(|t| t.name)
+                .filter(|n| !matches!(*n, "holdings" | "branches" | "quarantine"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+fn check_time_zone(tz: Option<&String>) -> std::result::Result<(), String> {
+    match tz {
+        Some(tz) if tz.trim().parse::<chrono_tz::Tz>().is_err() => {
+            Err(format!("`{tz}` is not an IANA time zone (e.g. Europe/Moscow, Asia/Vladivostok)"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `kind = "sqlite"`: errors as (dotted key, message).
+fn validate_sql(name: &str, s: &SqlConfig) -> std::result::Result<(), (String, String)> {
+    let key = |k: &str| format!("sources.{name}.{k}");
+    check_time_zone(s.time_zone.as_ref()).map_err(|m| (key("time_zone"), m))?;
+    if s.path.as_os_str().is_empty() {
+        return Err((key("path"), "set the database file (relative to the project directory)".into()));
+    }
+    if s.tables.is_empty() {
+        return Err((key("tables"), format!(
+            "no tables: add [sources.{name}.tables.<canonical table>] with a `query` selecting canonical column names")));
+    }
+    for (table, t) in &s.tables {
+        let tkey = format!("tables.{table}");
+        check_source_table(table).map_err(|m| (key(&tkey), m))?;
+        if t.query.trim().is_empty() {
+            return Err((key(&format!("{tkey}.query")), "the query is empty; select canonical column names, `source_id` included".into()));
+        }
+        if t.cursor.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err((key(&format!("{tkey}.cursor")), "the cursor column name is empty; remove the key to read everything each time".into()));
+        }
+    }
+    Ok(())
+}
+
+/// `kind = "csv" | "xlsx"`: errors as (dotted key, message).
+fn validate_file(name: &str, f: &FileConfig, kind: &str) -> std::result::Result<(), (String, String)> {
+    let key = |k: &str| format!("sources.{name}.{k}");
+    let table = check_source_table(&f.table).map_err(|m| (key("table"), m))?;
+    check_time_zone(f.time_zone.as_ref()).map_err(|m| (key("time_zone"), m))?;
+    if kind == "xlsx" {
+        for (k, set) in [("encoding", f.encoding.is_some()), ("delimiter", f.delimiter.is_some())] {
+            if set {
+                return Err((key(k), format!("`{k}` applies to csv files only; remove it")));
+            }
+        }
+    }
+    if kind == "csv" && f.sheet.is_some() {
+        return Err((key("sheet"), "`sheet` applies to xlsx files only; remove it".into()));
+    }
+    if let Some(e) = &f.encoding
+        && !matches!(e.trim().to_ascii_lowercase().as_str(), "utf-8" | "utf8" | "windows-1251" | "cp1251")
+    {
+        return Err((key("encoding"), format!("`{e}` is not supported; use \"utf-8\" or \"windows-1251\"")));
+    }
+    if let Some(d) = f.delimiter
+        && (!d.is_ascii() || matches!(d, '"' | '\n' | '\r'))
+    {
+        return Err((key("delimiter"), format!("`{d}` cannot be a delimiter; use a single ASCII character like `;` or `,`")));
+    }
+    if let Some(fmt) = &f.date_format {
+        use chrono::format::{Item, StrftimeItems};
+        if fmt.trim().is_empty() || StrftimeItems::new(fmt).any(|i| matches!(i, Item::Error)) {
+            return Err((key("date_format"), format!("`{fmt}` is not a chrono format; e.g. \"%d.%m.%Y\" or \"%d.%m.%Y %H:%M\"")));
+        }
+    }
+    let columns: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+    for (column, spec) in &f.columns {
+        let ckey = key(&format!("columns.{column}"));
+        if column == "source_system" {
+            return Err((ckey, "`source_system` is always the source's name; remove it".into()));
+        }
+        if !columns.contains(&column.as_str()) && column != "branch_code" {
+            return Err((ckey, format!(
+                "`{column}` is not a column of `{}` (columns: {}, or branch_code)",
+                table.name,
+                columns.join(", ")
+            )));
+        }
+        check_column_spec(spec).map_err(|m| (ckey, m))?;
+    }
+    // The table's own id (first column) defaults to `{source}:{source_id}`, `deleted` to false.
+    for (i, c) in table.columns.iter().enumerate() {
+        let defaulted = c.name == "source_system" || c.name == "deleted" || (i == 0 && c.name.ends_with("_id"));
+        if !c.nullable && !defaulted && !f.columns.contains_key(c.name) {
+            return Err((key("columns"), format!(
+                "`{}` requires `{}`: map it to a header, a `{{Header}}` template or a `=constant`",
+                table.name, c.name
+            )));
+        }
+    }
+    for column in f.values.keys() {
+        if !f.columns.contains_key(column) {
+            return Err((key(&format!("values.{column}")), format!("`{column}` is not in [sources.{name}.columns]; map it first")));
+        }
+    }
+    Ok(())
+}
+
+/// A `columns` value: `=constant`, a header, or text with balanced `{Header}` references.
+fn check_column_spec(spec: &str) -> std::result::Result<(), String> {
+    if spec.starts_with('=') {
+        return Ok(());
+    }
+    if spec.trim().is_empty() {
+        return Err("empty; give a header name, a `{Header}` template or a `=constant`".into());
+    }
+    let mut open = false;
+    for c in spec.chars() {
+        match (c, open) {
+            ('{', false) => open = true,
+            ('}', true) => open = false,
+            ('{', true) | ('}', false) => return Err(format!("`{spec}` has unbalanced braces; write `text {{Header}} text`")),
+            _ => {}
+        }
+    }
+    if open {
+        return Err(format!("`{spec}` has a `{{` without its `}}`"));
+    }
+    Ok(())
+}
+
+/// Byte offset of a dotted key, best effort: the deepest `[table]` header the key is under, then
+/// the line in that table that sets the key's next part (or the header line itself).
+fn key_offset(text: &str, key: &str) -> usize {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut best: Option<(usize, usize)> = None; // (depth, offset of the header line)
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') && !t.starts_with("[[") {
+            let name = t.trim_start_matches('[').split(']').next().unwrap_or("");
+            let header: Vec<&str> = name.split('.').map(|p| p.trim().trim_matches('"')).collect();
+            if header.len() <= parts.len()
+                && header == parts[..header.len()]
+                && best.is_none_or(|(depth, _)| header.len() > depth)
+            {
+                best = Some((header.len(), offset));
+            }
+        }
+        offset += line.len();
+    }
+    let Some((depth, start)) = best else { return 0 };
+    let Some(next) = parts.get(depth) else { return start };
+    let mut at = start;
+    for (i, line) in text[start..].split_inclusive('\n').enumerate() {
+        let t = line.trim_start();
+        if i > 0 && t.starts_with('[') {
+            break;
+        }
+        let quoted = format!("\"{next}\"");
+        let rest = t.strip_prefix(next).or_else(|| t.strip_prefix(quoted.as_str()));
+        if rest.is_some_and(|r| r.trim_start().starts_with(['=', '.'])) {
+            return at;
+        }
+        at += line.len();
+    }
+    start
+}
+
+/// The dotted key at a parse error, best effort, from the table header and the key on the line.
+fn key_at(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else { return String::new() };
+    let before = &text[..span.start.min(text.len())];
+    let header = before
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let l = l.trim();
+            l.starts_with('[').then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        })
+        .unwrap_or_default();
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next().unwrap_or("").trim();
+    match (header.is_empty(), key.is_empty() || key.starts_with('[')) {
+        (true, _) => key.to_string(),
+        (false, true) => header,
+        (false, false) => format!("{header}.{key}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ProjectConfig> {
+        ProjectConfig::parse(text, Path::new("/p/dealhouse.toml"))
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = parse("[warehouse]\nlocation = \"wh\"\n\n[server]\nbnd = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("/p/dealhouse.toml:5"), "{e}");
+        assert!(e.contains("server.bnd"), "{e}");
+        assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn bad_url_names_line_and_key() {
+        let e = parse("\n[warehouse]\nlocation = \"ftp://x/y\"\n").unwrap_err().to_string();
+        assert!(e.contains("dealhouse.toml:3"), "{e}");
+        assert!(e.contains("warehouse.location"), "{e}");
+        let e = parse("[sources.crm]\nkind = \"bitrix24\"\nwebhook_url = \"not a url\"\n").unwrap_err().to_string();
+        assert!(e.contains(":3") && e.contains("sources.crm.webhook_url"), "{e}");
+    }
+
+    #[test]
+    fn bad_time_zone_is_rejected() {
+        let text = "[[organisation.holdings]]\nid = \"h\"\nname = \"H\"\n\n[[organisation.branches]]\nid = \"b\"\nholding = \"h\"\nname = \"B\"\ncity = \"C\"\ntime_zone = \"Mars/Olympus\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains("time_zone") && e.contains("Mars/Olympus"), "{e}");
+    }
+
+    #[test]
+    fn relative_location_resolves_against_project_dir() {
+        let url = resolve_location(Path::new("/p"), "wh").unwrap();
+        assert_eq!(url.as_str(), "file:///p/wh/");
+        assert_eq!(resolve_location(Path::new("/p"), "s3://b/pre").unwrap().as_str(), "s3://b/pre");
+    }
+}

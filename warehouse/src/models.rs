@@ -1,0 +1,402 @@
+//! SQL models: one `.sql` file per model (built-ins under `warehouse/models/`, a project's own
+//! under `<project>/models/`, overriding built-ins by name), their dependency DAG read from the
+//! SQL itself, the runner that materialises each as a Delta table, and their data tests.
+//!
+//! A model file starts with a header of `--` comments:
+//!
+//! ```sql
+//! -- One row per deal, with its holding and the close time from the final stage change.
+//! -- column deal_id: canonical deal id
+//! -- test: unique(deal_id)
+//! -- test: not_null(deal_id, status)
+//! -- test: accepted_values(status: open, won, lost)
+//! -- test: relationships(branch_id -> branches.branch_id)
+//! -- test: sql: select * from fct_deal where amount < 0
+//! select ...
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::RecordBatch;
+use futures::future::join_all;
+
+use crate::session::QuerySession;
+use crate::{CommitMeta, Error, Result, Warehouse};
+
+include!(concat!(env!("OUT_DIR"), "/builtin_models.rs"));
+
+/// A model: a name, where it came from, its SQL, docs, tests and dependencies.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Table name the model materialises (the file stem).
+    pub name: String,
+    /// `models/marts/x.sql` for built-ins, the file path for project models.
+    pub origin: String,
+    /// The whole file.
+    pub sql: String,
+    /// First header line.
+    pub description: String,
+    /// `-- column name: doc` lines.
+    pub columns: Vec<(String, String)>,
+    /// `-- test:` lines.
+    pub tests: Vec<DataTest>,
+    /// Tables the SQL reads (CTE names excluded).
+    pub depends_on: BTreeSet<String>,
+}
+
+/// A data test declared in a model header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataTest {
+    /// No two rows share these columns.
+    Unique(Vec<String>),
+    /// These columns have no nulls.
+    NotNull(Vec<String>),
+    /// The column only holds these values.
+    AcceptedValues(String, Vec<String>),
+    /// Every non-null value of the column exists in `table.column`.
+    Relationships(String, String, String),
+    /// This query returns no rows.
+    Sql(String),
+}
+
+impl DataTest {
+    /// A query returning the offending rows (empty = pass).
+    pub fn query(&self, model: &str) -> String {
+        match self {
+            DataTest::Unique(cols) => {
+                let c = cols.join(", ");
+                format!("select {c}, count(*) as n from {model} group by {c} having count(*) > 1")
+            }
+            DataTest::NotNull(cols) => format!(
+                "select * from {model} where {}",
+                cols.iter().map(|c| format!("{c} is null")).collect::<Vec<_>>().join(" or ")
+            ),
+            DataTest::AcceptedValues(col, values) => format!(
+                "select {col}, count(*) as n from {model} where {col} not in ({}) group by {col}",
+                values.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
+            ),
+            DataTest::Relationships(col, table, other) => format!(
+                "select m.{col} from {model} m left join (select distinct {other} as k from {table}) r \
+                 on m.{col} = r.k where m.{col} is not null and r.k is null"
+            ),
+            DataTest::Sql(sql) => sql.clone(),
+        }
+    }
+
+    /// Short label, e.g. `unique(deal_id)`.
+    pub fn label(&self) -> String {
+        match self {
+            DataTest::Unique(c) => format!("unique({})", c.join(", ")),
+            DataTest::NotNull(c) => format!("not_null({})", c.join(", ")),
+            DataTest::AcceptedValues(c, v) => format!("accepted_values({c}: {})", v.join(", ")),
+            DataTest::Relationships(c, t, o) => format!("relationships({c} -> {t}.{o})"),
+            DataTest::Sql(s) => format!("sql: {s}"),
+        }
+    }
+}
+
+fn parse_test(origin: &str, line_no: usize, spec: &str) -> Result<DataTest> {
+    let bad = |why: &str| Error::Model(format!("{origin}:{line_no}: bad test `{spec}`: {why}"));
+    if let Some(sql) = spec.strip_prefix("sql:") {
+        return Ok(DataTest::Sql(sql.trim().to_string()));
+    }
+    let (kind, rest) = spec.split_once('(').ok_or_else(|| bad("expected kind(args)"))?;
+    let args = rest.trim_end().strip_suffix(')').ok_or_else(|| bad("missing `)`"))?;
+    let list = |s: &str| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect::<Vec<_>>();
+    match kind.trim() {
+        "unique" => Ok(DataTest::Unique(list(args))),
+        "not_null" => Ok(DataTest::NotNull(list(args))),
+        "accepted_values" => {
+            let (col, values) = args.split_once(':').ok_or_else(|| bad("expected (column: v1, v2)"))?;
+            Ok(DataTest::AcceptedValues(col.trim().to_string(), list(values)))
+        }
+        "relationships" => {
+            let (col, target) = args.split_once("->").ok_or_else(|| bad("expected (column -> table.column)"))?;
+            let (table, other) = target.trim().split_once('.').ok_or_else(|| bad("expected table.column"))?;
+            Ok(DataTest::Relationships(col.trim().into(), table.into(), other.into()))
+        }
+        other => Err(bad(&format!(
+            "unknown test `{other}` (unique, not_null, accepted_values, relationships, sql:)"
+        ))),
+    }
+}
+
+impl Model {
+    /// Parses a model file: header docs and tests, and dependencies from the SQL.
+    pub fn parse(name: &str, origin: &str, sql: &str) -> Result<Self> {
+        let mut description = String::new();
+        let mut columns = vec![];
+        let mut tests = vec![];
+        for (i, line) in sql.lines().enumerate() {
+            let Some(comment) = line.trim_start().strip_prefix("--") else {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                break;
+            };
+            let comment = comment.trim();
+            if let Some(spec) = comment.strip_prefix("test:") {
+                tests.push(parse_test(origin, i + 1, spec.trim())?);
+            } else if let Some(col) = comment.strip_prefix("column ") {
+                let (c, doc) = col.split_once(':').unwrap_or((col, ""));
+                columns.push((c.trim().to_string(), doc.trim().to_string()));
+            } else if description.is_empty() {
+                description = comment.to_string();
+            }
+        }
+        let depends_on = dependencies(origin, sql)?;
+        Ok(Model { name: name.into(), origin: origin.into(), sql: sql.into(), description, columns, tests, depends_on })
+    }
+}
+
+/// Tables a statement reads, CTEs excluded, from DataFusion's own resolution.
+fn dependencies(origin: &str, sql: &str) -> Result<BTreeSet<String>> {
+    let ctx = crate::session::new_context();
+    let state = ctx.state();
+    let statement = state
+        .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
+        .map_err(|e| Error::Model(format!("{origin}: SQL syntax error: {e}")))?;
+    let refs = state
+        .resolve_table_references(&statement)
+        .map_err(|e| Error::Model(format!("{origin}: {e}")))?;
+    Ok(refs.into_iter().map(|r| r.table().to_string()).collect())
+}
+
+/// All models: built-ins, then the project's `models/` folder overriding by name.
+pub fn load_models(project_models: Option<&Path>) -> Result<BTreeMap<String, Model>> {
+    let mut models = BTreeMap::new();
+    for (path, sql) in BUILTIN_MODELS {
+        let name = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        models.insert(name.to_string(), Model::parse(name, path, sql)?);
+    }
+    if let Some(dir) = project_models.filter(|d| d.is_dir()) {
+        for path in sql_files(dir)? {
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            let sql = std::fs::read_to_string(&path)?;
+            let origin = path.display().to_string();
+            models.insert(name.clone(), Model::parse(&name, &origin, &sql)?);
+        }
+    }
+    Ok(models)
+}
+
+fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(sql_files(&path)?);
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Orders models so each comes after what it reads, as levels of independent models.
+/// Unknown tables and cycles are errors naming the files.
+pub fn plan(models: &BTreeMap<String, Model>, base_tables: &BTreeSet<String>) -> Result<Vec<Vec<String>>> {
+    for m in models.values() {
+        for dep in &m.depends_on {
+            if !models.contains_key(dep) && !base_tables.contains(dep) {
+                return Err(Error::Model(format!(
+                    "{}: reads unknown table `{dep}` (not a canonical table nor a model)",
+                    m.origin
+                )));
+            }
+        }
+    }
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut levels = vec![];
+    while done.len() < models.len() {
+        let level: Vec<String> = models
+            .values()
+            .filter(|m| !done.contains(&m.name))
+            .filter(|m| m.depends_on.iter().all(|d| done.contains(d) || !models.contains_key(d)))
+            .map(|m| m.name.clone())
+            .collect();
+        if level.is_empty() {
+            let stuck: Vec<String> = models
+                .values()
+                .filter(|m| !done.contains(&m.name))
+                .map(|m| m.origin.clone())
+                .collect();
+            return Err(Error::Model(format!("dependency cycle among: {}", stuck.join(", "))));
+        }
+        done.extend(level.iter().cloned());
+        levels.push(level);
+    }
+    Ok(levels)
+}
+
+/// The outcome of one model in a build.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    /// Model name.
+    pub name: String,
+    /// Rows written, or the error (the previous version is kept).
+    pub result: std::result::Result<u64, String>,
+}
+
+/// Selection for a build: `NAME` or `NAME+` (the model and everything downstream).
+pub fn select(models: &BTreeMap<String, Model>, selector: &str) -> Result<BTreeSet<String>> {
+    let (name, downstream) = match selector.strip_suffix('+') {
+        Some(n) => (n, true),
+        None => (selector, false),
+    };
+    if !models.contains_key(name) {
+        return Err(Error::Model(format!(
+            "no model `{name}`; models: {}",
+            models.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let mut chosen = BTreeSet::from([name.to_string()]);
+    if downstream {
+        loop {
+            let more: Vec<String> = models
+                .values()
+                .filter(|m| !chosen.contains(&m.name) && m.depends_on.iter().any(|d| chosen.contains(d)))
+                .map(|m| m.name.clone())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            chosen.extend(more);
+        }
+    }
+    Ok(chosen)
+}
+
+/// Runs the selected models in dependency order; independent models of a level run in parallel.
+/// A failing model keeps its previous table and its dependents are skipped.
+pub async fn run(
+    warehouse: &Warehouse,
+    models: &BTreeMap<String, Model>,
+    selection: Option<&BTreeSet<String>>,
+    mut on_done: impl FnMut(&ModelRun),
+) -> Result<Vec<ModelRun>> {
+    warehouse.ensure_canonical().await?;
+    let mut session = QuerySession::open(warehouse).await?;
+    let base: BTreeSet<String> = crate::schema::canonical_tables().iter().map(|t| t.name.to_string()).collect();
+    let levels = plan(models, &base)?;
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    let mut runs = vec![];
+    for level in levels {
+        let mut todo = vec![];
+        for name in level {
+            if selection.is_some_and(|s| !s.contains(&name)) {
+                continue;
+            }
+            let model = &models[&name];
+            if let Some(dep) = model.depends_on.iter().find(|d| failed.contains(*d)) {
+                failed.insert(name.clone());
+                let run = ModelRun { name, result: Err(format!("skipped: upstream model `{dep}` failed")) };
+                on_done(&run);
+                runs.push(run);
+                continue;
+            }
+            todo.push(model);
+        }
+        let results = join_all(todo.iter().map(|m| materialise(warehouse, &session, m))).await;
+        for (model, result) in todo.into_iter().zip(results) {
+            let run = ModelRun { name: model.name.clone(), result: result.map_err(|e| e.to_string()) };
+            if run.result.is_err() {
+                failed.insert(model.name.clone());
+            } else if let Some(p) = warehouse.provider(&model.name).await? {
+                session.register(&model.name, p)?;
+            }
+            on_done(&run);
+            runs.push(run);
+        }
+    }
+    Ok(runs)
+}
+
+async fn materialise(warehouse: &Warehouse, session: &QuerySession, model: &Model) -> Result<u64> {
+    let fail = |e: String| Error::Model(format!("model `{}` ({}): {e}", model.name, model.origin));
+    let df = session.context().sql(&model.sql).await.map_err(|e| fail(e.to_string()))?;
+    let schema = df.schema().as_arrow().clone();
+    let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| fail(e.to_string()))?;
+    let meta = CommitMeta { operation: "build".into(), source: model.name.clone(), cursor: None };
+    let stats = warehouse
+        .overwrite(&model.name, std::sync::Arc::new(schema), batches, &meta)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(stats.inserted)
+}
+
+/// The outcome of one data test.
+#[derive(Debug, Clone)]
+pub struct TestRun {
+    /// Model name.
+    pub model: String,
+    /// Test label.
+    pub test: String,
+    /// Offending rows (0 = pass) or the error.
+    pub result: std::result::Result<usize, String>,
+}
+
+/// Runs the data tests of the given models against the current tables.
+pub async fn run_tests(warehouse: &Warehouse, models: &BTreeMap<String, Model>, only: Option<&BTreeSet<String>>) -> Result<Vec<TestRun>> {
+    let session = QuerySession::open(warehouse).await?;
+    let mut out = vec![];
+    for m in models.values().filter(|m| only.is_none_or(|s| s.contains(&m.name))) {
+        for t in &m.tests {
+            let result = match session.context().sql(&t.query(&m.name)).await {
+                Ok(df) => df.collect().await.map(|b| b.iter().map(|b| b.num_rows()).sum()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            out.push(TestRun { model: m.name.clone(), test: t.label(), result });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(name: &str, sql: &str) -> Model {
+        Model::parse(name, &format!("{name}.sql"), sql).unwrap()
+    }
+
+    #[test]
+    fn dependencies_come_from_the_sql_without_ctes() {
+        let m = model("x", "-- doc\n-- test: unique(a)\nwith d as (select * from deals) select * from d join clients c on true");
+        assert_eq!(m.depends_on, BTreeSet::from(["deals".to_string(), "clients".to_string()]));
+        assert_eq!(m.description, "doc");
+        assert_eq!(m.tests, vec![DataTest::Unique(vec!["a".into()])]);
+    }
+
+    #[test]
+    fn plan_orders_levels_and_names_cycles_and_unknown_tables() {
+        let base = BTreeSet::from(["deals".to_string()]);
+        let mut ms = BTreeMap::new();
+        ms.insert("a".into(), model("a", "select * from deals"));
+        ms.insert("b".into(), model("b", "select * from a"));
+        ms.insert("c".into(), model("c", "select * from deals"));
+        assert_eq!(plan(&ms, &base).unwrap(), vec![vec!["a".to_string(), "c".to_string()], vec!["b".to_string()]]);
+        ms.insert("a".into(), model("a", "select * from b"));
+        let e = plan(&ms, &base).unwrap_err().to_string();
+        assert!(e.contains("cycle") && e.contains("a.sql") && e.contains("b.sql"), "{e}");
+        ms.insert("a".into(), model("a", "select * from nowhere"));
+        let e = plan(&ms, &base).unwrap_err().to_string();
+        assert!(e.contains("a.sql") && e.contains("nowhere"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let e = Model::parse("bad", "models/bad.sql", "-- doc\nselect *\nfrom deals\nwhere (").unwrap_err().to_string();
+        assert!(e.contains("models/bad.sql") && e.contains("Line: 4"), "{e}");
+    }
+
+    #[test]
+    fn builtin_models_parse_and_form_a_dag() {
+        let models = load_models(None).unwrap();
+        assert!(models.contains_key("fct_deal"));
+        let base = crate::schema::canonical_tables().iter().map(|t| t.name.to_string()).collect();
+        plan(&models, &base).unwrap();
+    }
+}

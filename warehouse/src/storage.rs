@@ -1,0 +1,341 @@
+//! Table storage: every table is a Delta Lake table under the warehouse root, written through
+//! deltalake on object_store (a local folder by default, S3 when configured).
+//!
+//! Writes are single Delta commits, so a crash leaves the previous version readable. Canonical
+//! tables are upserted by `(source_system, source_id)`; a sync cursor is stored in the commit
+//! that carries the rows it covers, so a crash can neither skip nor repeat a batch.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::{Operator, binary_expr};
+use datafusion::prelude::{SessionContext, col};
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::StructType;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::TryStreamExt;
+use serde_json::json;
+use url::Url;
+
+use crate::schema::{KEY_COLUMNS, TableDef};
+use crate::{Error, Result};
+
+/// Commit-info key under which dealhouse records what a commit did.
+const COMMIT_KEY: &str = "dealhouse";
+
+/// The warehouse: a root URL under which each table is a folder.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    root: Url,
+    storage_options: HashMap<String, String>,
+}
+
+/// What one write changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Rows that were not there before.
+    pub inserted: u64,
+    /// Existing rows whose content changed.
+    pub updated: u64,
+    /// Delta version written, if a commit was made.
+    pub version: Option<i64>,
+}
+
+/// Who wrote a commit and, for syncs, the cursor it advances to.
+#[derive(Debug, Clone, Default)]
+pub struct CommitMeta {
+    /// `sync`, `build`, `intake`, ...
+    pub operation: String,
+    /// Source name (sync) or model name (build).
+    pub source: String,
+    /// Opaque cursor the source resumes from; stored atomically with the rows.
+    pub cursor: Option<String>,
+}
+
+impl CommitMeta {
+    fn properties(&self) -> CommitProperties {
+        let mut value = json!({ "operation": self.operation, "source": self.source });
+        if let Some(c) = &self.cursor {
+            value["cursor"] = json!(c);
+        }
+        CommitProperties::default().with_metadata([(COMMIT_KEY.to_string(), value)])
+    }
+}
+
+/// A commit made by a source.
+#[derive(Debug, Clone)]
+pub struct CommitMark {
+    /// When it was committed.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The cursor it stored, if any.
+    pub cursor: Option<String>,
+}
+
+/// Version and size of one table.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    /// Table name.
+    pub name: String,
+    /// Latest Delta version.
+    pub version: i64,
+    /// Rows in the latest version.
+    pub rows: u64,
+}
+
+impl Warehouse {
+    /// A warehouse at `root` (a directory URL: `file:///...`, `s3://bucket/prefix`).
+    pub fn new(root: Url, storage_options: HashMap<String, String>) -> Self {
+        let mut root = root;
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        Self { root, storage_options }
+    }
+
+    /// The warehouse root.
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    /// The URL of a table's folder.
+    pub fn table_url(&self, name: &str) -> Result<Url> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::Value(format!("`{name}` is not a valid table name (use a-z, 0-9, _)")));
+        }
+        Ok(self.root.join(&format!("{name}/"))?)
+    }
+
+    fn builder(&self, name: &str) -> Result<DeltaTableBuilder> {
+        Ok(DeltaTableBuilder::from_url(self.table_url(name)?)?
+            .with_storage_options(self.storage_options.clone()))
+    }
+
+    /// Opens a table, or `None` if it was never written.
+    pub async fn open(&self, name: &str) -> Result<Option<DeltaTable>> {
+        let mut table = self.builder(name)?.build()?;
+        match table.load().await {
+            Ok(()) => Ok(Some(table)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(Error::delta(name, e)),
+        }
+    }
+
+    /// Opens a table, creating it empty with `schema` if it does not exist.
+    pub async fn ensure(&self, name: &str, schema: &SchemaRef, comment: &str) -> Result<DeltaTable> {
+        if let Some(t) = self.open(name).await? {
+            return Ok(t);
+        }
+        let table = self.builder(name)?.build()?;
+        let delta_schema: StructType =
+            schema.as_ref().try_into_kernel().map_err(|e| Error::delta(name, e.into()))?;
+        table
+            .create()
+            .with_table_name(name)
+            .with_comment(comment)
+            .with_columns(delta_schema.fields().cloned())
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .map_err(|e| Error::delta(name, e))
+    }
+
+    /// Creates every canonical table that does not exist yet, so queries never miss one.
+    pub async fn ensure_canonical(&self) -> Result<()> {
+        for def in crate::schema::canonical_tables() {
+            self.ensure(def.name, &def.schema(), def.doc).await?;
+        }
+        Ok(())
+    }
+
+    /// Upserts rows into a canonical table by `(source_system, source_id)` in one commit.
+    ///
+    /// Rows equal to what is stored are left alone, so re-syncing unchanged data writes nothing.
+    /// When several input rows share a key, the last one wins (it is the newest read).
+    pub async fn upsert(&self, def: &TableDef, batches: Vec<RecordBatch>, meta: &CommitMeta) -> Result<WriteStats> {
+        let schema = def.schema();
+        let table = self.ensure(def.name, &schema, def.doc).await?;
+        let batch = dedupe_by_key(&schema, &batches).map_err(|e| Error::delta(def.name, e.into()))?;
+        if batch.num_rows() == 0 {
+            if meta.cursor.is_some() {
+                // Nothing new upstream, but the cursor may still move (e.g. a scan window): record it.
+                let version = self.commit_empty(def.name, table, &schema, meta).await?;
+                return Ok(WriteStats { version, ..Default::default() });
+            }
+            return Ok(WriteStats::default());
+        }
+        let is_empty = table.snapshot().map(|s| s.log_data().num_files() == 0).unwrap_or(true);
+        if is_empty {
+            let rows = batch.num_rows() as u64;
+            let table = table
+                .write(vec![batch])
+                .with_save_mode(SaveMode::Append)
+                .with_commit_properties(meta.properties())
+                .await
+                .map_err(|e| Error::delta(def.name, e))?;
+            return Ok(WriteStats { inserted: rows, updated: 0, version: table.version().map(|v| v as i64) });
+        }
+
+        let ctx = SessionContext::new();
+        let source = ctx.read_batch(batch).map_err(|e| Error::delta(def.name, e.into()))?;
+        let key = format!(
+            "t.{a} = s.{a} AND t.{b} = s.{b}",
+            a = KEY_COLUMNS[0],
+            b = KEY_COLUMNS[1]
+        );
+        let changed = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                binary_expr(col(format!("t.{}", f.name())), Operator::IsDistinctFrom, col(format!("s.{}", f.name())))
+            })
+            .reduce(|a, b| a.or(b))
+            .ok_or_else(|| Error::Value("table without columns".into()))?;
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let (table, metrics) = table
+            .merge(source, key)
+            .with_source_alias("s")
+            .with_target_alias("t")
+            .with_commit_properties(meta.properties())
+            .when_matched_update(|u| {
+                names.iter().fold(u.predicate(changed), |u, n| u.update(n.as_str(), col(format!("s.{n}"))))
+            })
+            .and_then(|m| {
+                m.when_not_matched_insert(|i| {
+                    names.iter().fold(i, |i, n| i.set(n.as_str(), col(format!("s.{n}"))))
+                })
+            })
+            .map_err(|e| Error::delta(def.name, e))?
+            .await
+            .map_err(|e| Error::delta(def.name, e))?;
+        Ok(WriteStats {
+            inserted: metrics.num_target_rows_inserted as u64,
+            updated: metrics.num_target_rows_updated as u64,
+            version: table.version().map(|v| v as i64),
+        })
+    }
+
+    /// An empty append that only carries commit metadata (a cursor move with no new rows).
+    async fn commit_empty(&self, name: &str, table: DeltaTable, schema: &SchemaRef, meta: &CommitMeta) -> Result<Option<i64>> {
+        let table = table
+            .write(vec![RecordBatch::new_empty(schema.clone())])
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(meta.properties())
+            .await
+            .map_err(|e| Error::delta(name, e))?;
+        Ok(table.version().map(|v| v as i64))
+    }
+
+    /// Replaces a table's content in one commit (model materialisation). The schema may change.
+    pub async fn overwrite(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>, meta: &CommitMeta) -> Result<WriteStats> {
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let table = self.ensure(name, &schema, "").await?;
+        let batches = if batches.is_empty() { vec![RecordBatch::new_empty(schema)] } else { batches };
+        let table = table
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+            .with_commit_properties(meta.properties())
+            .await
+            .map_err(|e| Error::delta(name, e))?;
+        Ok(WriteStats { inserted: rows, updated: 0, version: table.version().map(|v| v as i64) })
+    }
+
+    /// The cursor that `source` last committed to `table`, if any.
+    pub async fn last_cursor(&self, table: &str, source: &str) -> Result<Option<String>> {
+        Ok(self.last_commit(table, source, true).await?.and_then(|c| c.cursor))
+    }
+
+    /// The latest commit `source` made to `table` (with a cursor, when `with_cursor`).
+    pub async fn last_commit(&self, table: &str, source: &str, with_cursor: bool) -> Result<Option<CommitMark>> {
+        let Some(t) = self.open(table).await? else { return Ok(None) };
+        let mut history = t.history(None);
+        while let Some(info) = history.try_next().await.map_err(|e| Error::delta(table, e))? {
+            let Some(meta) = info.info.get(COMMIT_KEY) else { continue };
+            if meta.get("source").and_then(|s| s.as_str()) != Some(source) {
+                continue;
+            }
+            let cursor = meta.get("cursor").and_then(|c| c.as_str()).map(str::to_string);
+            if with_cursor && cursor.is_none() {
+                continue;
+            }
+            let at = info.timestamp.and_then(chrono::DateTime::from_timestamp_millis);
+            return Ok(Some(CommitMark { at, cursor }));
+        }
+        Ok(None)
+    }
+
+    /// Names of the tables present under the root.
+    pub async fn list_tables(&self) -> Result<Vec<String>> {
+        let store = DeltaTableBuilder::from_url(self.root.clone())?
+            .with_storage_options(self.storage_options.clone())
+            .build_storage()?
+            .object_store(None);
+        let listing = match store.list_with_delimiter(None).await {
+            Ok(l) => l,
+            Err(deltalake::ObjectStoreError::NotFound { .. }) => return Ok(vec![]),
+            Err(e) => return Err(Error::Storage(format!("cannot list {}: {e}", self.root))),
+        };
+        let mut names = vec![];
+        for prefix in listing.common_prefixes {
+            let name = prefix.filename().unwrap_or_default().to_string();
+            let log = deltalake::Path::from(format!("{name}/_delta_log"));
+            let has_log = store
+                .list_with_delimiter(Some(&log))
+                .await
+                .map(|l| !l.objects.is_empty())
+                .unwrap_or(false);
+            if has_log {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Version and row count of a table.
+    pub async fn info(&self, name: &str) -> Result<Option<TableInfo>> {
+        let Some(table) = self.open(name).await? else { return Ok(None) };
+        let version = table.version().map_or(0, |v| v as i64);
+        let rows = table
+            .snapshot()
+            .map_err(|e| Error::delta(name, e))?
+            .log_data()
+            .iter()
+            .map(|f| f.num_records().unwrap_or(0) as u64)
+            .sum();
+        Ok(Some(TableInfo { name: name.to_string(), version, rows }))
+    }
+
+    /// A DataFusion table provider reading the latest version of a table.
+    pub async fn provider(&self, name: &str) -> Result<Option<Arc<dyn datafusion::catalog::TableProvider>>> {
+        let Some(table) = self.open(name).await? else { return Ok(None) };
+        let provider = table.table_provider().await.map_err(|e| Error::delta(name, e.into()))?;
+        Ok(Some(provider))
+    }
+}
+
+/// Concatenates batches and keeps the last row of each `(source_system, source_id)` key.
+fn dedupe_by_key(schema: &SchemaRef, batches: &[RecordBatch]) -> datafusion::arrow::error::Result<RecordBatch> {
+    let batch = concat_batches(schema, batches)?;
+    let sys = batch.column_by_name(KEY_COLUMNS[0]).map(|c| c.as_string::<i32>().clone());
+    let id = batch.column_by_name(KEY_COLUMNS[1]).map(|c| c.as_string::<i32>().clone());
+    let (Some(sys), Some(id)) = (sys, id) else { return Ok(batch) };
+    let mut seen = HashSet::with_capacity(batch.num_rows());
+    let mut keep: Vec<u32> = Vec::with_capacity(batch.num_rows());
+    for i in (0..batch.num_rows()).rev() {
+        if seen.insert((sys.value(i), id.value(i))) {
+            keep.push(i as u32);
+        }
+    }
+    if keep.len() == batch.num_rows() {
+        return Ok(batch);
+    }
+    keep.reverse();
+    let indices = UInt32Array::from(keep);
+    debug_assert!(indices.null_count() == 0);
+    take_record_batch(&batch, &indices)
+}
