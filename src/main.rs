@@ -165,8 +165,8 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn,dealhouse=info",
-        1 => "info",
+        0 => "warn,deltalake_core=error",
+        1 => "info,deltalake_core=warn",
         _ => "debug,datafusion=info,deltalake=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -186,8 +186,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let report = sync(project, SyncOptions { sources, max_quarantined }).await?;
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Build { select, full_refresh: _, no_test } => build(&load(&dir)?, select.as_deref(), !no_test).await,
-        Command::Test { select } => data_tests(&load(&dir)?, select.as_deref()).await,
+        Command::Build { select, full_refresh: _, no_test } => build(&*load(&dir)?, select.as_deref(), !no_test).await,
+        Command::Test { select } => data_tests(&*load(&dir)?, select.as_deref()).await,
         Command::Query { sql, format } => {
             let project = load(&dir)?;
             let session = QuerySession::open(&warehouse(&project)?).await?;
@@ -202,7 +202,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Export => not_yet("export", "KPI exports"),
         Command::Audit => not_yet("audit", "the legacy-intake migration audit"),
-        Command::Status => status(&load(&dir)?).await,
+        Command::Status => status(&*load(&dir)?).await,
         Command::Docs { schema } => {
             if schema {
                 print!("{}", dealhouse_warehouse::schema::schema_markdown());
@@ -237,7 +237,11 @@ fn init(dir: &Path) -> Result<ExitCode> {
     std::fs::create_dir_all(dir.join("models")).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(&file, INIT_TEMPLATE).with_context(|| format!("writing {}", file.display()))?;
     Project::load(dir).context("the generated dealhouse.toml does not load (a bug)")?;
-    println!("Created {}.\nNext: add your branches and sources to it, then `dealhouse -C {} sync`.", file.display(), dir.display());
+    println!(
+        "Created {}.\nNext: add your branches and sources to it, then `dealhouse -C {} sync`.",
+        file.display(),
+        dir.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -266,7 +270,8 @@ async fn demo(
         let as_of = as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
         let options = dealhouse_ingest::demo::DemoOptions { seed, weeks, as_of };
         let target = dir.to_path_buf();
-        let summary = tokio::task::spawn_blocking(move || dealhouse_ingest::demo::generate(&target, &options)).await??;
+        let summary =
+            tokio::task::spawn_blocking(move || dealhouse_ingest::demo::generate(&target, &options)).await??;
         eprintln!(
             "Generated {} branches, {} managers, {} clients, {} deals, {} activities, {} intake requests in {:.1}s",
             summary.branches,
@@ -301,9 +306,10 @@ async fn sync(project: Arc<Project>, options: SyncOptions) -> Result<SyncReport>
     let report = dealhouse_ingest::sync::sync_project(project, &wh, &options, &progress).await?;
     progress.clear();
     for s in &report.sources {
-        let (read, inserted, updated, quarantined) = s.tables.iter().fold((0, 0, 0, 0), |a, t| {
-            (a.0 + t.read, a.1 + t.inserted, a.2 + t.updated, a.3 + t.quarantined)
-        });
+        let (read, inserted, updated, quarantined) = s
+            .tables
+            .iter()
+            .fold((0, 0, 0, 0), |a, t| (a.0 + t.read, a.1 + t.inserted, a.2 + t.updated, a.3 + t.quarantined));
         match &s.error {
             None => eprintln!(
                 "sync {:<12} ok      read {read:>8}  new {inserted:>8}  changed {updated:>7}  quarantined {quarantined}",
@@ -315,7 +321,10 @@ async fn sync(project: Arc<Project>, options: SyncOptions) -> Result<SyncReport>
     Ok(report)
 }
 
-fn selection(all: &std::collections::BTreeMap<String, models::Model>, select: Option<&str>) -> Result<Option<BTreeSet<String>>> {
+fn selection(
+    all: &std::collections::BTreeMap<String, models::Model>,
+    select: Option<&str>,
+) -> Result<Option<BTreeSet<String>>> {
     Ok(match select {
         Some(s) => Some(models::select(all, s)?),
         None => None,
@@ -380,7 +389,8 @@ async fn status(project: &Project) -> Result<ExitCode> {
         for table in dealhouse_warehouse::schema::canonical_tables() {
             let Some(mark) = wh.last_commit(table.name, name, false).await? else { continue };
             let cursor = wh.last_cursor(table.name, name).await?.unwrap_or_else(|| "-".into());
-            let sql = format!("select count(*) from {} where source_system = '{}'", table.name, name.replace('\'', "''"));
+            let sql =
+                format!("select count(*) from {} where source_system = '{}'", table.name, name.replace('\'', "''"));
             let rows = output::first_i64(&session.query(&sql).await?).unwrap_or(0);
             let at = mark.at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
             println!("{name:<14} {:<10} {:<20} {rows:>9}  {at:<20} {cursor}", config.kind(), table.name);

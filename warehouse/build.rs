@@ -20,7 +20,9 @@ fn main() {
     let mut files = vec![];
     collect(&models, &mut files);
     files.sort();
-    let mut code = String::from("/// Built-in model files: (path relative to the crate, SQL).\npub static BUILTIN_MODELS: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// Built-in model files: (path relative to the crate, SQL).\npub static BUILTIN_MODELS: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(&root).unwrap().display().to_string();

@@ -48,7 +48,9 @@ impl From<dealhouse_warehouse::Error> for ApiError {
     fn from(e: dealhouse_warehouse::Error) -> Self {
         match e {
             dealhouse_warehouse::Error::Sql(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_sql", m),
-            dealhouse_warehouse::Error::DataFusion(e) => ApiError::new(StatusCode::BAD_REQUEST, "query_failed", e.to_string()),
+            dealhouse_warehouse::Error::DataFusion(e) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "query_failed", e.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")

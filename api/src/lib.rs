@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -81,12 +81,13 @@ async fn asset(Path(path): Path<String>) -> Response {
 
 /// Binds `bind` and serves until Ctrl-C.
 pub async fn serve(project: Arc<Project>, warehouse: Warehouse, bind: &str) -> Result<()> {
-    let addr: SocketAddr = bind
-        .parse()
-        .map_err(|e| Error::Config(format!("bind address `{bind}` is not HOST:PORT ({e})")))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}; is another server running there? pick another with --bind")))?;
+    let addr: SocketAddr =
+        bind.parse().map_err(|e| Error::Config(format!("bind address `{bind}` is not HOST:PORT ({e})")))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Error::Config(format!(
+            "cannot listen on {addr}: {e}; is another server running there? pick another with --bind"
+        ))
+    })?;
     let state = AppState::new(project, warehouse).await?;
     let local = listener.local_addr().map_err(|e| Error::Config(e.to_string()))?;
     eprintln!("Serving dashboards on http://{local}/  (Ctrl-C to stop)");

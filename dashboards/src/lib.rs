@@ -30,6 +30,9 @@ mod tests {
         for reference in ["app.js", "style.css"] {
             assert!(index.contains(reference) && super::asset(reference).is_some());
         }
-        assert!(!index.contains("http://") && !index.contains("https://"), "no external URLs: the UI must work offline");
+        assert!(
+            !index.contains("http://") && !index.contains("https://"),
+            "no external URLs: the UI must work offline"
+        );
     }
 }

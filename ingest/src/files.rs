@@ -3,8 +3,9 @@
 //!
 //! A file is all or nothing at the file level: a wrong encoding or a mapped header that is not
 //! there refuses the whole file ([`Error::File`]) before anything is written; bad values only
-//! quarantine their row. A file already loaded with the same bytes is skipped: the cursor is the
-//! SHA-256 of the file, carried by the last chunk only, so a crash mid-file reads it again.
+//! quarantine their row. A file already loaded with the same bytes and the same mapping is
+//! skipped: the cursor is the SHA-256 of the file plus a fingerprint of the mapping, carried by
+//! the last chunk only, so a crash mid-file reads it again.
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -17,7 +18,9 @@ use futures::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use tracing::debug;
 
-use crate::mapping::{CHUNK_ROWS, ChunkSink, Mapper, MappingOptions, RawValue, Record, blocking_chunks, parse_time_zone};
+use crate::mapping::{
+    CHUNK_ROWS, ChunkSink, Mapper, MappingOptions, RawValue, Record, blocking_chunks, parse_time_zone,
+};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 
@@ -67,7 +70,10 @@ impl ColumnSpec {
             if rest[open..].starts_with('}') {
                 return Err(format!("`{spec}` has a `}}` without its `{{`"));
             }
-            let close = rest[open..].find('}').map(|i| open + i).ok_or_else(|| format!("`{spec}` has a `{{` without its `}}`"))?;
+            let close = rest[open..]
+                .find('}')
+                .map(|i| open + i)
+                .ok_or_else(|| format!("`{spec}` has a `{{` without its `}}`"))?;
             let header = rest[open + 1..close].trim();
             if header.is_empty() || header.contains('{') {
                 return Err(format!("`{spec}` has an empty or nested `{{}}`"));
@@ -116,6 +122,7 @@ pub struct FileSource {
     path: PathBuf,
     specs: Vec<(String, ColumnSpec)>,
     options: MappingOptions,
+    mapping_fingerprint: String,
 }
 
 impl FileSource {
@@ -148,7 +155,8 @@ impl FileSource {
             columns_hint: format!("[sources.{name}.columns]"),
         };
         let path = ctx.project.path(&config.path);
-        Ok(Self { ctx, config, kind, table, path, specs, options })
+        let mapping_fingerprint = mapping_fingerprint(&ctx, &config);
+        Ok(Self { ctx, config, kind, table, path, specs, options, mapping_fingerprint })
     }
 }
 
@@ -192,6 +200,7 @@ impl Source for FileSource {
             config: self.config.clone(),
             specs: self.specs.clone(),
             mapper,
+            mapping_fingerprint: self.mapping_fingerprint.clone(),
         };
         blocking_chunks(self.ctx.source_name.clone(), move |sink| job.run(cursor, sink))
     }
@@ -207,6 +216,7 @@ struct FileJob {
     config: FileConfig,
     specs: Vec<(String, ColumnSpec)>,
     mapper: Mapper,
+    mapping_fingerprint: String,
 }
 
 impl FileJob {
@@ -219,7 +229,7 @@ impl FileJob {
             path: self.path.clone(),
             message: format!("cannot read it ({e}); check [sources.{}].path", self.source_name),
         })?;
-        let hash = hex::encode(Sha256::digest(&bytes));
+        let hash = format!("{}.{}", hex::encode(Sha256::digest(&bytes)), self.mapping_fingerprint);
         if cursor.as_deref() == Some(hash.as_str()) {
             debug!(source = %self.source_name, path = %self.path.display(), "file unchanged since the last sync; skipped");
             return Ok(());
@@ -238,10 +248,9 @@ impl FileJob {
     /// else windows-1251, the usual encoding of 1C and Russian Excel exports.
     fn decode(&self, bytes: &[u8]) -> Result<String> {
         let configured = match &self.config.encoding {
-            Some(label) => Some(
-                Encoding::for_label(label.trim().as_bytes())
-                    .ok_or_else(|| self.refuse(format!("encoding `{label}` is unknown; use \"utf-8\" or \"windows-1251\"")))?,
-            ),
+            Some(label) => Some(Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+                self.refuse(format!("encoding `{label}` is unknown; use \"utf-8\" or \"windows-1251\""))
+            })?),
             None => None,
         };
         let encoding = match configured {
@@ -439,6 +448,23 @@ impl FileJob {
         }
         self.mapper.push(&record, location, &raw_record(headers, cells));
     }
+}
+
+/// What, besides the bytes, decides how the file maps: this source's config and the branch
+/// codes it uses. Part of the cursor, so fixing a mapping (the fix a quarantine reason asks
+/// for) re-reads an unchanged file instead of skipping it.
+fn mapping_fingerprint(ctx: &SourceContext, config: &FileConfig) -> String {
+    let codes: Vec<(&str, Option<&String>)> = ctx
+        .project
+        .config
+        .organisation
+        .branches
+        .iter()
+        .map(|b| b.get_ref())
+        .map(|b| (b.id.as_str(), b.codes.get(&ctx.source_name)))
+        .collect();
+    let digest = Sha256::digest(format!("{config:?}|{codes:?}").as_bytes());
+    hex::encode(&digest[..8])
 }
 
 /// The row as the file has it, header -> cell (extra cells get their position as name).

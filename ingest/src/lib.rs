@@ -50,7 +50,9 @@ pub enum Error {
         message: String,
     },
     /// Too many rows went to quarantine.
-    #[error("source `{source_name}`: {quarantined} rows quarantined, above the threshold of {threshold}; see the `quarantine` table")]
+    #[error(
+        "source `{source_name}`: {quarantined} rows quarantined, above the threshold of {threshold}; see the `quarantine` table"
+    )]
     TooManyBad {
         /// Source name.
         source_name: String,

@@ -221,8 +221,7 @@ impl Mapper {
     /// A mapper for `table` fed by `source`.
     pub fn new(project: Arc<Project>, source: &str, table: &str, options: MappingOptions) -> Result<Self> {
         let config_error = |message: String| Error::Config { source_name: source.to_string(), message };
-        let def = canonical_table(table)
-            .ok_or_else(|| config_error(format!("`{table}` is not a canonical table")))?;
+        let def = canonical_table(table).ok_or_else(|| config_error(format!("`{table}` is not a canonical table")))?;
         for c in &def.columns {
             let supported = match &c.data_type {
                 DataType::Utf8 | DataType::Boolean | DataType::Int32 | DataType::Date32 => true,
@@ -434,14 +433,16 @@ impl Mapper {
             DataType::Boolean => parse_bool(raw)
                 .map(Cell::Bool)
                 .ok_or_else(|| bad("is not a boolean; use true/false, 1/0, yes/no, Y/N or да/нет")),
-            DataType::Int32 => {
-                parse_decimal(raw, self.options.decimal_comma)
-                    .and_then(|d| if d.fract().is_zero() { i32::try_from(d.mantissa() / 10i128.pow(d.scale())).ok() } else { None })
-                    .map(Cell::I32)
-                    .ok_or_else(|| bad("is not a whole number"))
-            }
+            DataType::Int32 => parse_decimal(raw, self.options.decimal_comma)
+                .and_then(|d| {
+                    if d.fract().is_zero() { i32::try_from(d.mantissa() / 10i128.pow(d.scale())).ok() } else { None }
+                })
+                .map(Cell::I32)
+                .ok_or_else(|| bad("is not a whole number")),
             DataType::Decimal128(precision, scale) => {
-                parse_money(raw, self.options.decimal_comma, *precision, *scale as u32).map(Cell::Scaled).map_err(|e| bad(&e))
+                parse_money(raw, self.options.decimal_comma, *precision, *scale as u32)
+                    .map(Cell::Scaled)
+                    .map_err(|e| bad(&e))
             }
             DataType::Date32 => {
                 let date = match raw {
@@ -469,7 +470,9 @@ impl Mapper {
                     _ => match parse_time(raw, self.options.date_format.as_deref()) {
                         Some(Instant::Fixed(t)) => Some(t.with_timezone(&Utc)),
                         Some(Instant::Naive(t)) => local_to_utc(t, self.options.time_zone),
-                        Some(Instant::Date(d)) => local_to_utc(d.and_time(chrono::NaiveTime::MIN), self.options.time_zone),
+                        Some(Instant::Date(d)) => {
+                            local_to_utc(d.and_time(chrono::NaiveTime::MIN), self.options.time_zone)
+                        }
                         None => return Err(bad(&self.date_help())),
                     },
                 };
@@ -482,7 +485,9 @@ impl Mapper {
 
     fn date_help(&self) -> String {
         match &self.options.date_format {
-            Some(f) => format!("is not a date in `{f}` (date_format) or ISO 8601 (2024-12-31, 2024-12-31 18:30:00+03:00); fix the value or date_format"),
+            Some(f) => format!(
+                "is not a date in `{f}` (date_format) or ISO 8601 (2024-12-31, 2024-12-31 18:30:00+03:00); fix the value or date_format"
+            ),
             None => "is not an ISO 8601 date (2024-12-31, 2024-12-31 18:30:00, 2024-12-31T18:30:00+03:00); \
                      set date_format (e.g. \"%d.%m.%Y\") if the source writes dates differently"
                 .into(),
@@ -541,9 +546,14 @@ fn normalize_number(s: &str, decimal_comma: bool) -> std::result::Result<String,
     let s = s.trim();
     if decimal_comma {
         if s.contains('.') {
-            return Err("has a `.` but this source sets decimal_comma = true (1 234,56); fix the value or the setting".into());
+            return Err(
+                "has a `.` but this source sets decimal_comma = true (1 234,56); fix the value or the setting".into()
+            );
         }
-        Ok(s.chars().filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\u{2009}')).collect::<String>().replace(',', "."))
+        Ok(s.chars()
+            .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}' | '\u{2009}'))
+            .collect::<String>()
+            .replace(',', "."))
     } else if s.contains(',') {
         Err("has a `,`; set decimal_comma = true if the source writes numbers as 1 234,56".into())
     } else {
@@ -563,7 +573,7 @@ fn decimal_text(s: &str) -> Option<Decimal> {
     if !ok {
         return None;
     }
-    let s = if s.ends_with('.') { &s[..s.len() - 1] } else { s };
+    let s = s.strip_suffix('.').unwrap_or(s);
     Decimal::from_str_exact(s).ok()
 }
 
@@ -601,7 +611,8 @@ enum Instant {
     Date(NaiveDate),
 }
 
-const OFFSET_FORMATS: &[&str] = &["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z", "%Y-%m-%d %H:%M%#z"];
+const OFFSET_FORMATS: &[&str] =
+    &["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z", "%Y-%m-%d %H:%M%#z"];
 const NAIVE_FORMATS: &[&str] = &["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"];
 
 /// The configured format first, then ISO 8601 with an offset, naive, date only.
@@ -827,7 +838,10 @@ codes = { legacy = "MSK", onec = "12" }
         assert!(matches!(naive, Some(Instant::Naive(t)) if t.hour() == 3 && t.second() == 5), "{naive:?}");
         assert!(matches!(p("2025-01-02 03:04:05.250", None), Some(Instant::Naive(t)) if t.nanosecond() == 250_000_000));
         assert_eq!(p("2025-01-02", None), Some(Instant::Date(NaiveDate::from_ymd_opt(2025, 1, 2).unwrap())));
-        assert_eq!(p("31.12.2024", Some("%d.%m.%Y")), Some(Instant::Date(NaiveDate::from_ymd_opt(2024, 12, 31).unwrap())));
+        assert_eq!(
+            p("31.12.2024", Some("%d.%m.%Y")),
+            Some(Instant::Date(NaiveDate::from_ymd_opt(2024, 12, 31).unwrap()))
+        );
         assert!(matches!(p("31.12.2024 18:30", Some("%d.%m.%Y %H:%M")), Some(Instant::Naive(t)) if t.hour() == 18));
         assert_eq!(p("31.12.2024", None), None);
         assert_eq!(p("32.13.2024", Some("%d.%m.%Y")), None);
@@ -852,7 +866,10 @@ codes = { legacy = "MSK", onec = "12" }
             ("status", text("won")),
             ("amount", text("1 234,56")),
             ("created_at", text("31.12.2024")),
-            ("updated_at", RawValue::DateTime(NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(12, 0, 0).unwrap())),
+            (
+                "updated_at",
+                RawValue::DateTime(NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(12, 0, 0).unwrap()),
+            ),
             ("ignored_column", text("whatever")),
         ]);
         m.push(&good, "a.csv:2", &good);
@@ -885,7 +902,10 @@ codes = { legacy = "MSK", onec = "12" }
         // 2024-12-31 00:00 Moscow (+03:00) = 2024-12-30 21:00 UTC; 2025-01-01 12:00 Moscow = 09:00 UTC.
         assert_eq!(ts("created_at"), 1_735_592_400_000_000);
         assert_eq!(ts("updated_at"), 1_735_722_000_000_000);
-        assert_eq!(batch.schema(), Mapper::new(project(), "onec", "deals", MappingOptions::default()).unwrap().def.schema());
+        assert_eq!(
+            batch.schema(),
+            Mapper::new(project(), "onec", "deals", MappingOptions::default()).unwrap().def.schema()
+        );
 
         let reasons: Vec<(&str, &str)> = q.iter().map(|r| (r.location.as_str(), r.reason.as_str())).collect();
         assert_eq!(reasons.len(), 4, "{reasons:?}");
@@ -907,13 +927,20 @@ codes = { legacy = "MSK", onec = "12" }
             .into_iter()
             .enumerate()
         {
-            let r = record(&[("source_id", RawValue::Int(i as i64)), ("month", month), ("metric", text("calls")), ("target", RawValue::Int(10))]);
+            let r = record(&[
+                ("source_id", RawValue::Int(i as i64)),
+                ("month", month),
+                ("metric", text("calls")),
+                ("target", RawValue::Int(10)),
+            ]);
             m.push(&r, "x", &r);
         }
         let (batch, q) = m.finish().unwrap();
         assert!(q.is_empty(), "{q:?}");
         let months = batch.column_by_name("month").unwrap().as_primitive::<Date32Type>();
-        let days = |y, m| (NaiveDate::from_ymd_opt(y, m, 1).unwrap() - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32;
+        let days = |y, m| {
+            (NaiveDate::from_ymd_opt(y, m, 1).unwrap() - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
+        };
         assert_eq!(months.values().to_vec(), vec![days(2025, 1), days(2025, 2), days(2025, 3)]);
         // plans has no own id column: `month` comes first.
         assert!(batch.column_by_name("plan_id").is_none());
@@ -941,11 +968,20 @@ codes = { legacy = "MSK", onec = "12" }
             ("created_at", RawValue::Int(1_700_000_000)),
         ]);
         m.push(&r, "sqlite:intake_requests:source_id=1", &r);
-        let r2 = record(&[("source_id", text("2")), ("department", text("content")), ("status", text("new")), ("created_at", text("yesterday"))]);
+        let r2 = record(&[
+            ("source_id", text("2")),
+            ("department", text("content")),
+            ("status", text("new")),
+            ("created_at", text("yesterday")),
+        ]);
         m.push(&r2, "sqlite:intake_requests:source_id=2", &r2);
         let (batch, q) = m.finish().unwrap();
         assert_eq!(batch.num_rows(), 0);
         assert!(q[0].reason.contains("unixepoch"), "{}", q[0].reason);
-        assert!(q[1].reason.contains("`created_at`") && q[1].reason.contains("yesterday") && q[1].reason.contains("date_format"));
+        assert!(
+            q[1].reason.contains("`created_at`")
+                && q[1].reason.contains("yesterday")
+                && q[1].reason.contains("date_format")
+        );
     }
 }

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use dealhouse_warehouse::Project;
 use dealhouse_warehouse::datafusion::arrow::record_batch::RecordBatch;
 use dealhouse_warehouse::schema::QuarantineRecord;
-use dealhouse_warehouse::Project;
 use futures::stream::BoxStream;
 
 use crate::Result;

@@ -21,7 +21,9 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use tracing::warn;
 
-use crate::mapping::{CHUNK_ROWS, ChunkSink, Mapper, MappingOptions, RawValue, Record, blocking_chunks, parse_time_zone};
+use crate::mapping::{
+    CHUNK_ROWS, ChunkSink, Mapper, MappingOptions, RawValue, Record, blocking_chunks, parse_time_zone,
+};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 
@@ -272,7 +274,8 @@ impl Source for SqliteSource {
             let Some(config) = self.config.tables.get(def.name) else { continue };
             let name = self.ctx.source_name.clone();
             let path = self.path.clone();
-            let sql = format!("select count(*) from ({}) as dealhouse_q", incremental_query(&config.query, None, true, "?"));
+            let sql =
+                format!("select count(*) from ({}) as dealhouse_q", incremental_query(&config.query, None, true, "?"));
             // Counting is for progress bars only: any failure just leaves the estimate out.
             let estimated_rows = tokio::task::spawn_blocking(move || {
                 let conn = open_read_only(&name, &path).ok()?;
@@ -285,7 +288,10 @@ impl Source for SqliteSource {
         }
         for table in self.config.tables.keys() {
             if !streams.iter().any(|s| s.table == table) {
-                return Err(self.config_error(format!("`{table}` in [sources.{}.tables] is not a canonical table", self.ctx.source_name)));
+                return Err(self.config_error(format!(
+                    "`{table}` in [sources.{}.tables] is not a canonical table",
+                    self.ctx.source_name
+                )));
             }
         }
         Ok(streams)
@@ -297,7 +303,8 @@ impl Source for SqliteSource {
             Err(e) => return Box::pin(futures::stream::once(async { Err(e) })),
         };
         let mut options = self.options.clone();
-        options.columns_hint = format!("[sources.{}.tables.{table}].query (a column of that name)", self.ctx.source_name);
+        options.columns_hint =
+            format!("[sources.{}.tables.{table}].query (a column of that name)", self.ctx.source_name);
         let mapper = match Mapper::new(self.ctx.project.clone(), &self.ctx.source_name, table, options) {
             Ok(m) => m,
             Err(e) => return Box::pin(futures::stream::once(async { Err(e) })),

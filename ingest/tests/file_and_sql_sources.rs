@@ -36,6 +36,12 @@ impl Env {
         std::fs::write(path, bytes).unwrap();
     }
 
+    /// The same directory and warehouse under an edited dealhouse.toml.
+    fn reconfigure(&mut self, toml: &str) {
+        let config = ProjectConfig::parse(toml, &self.dir.path().join("dealhouse.toml")).unwrap();
+        self.project = Arc::new(Project { dir: self.dir.path().to_path_buf(), config });
+    }
+
     fn path(&self, rel: &str) -> std::path::PathBuf {
         self.dir.path().join(rel)
     }
@@ -165,7 +171,10 @@ status = {{ "Оплачен" = "won", "Отменён" = "lost", "В работ�
             e.scaled("select amount from deals order by source_id").await,
             vec![Some(123_456), Some(123_456_780), Some(-123_450)]
         );
-        assert_eq!(e.scaled("select commission from deals order by source_id").await, vec![Some(12_346), Some(0), None]);
+        assert_eq!(
+            e.scaled("select commission from deals order by source_id").await,
+            vec![Some(12_346), Some(0), None]
+        );
         // Midnight in Moscow (UTC+3) is 21:00 UTC the day before.
         assert_eq!(
             e.rows("select deal_id, title, branch_id, stage, status, source_stage, created_at from deals order by source_id")
@@ -262,7 +271,7 @@ source_stage = "=new"
 status = "=open"
 "#
         );
-        let e = env(&toml);
+        let mut e = env(&toml);
         let content = "id;date;amount;branch\n\
                        A1;31.12.2024;100,50;12\n\
                        A2;32.13.2024;5,00;12\n\
@@ -278,7 +287,10 @@ status = "=open"
         let q = e.rows("select location, reason, source_id, entity from quarantine order by location").await;
         assert_eq!(q.len(), 3, "{q:?}");
         assert_eq!(q.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["bad.csv:3", "bad.csv:4", "bad.csv:5"]);
-        assert!(q[0][1].contains("`created_at`") && q[0][1].contains("32.13.2024") && q[0][1].contains("%d.%m.%Y"), "{q:?}");
+        assert!(
+            q[0][1].contains("`created_at`") && q[0][1].contains("32.13.2024") && q[0][1].contains("%d.%m.%Y"),
+            "{q:?}"
+        );
         assert!(q[1][1].contains("`amount`") && q[1][1].contains("10,555") && q[1][1].contains("3 decimals"), "{q:?}");
         assert!(q[2][1].contains("`99`") && q[2][1].contains("codes"), "{q:?}");
         assert!(q.iter().all(|r| r[2] == r[0] && r[3] == "deals"));
@@ -300,6 +312,18 @@ status = "=open"
         assert_eq!((bad.tables[0].read, bad.tables[0].inserted, bad.tables[0].quarantined), (3, 1, 3));
         assert_eq!(e.count("select count(*) from deals").await, 3);
         assert_eq!(e.count("select count(*) from quarantine").await, 3);
+
+        // Doing what the reason says (adding the code) re-reads the unchanged file: A4 now loads.
+        e.reconfigure(
+            &toml.replace("bad = \"12\"", "bad = \"99\"").replace("legacy = \"VVO\"", "legacy = \"VVO\", bad = \"12\""),
+        );
+        let report = e.sync().await;
+        let bad = source(&report, "bad");
+        assert_eq!((bad.tables[0].read, bad.tables[0].quarantined), (4, 2), "{report:?}");
+        assert_eq!(
+            e.rows("select source_id, branch_id from deals where source_id in ('A1', 'A4') order by source_id").await,
+            vec![vec!["A1", "vvo"], vec!["A4", "msk"]]
+        );
     }
 
     /// The Maven Analytics "CRM + Sales + Opportunities" files, mapped by config alone: two
@@ -381,14 +405,52 @@ active = "=true"
         let report = e.sync().await;
         assert!(report.ok(), "{report:?}");
         assert_eq!(
-            e.rows("select d.source_id, d.stage, d.status, d.client_id, d.title, m.name, m.branch_id, d.closed_at \
-                    from deals d join managers m on d.manager_id = m.manager_id order by d.source_id")
-                .await,
+            e.rows(
+                "select d.source_id, d.stage, d.status, d.client_id, d.title, m.name, m.branch_id, d.closed_at \
+                    from deals d join managers m on d.manager_id = m.manager_id order by d.source_id"
+            )
+            .await,
             vec![
-                vec!["1C1I7A6R", "won", "won", "pipeline:Cancity", "GTX Plus Basic for Cancity", "Moses Frase", "central", "2017-03-01T00:00:00Z"],
-                vec!["EC4QE1BX", "lost", "lost", "pipeline:Cancity", "MG Special for Cancity", "Darcel Schlecht", "central", "2017-03-07T00:00:00Z"],
-                vec!["MV1LWRNH", "contact", "open", "pipeline:Codehow", "GTX Basic for Codehow", "Zane Levy", "west", "NULL"],
-                vec!["Z063OYW0", "won", "won", "pipeline:Isdom", "GTXPro for Isdom", "Darcel Schlecht", "central", "2017-03-11T00:00:00Z"],
+                vec![
+                    "1C1I7A6R",
+                    "won",
+                    "won",
+                    "pipeline:Cancity",
+                    "GTX Plus Basic for Cancity",
+                    "Moses Frase",
+                    "central",
+                    "2017-03-01T00:00:00Z"
+                ],
+                vec![
+                    "EC4QE1BX",
+                    "lost",
+                    "lost",
+                    "pipeline:Cancity",
+                    "MG Special for Cancity",
+                    "Darcel Schlecht",
+                    "central",
+                    "2017-03-07T00:00:00Z"
+                ],
+                vec![
+                    "MV1LWRNH",
+                    "contact",
+                    "open",
+                    "pipeline:Codehow",
+                    "GTX Basic for Codehow",
+                    "Zane Levy",
+                    "west",
+                    "NULL"
+                ],
+                vec![
+                    "Z063OYW0",
+                    "won",
+                    "won",
+                    "pipeline:Isdom",
+                    "GTXPro for Isdom",
+                    "Darcel Schlecht",
+                    "central",
+                    "2017-03-11T00:00:00Z"
+                ],
             ]
         );
         assert_eq!(
@@ -439,17 +501,19 @@ metric = {{ "Выручка" = "won_amount", "Сделки" = "deals_won" }}
         let sheet = wb.add_worksheet();
         sheet.set_name("Планы").unwrap();
         let date = Format::new().set_num_format("dd.mm.yyyy");
-        for (c, h) in ["Месяц", "Филиал", "ID менеджера", "Показатель", "План"].into_iter().enumerate() {
+        for (c, h) in ["Месяц", "Филиал", "ID менеджера", "Показатель", "План"].into_iter().enumerate()
+        {
             sheet.write_string(0, c as u16, h).unwrap();
         }
-        let rows: [((u16, u8, u8), &str, &str, &str, f64); 3] = [
+        type PlanRow<'a> = ((u16, u8, u8), &'a str, &'a str, &'a str, f64);
+        let rows: [PlanRow; 3] = [
             ((2025, 1, 1), "VVO", "", "Выручка", 1_500_000.5),
             ((2025, 1, 15), "VVO", "crm:17", "Сделки", 12.0),
             ((2025, 2, 1), "VVO", "", "Выручка", 2_000_000.0),
         ];
         for (i, ((y, m, d), branch, manager, metric, target)) in rows.into_iter().enumerate() {
             let r = i as u32 + 1;
-            sheet.write_datetime_with_format(r, 0, &ExcelDateTime::from_ymd(y, m, d).unwrap(), &date).unwrap();
+            sheet.write_datetime_with_format(r, 0, ExcelDateTime::from_ymd(y, m, d).unwrap(), &date).unwrap();
             sheet.write_string(r, 1, branch).unwrap();
             if !manager.is_empty() {
                 sheet.write_string(r, 2, manager).unwrap();
@@ -544,9 +608,11 @@ lookback_seconds = 300
         assert_eq!((t.table.as_str(), t.read, t.inserted, t.quarantined), ("intake_requests", 4, 4, 1));
         // 09:00 in Vladivostok (UTC+10) is 23:00 UTC the day before.
         assert_eq!(
-            e.rows("select request_id, department, branch_id, client_inn, created_at, status, resolved_at \
-                    from intake_requests where source_id = '1'")
-                .await,
+            e.rows(
+                "select request_id, department, branch_id, client_inn, created_at, status, resolved_at \
+                    from intake_requests where source_id = '1'"
+            )
+            .await,
             vec![vec!["legacy:1", "content", "vvo", "2536000001", "2025-01-09T23:00:00Z", "new", "NULL"]]
         );
         let q = e.rows("select location, reason from quarantine").await;
@@ -570,9 +636,11 @@ lookback_seconds = 300
             ["1", "2", "3", "4", "5"].map(|id| vec![id.to_string(), "1".to_string()]).to_vec()
         );
         assert_eq!(
-            e.rows("select source_id, status, subject, resolved_at, department from intake_requests \
-                    where source_id in ('1', '2', '5') order by source_id")
-                .await,
+            e.rows(
+                "select source_id, status, subject, resolved_at, department from intake_requests \
+                    where source_id in ('1', '2', '5') order by source_id"
+            )
+            .await,
             vec![
                 vec!["1", "done", "Афиша", "2025-01-10T03:00:00Z", "content"],
                 vec!["2", "new", "Баннер 3x6", "NULL", "marketing"],

@@ -11,14 +11,16 @@ pub fn dealhouse_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf();
+        let workspace =
+            Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf();
         let status = Command::new(&cargo)
             .current_dir(&workspace)
             .args(["build", "--quiet", "-p", "dealhouse", "--bin", "dealhouse"])
             .status()
             .expect("cannot run cargo to build the dealhouse binary");
         assert!(status.success(), "building the dealhouse binary failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
         let target = if target.is_absolute() { target } else { workspace.join(target) };
         let bin = target.join("debug").join("dealhouse");
         assert!(bin.exists(), "built binary not found at {}", bin.display());
@@ -73,7 +75,14 @@ pub fn checksums(dir: &Path) -> Vec<(String, String)> {
 /// Counts rows of every table through the CLI, as `table,count` lines.
 pub fn table_counts(project: &Path) -> Vec<(String, i64)> {
     let p = project.to_str().expect("utf-8 path");
-    let tables = dealhouse_ok(&["-C", p, "query", "--format", "csv", "select table_name from information_schema.tables where table_schema = 'public' order by table_name"]);
+    let tables = dealhouse_ok(&[
+        "-C",
+        p,
+        "query",
+        "--format",
+        "csv",
+        "select table_name from information_schema.tables where table_schema = 'public' order by table_name",
+    ]);
     tables
         .lines()
         .skip(1)

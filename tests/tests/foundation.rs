@@ -18,7 +18,11 @@ fn demo_project(dir: &Path) {
 }
 
 fn query_csv(dir: &Path, sql: &str) -> Vec<String> {
-    dealhouse_ok(&["-C", dir.to_str().unwrap(), "query", "--format", "csv", sql]).lines().skip(1).map(str::to_string).collect()
+    dealhouse_ok(&["-C", dir.to_str().unwrap(), "query", "--format", "csv", sql])
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]

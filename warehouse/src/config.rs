@@ -119,11 +119,30 @@ pub struct BranchConfig {
     /// IANA time zone (`Europe/Moscow`, `Asia/Kamchatka`): "per day" figures use its local days.
     pub time_zone: String,
     /// When the branch moved its intake to the unified CRM.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "toml_date")]
     pub crm_switch_date: Option<NaiveDate>,
     /// How each source system names this branch: `{ crm = "12", intake = "MSK" }`.
     #[serde(default)]
     pub codes: BTreeMap<String, String>,
+}
+
+/// Accepts a TOML date (`2025-04-01`) or a string holding one.
+fn toml_date<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<NaiveDate>, D::Error> {
+    use serde::de::Error as _;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Toml(toml::value::Datetime),
+        Text(String),
+    }
+    let text = match Raw::deserialize(d)? {
+        Raw::Toml(dt) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
+        Raw::Toml(dt) => return Err(D::Error::custom(format!("expected a date like 2025-04-01, got `{dt}`"))),
+        Raw::Text(t) => t,
+    };
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|e| D::Error::custom(format!("`{text}` is not a date like 2025-04-01 ({e})")))
 }
 
 /// `[pipeline]`.
@@ -351,9 +370,8 @@ impl Project {
 
     /// The warehouse root as a URL (relative paths resolve against the project directory).
     pub fn warehouse_url(&self) -> Result<Url> {
-        resolve_location(&self.dir, self.config.warehouse.location.get_ref()).map_err(|message| {
-            self.config_error(self.config.warehouse.location.span(), "warehouse.location", message)
-        })
+        resolve_location(&self.dir, self.config.warehouse.location.get_ref())
+            .map_err(|message| self.config_error(self.config.warehouse.location.span(), "warehouse.location", message))
     }
 
     /// A path in the project directory.
@@ -373,16 +391,12 @@ fn resolve_location(dir: &Path, location: &str) -> std::result::Result<Url, Stri
         let url = Url::parse(location).map_err(|e| format!("`{location}` is not a valid URL: {e}"))?;
         match url.scheme() {
             "file" | "s3" | "memory" => Ok(url),
-            other => Err(format!(
-                "unsupported scheme `{other}` in `{location}`: use a path, file:// or s3://bucket/prefix"
-            )),
+            other => {
+                Err(format!("unsupported scheme `{other}` in `{location}`: use a path, file:// or s3://bucket/prefix"))
+            }
         }
     } else {
-        let path = if Path::new(location).is_absolute() {
-            PathBuf::from(location)
-        } else {
-            dir.join(location)
-        };
+        let path = if Path::new(location).is_absolute() { PathBuf::from(location) } else { dir.join(location) };
         Url::from_directory_path(&path).map_err(|_| format!("`{}` is not a usable directory", path.display()))
     }
 }
@@ -419,13 +433,22 @@ impl ProjectConfig {
             let b = b.get_ref();
             let key = format!("organisation.branches[{i}]");
             if b.time_zone.parse::<chrono_tz::Tz>().is_err() {
-                return Err(err(span, format!("{key}.time_zone"), format!(
-                    "`{}` is not an IANA time zone (e.g. Europe/Moscow, Asia/Vladivostok)", b.time_zone)));
+                return Err(err(
+                    span,
+                    format!("{key}.time_zone"),
+                    format!("`{}` is not an IANA time zone (e.g. Europe/Moscow, Asia/Vladivostok)", b.time_zone),
+                ));
             }
             if !holdings.contains(&b.holding.as_str()) {
-                return Err(err(span, format!("{key}.holding"), format!(
-                    "holding `{}` is not declared in [[organisation.holdings]] (known: {})",
-                    b.holding, holdings.join(", "))));
+                return Err(err(
+                    span,
+                    format!("{key}.holding"),
+                    format!(
+                        "holding `{}` is not declared in [[organisation.holdings]] (known: {})",
+                        b.holding,
+                        holdings.join(", ")
+                    ),
+                ));
             }
             if !seen.insert(b.id.clone()) {
                 return Err(err(span, format!("{key}.id"), format!("branch id `{}` is used twice", b.id)));
@@ -438,22 +461,34 @@ impl ProjectConfig {
             if let SourceConfig::Bitrix24(b) = source {
                 if let Some(url) = &b.webhook_url {
                     let parsed = Url::parse(url.get_ref()).map_err(|e| {
-                        err(url.span(), format!("sources.{name}.webhook_url"), format!(
-                            "not a valid URL ({e}); expected https://<portal>/rest/<user>/<code>/"))
+                        err(
+                            url.span(),
+                            format!("sources.{name}.webhook_url"),
+                            format!("not a valid URL ({e}); expected https://<portal>/rest/<user>/<code>/"),
+                        )
                     })?;
                     if !matches!(parsed.scheme(), "http" | "https") || !parsed.path().contains("/rest/") {
-                        return Err(err(url.span(), format!("sources.{name}.webhook_url"),
-                            "expected an inbound webhook URL like https://<portal>/rest/<user>/<code>/".into()));
+                        return Err(err(
+                            url.span(),
+                            format!("sources.{name}.webhook_url"),
+                            "expected an inbound webhook URL like https://<portal>/rest/<user>/<code>/".into(),
+                        ));
                     }
                 }
                 if b.webhook_url.is_none() && b.webhook_url_env.is_none() && b.simulate_from.is_none() {
-                    return Err(err(0..0, format!("sources.{name}"),
-                        "set webhook_url_env (or webhook_url, or simulate_from for recorded data)".into()));
+                    return Err(err(
+                        0..0,
+                        format!("sources.{name}"),
+                        "set webhook_url_env (or webhook_url, or simulate_from for recorded data)".into(),
+                    ));
                 }
                 for (stage_id, stage) in &b.stages {
                     if !crate::schema::STAGES.contains(&stage.as_str()) {
-                        return Err(err(0..0, format!("sources.{name}.stages.{stage_id}"), format!(
-                            "`{stage}` is not a canonical stage ({})", crate::schema::STAGES.join(", "))));
+                        return Err(err(
+                            0..0,
+                            format!("sources.{name}.stages.{stage_id}"),
+                            format!("`{stage}` is not a canonical stage ({})", crate::schema::STAGES.join(", ")),
+                        ));
                     }
                 }
             }
@@ -478,11 +513,7 @@ impl ProjectConfig {
 
     /// Branch id that `source` calls `code`.
     pub fn branch_by_code(&self, source: &str, code: &str) -> Option<&BranchConfig> {
-        self.organisation
-            .branches
-            .iter()
-            .map(|b| b.get_ref())
-            .find(|b| b.codes.get(source).is_some_and(|c| c == code))
+        self.organisation.branches.iter().map(|b| b.get_ref()).find(|b| b.codes.get(source).is_some_and(|c| c == code))
     }
 }
 
@@ -521,17 +552,27 @@ fn validate_sql(name: &str, s: &SqlConfig) -> std::result::Result<(), (String, S
         return Err((key("path"), "set the database file (relative to the project directory)".into()));
     }
     if s.tables.is_empty() {
-        return Err((key("tables"), format!(
-            "no tables: add [sources.{name}.tables.<canonical table>] with a `query` selecting canonical column names")));
+        return Err((
+            key("tables"),
+            format!(
+                "no tables: add [sources.{name}.tables.<canonical table>] with a `query` selecting canonical column names"
+            ),
+        ));
     }
     for (table, t) in &s.tables {
         let tkey = format!("tables.{table}");
         check_source_table(table).map_err(|m| (key(&tkey), m))?;
         if t.query.trim().is_empty() {
-            return Err((key(&format!("{tkey}.query")), "the query is empty; select canonical column names, `source_id` included".into()));
+            return Err((
+                key(&format!("{tkey}.query")),
+                "the query is empty; select canonical column names, `source_id` included".into(),
+            ));
         }
         if t.cursor.as_deref().is_some_and(|c| c.trim().is_empty()) {
-            return Err((key(&format!("{tkey}.cursor")), "the cursor column name is empty; remove the key to read everything each time".into()));
+            return Err((
+                key(&format!("{tkey}.cursor")),
+                "the cursor column name is empty; remove the key to read everything each time".into(),
+            ));
         }
     }
     Ok(())
@@ -560,12 +601,18 @@ fn validate_file(name: &str, f: &FileConfig, kind: &str) -> std::result::Result<
     if let Some(d) = f.delimiter
         && (!d.is_ascii() || matches!(d, '"' | '\n' | '\r'))
     {
-        return Err((key("delimiter"), format!("`{d}` cannot be a delimiter; use a single ASCII character like `;` or `,`")));
+        return Err((
+            key("delimiter"),
+            format!("`{d}` cannot be a delimiter; use a single ASCII character like `;` or `,`"),
+        ));
     }
     if let Some(fmt) = &f.date_format {
         use chrono::format::{Item, StrftimeItems};
         if fmt.trim().is_empty() || StrftimeItems::new(fmt).any(|i| matches!(i, Item::Error)) {
-            return Err((key("date_format"), format!("`{fmt}` is not a chrono format; e.g. \"%d.%m.%Y\" or \"%d.%m.%Y %H:%M\"")));
+            return Err((
+                key("date_format"),
+                format!("`{fmt}` is not a chrono format; e.g. \"%d.%m.%Y\" or \"%d.%m.%Y %H:%M\""),
+            ));
         }
     }
     let columns: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
@@ -575,11 +622,14 @@ fn validate_file(name: &str, f: &FileConfig, kind: &str) -> std::result::Result<
             return Err((ckey, "`source_system` is always the source's name; remove it".into()));
         }
         if !columns.contains(&column.as_str()) && column != "branch_code" {
-            return Err((ckey, format!(
-                "`{column}` is not a column of `{}` (columns: {}, or branch_code)",
-                table.name,
-                columns.join(", ")
-            )));
+            return Err((
+                ckey,
+                format!(
+                    "`{column}` is not a column of `{}` (columns: {}, or branch_code)",
+                    table.name,
+                    columns.join(", ")
+                ),
+            ));
         }
         check_column_spec(spec).map_err(|m| (ckey, m))?;
     }
@@ -587,15 +637,21 @@ fn validate_file(name: &str, f: &FileConfig, kind: &str) -> std::result::Result<
     for (i, c) in table.columns.iter().enumerate() {
         let defaulted = c.name == "source_system" || c.name == "deleted" || (i == 0 && c.name.ends_with("_id"));
         if !c.nullable && !defaulted && !f.columns.contains_key(c.name) {
-            return Err((key("columns"), format!(
-                "`{}` requires `{}`: map it to a header, a `{{Header}}` template or a `=constant`",
-                table.name, c.name
-            )));
+            return Err((
+                key("columns"),
+                format!(
+                    "`{}` requires `{}`: map it to a header, a `{{Header}}` template or a `=constant`",
+                    table.name, c.name
+                ),
+            ));
         }
     }
     for column in f.values.keys() {
         if !f.columns.contains_key(column) {
-            return Err((key(&format!("values.{column}")), format!("`{column}` is not in [sources.{name}.columns]; map it first")));
+            return Err((
+                key(&format!("values.{column}")),
+                format!("`{column}` is not in [sources.{name}.columns]; map it first"),
+            ));
         }
     }
     Ok(())
@@ -614,7 +670,9 @@ fn check_column_spec(spec: &str) -> std::result::Result<(), String> {
         match (c, open) {
             ('{', false) => open = true,
             ('}', true) => open = false,
-            ('{', true) | ('}', false) => return Err(format!("`{spec}` has unbalanced braces; write `text {{Header}} text`")),
+            ('{', true) | ('}', false) => {
+                return Err(format!("`{spec}` has unbalanced braces; write `text {{Header}} text`"));
+            }
             _ => {}
         }
     }
@@ -714,6 +772,61 @@ mod tests {
         let text = "[[organisation.holdings]]\nid = \"h\"\nname = \"H\"\n\n[[organisation.branches]]\nid = \"b\"\nholding = \"h\"\nname = \"B\"\ncity = \"C\"\ntime_zone = \"Mars/Olympus\"\n";
         let e = parse(text).unwrap_err().to_string();
         assert!(e.contains("time_zone") && e.contains("Mars/Olympus"), "{e}");
+    }
+
+    #[test]
+    fn file_sources_are_validated_with_line_and_key() {
+        let head = "[sources.onec]\nkind = \"csv\"\npath = \"a.csv\"\ntable = \"deals\"\n\n[sources.onec.columns]\nsource_id = \"id\"\n";
+        let e = parse(&format!("{head}amout = \"Сумма\"\n")).unwrap_err().to_string();
+        assert!(e.contains("dealhouse.toml:8") && e.contains("sources.onec.columns.amout"), "{e}");
+        assert!(e.contains("not a column of `deals`"), "{e}");
+        let e = parse(head).unwrap_err().to_string();
+        assert!(e.contains("dealhouse.toml:6") && e.contains("requires `pipeline`"), "{e}");
+        let e = parse(&format!("{head}title = \"crm:{{Сделка\"\n")).unwrap_err().to_string();
+        assert!(e.contains(":8") && e.contains("sources.onec.columns.title") && e.contains("without its"), "{e}");
+        let e = parse(&head.replace("table = \"deals\"", "table = \"deals\"\ndate_format = \"%d.%Q\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":5") && e.contains("sources.onec.date_format"), "{e}");
+        let e = parse(&head.replace("\"deals\"", "\"sales\"")).unwrap_err().to_string();
+        assert!(e.contains(":4") && e.contains("sources.onec.table") && e.contains("intake_requests"), "{e}");
+        let e = parse(&head.replace("\"csv\"", "\"xlsx\"").replace("path", "encoding = \"cp1251\"\npath"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":3") && e.contains("csv files only"), "{e}");
+        let ok = "[sources.plans]\nkind = \"xlsx\"\npath = \"p.xlsx\"\ntable = \"plans\"\n[sources.plans.columns]\n\
+                  source_id = \"{Месяц}/{Филиал}\"\nmonth = \"Месяц\"\nmetric = \"=calls\"\ntarget = \"План\"\n\
+                  branch_code = \"Филиал\"\n[sources.plans.values]\nmetric = { \"Звонки\" = \"calls\" }\n";
+        parse(ok).unwrap();
+        let e = parse(&ok.replace("metric = {", "kind = {")).unwrap_err().to_string();
+        assert!(e.contains(":12") && e.contains("sources.plans.values.kind") && e.contains("map it first"), "{e}");
+    }
+
+    #[test]
+    fn sql_sources_are_validated_with_line_and_key() {
+        let text = "[sources.legacy]\nkind = \"sqlite\"\npath = \"l.db\"\n\n[sources.legacy.tables.requests]\nquery = \"select 1\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(
+            e.contains(":5") && e.contains("sources.legacy.tables.requests") && e.contains("not a canonical table"),
+            "{e}"
+        );
+        let e = parse(&text.replace("requests]", "branches]")).unwrap_err().to_string();
+        assert!(e.contains("[organisation]"), "{e}");
+        let e = parse(&text.replace("requests]", "intake_requests]").replace("select 1", " ")).unwrap_err().to_string();
+        assert!(e.contains(":6") && e.contains("sources.legacy.tables.intake_requests.query"), "{e}");
+        let e = parse(&text.replace("path", "time_zone = \"Moscow\"\npath")).unwrap_err().to_string();
+        assert!(e.contains(":3") && e.contains("sources.legacy.time_zone"), "{e}");
+        parse(&text.replace("requests]", "intake_requests]")).unwrap();
+    }
+
+    #[test]
+    fn switch_date_accepts_toml_dates_and_strings() {
+        let base = "[[organisation.holdings]]\nid = \"h\"\nname = \"H\"\n\n[[organisation.branches]]\nid = \"b\"\nholding = \"h\"\nname = \"B\"\ncity = \"C\"\ntime_zone = \"Europe/Moscow\"\n";
+        for v in ["2025-04-01", "\"2025-04-01\""] {
+            let c = parse(&format!("{base}crm_switch_date = {v}\n")).unwrap();
+            assert_eq!(c.organisation.branches[0].get_ref().crm_switch_date, NaiveDate::from_ymd_opt(2025, 4, 1));
+        }
+        assert!(parse(&format!("{base}crm_switch_date = \"April\"\n")).is_err());
     }
 
     #[test]

@@ -116,9 +116,7 @@ fn parse_test(origin: &str, line_no: usize, spec: &str) -> Result<DataTest> {
             let (table, other) = target.trim().split_once('.').ok_or_else(|| bad("expected table.column"))?;
             Ok(DataTest::Relationships(col.trim().into(), table.into(), other.into()))
         }
-        other => Err(bad(&format!(
-            "unknown test `{other}` (unique, not_null, accepted_values, relationships, sql:)"
-        ))),
+        other => Err(bad(&format!("unknown test `{other}` (unique, not_null, accepted_values, relationships, sql:)"))),
     }
 }
 
@@ -154,12 +152,16 @@ impl Model {
 fn dependencies(origin: &str, sql: &str) -> Result<BTreeSet<String>> {
     let ctx = crate::session::new_context();
     let state = ctx.state();
-    let statement = state
-        .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
-        .map_err(|e| Error::Model(format!("{origin}: SQL syntax error: {e}")))?;
-    let refs = state
-        .resolve_table_references(&statement)
-        .map_err(|e| Error::Model(format!("{origin}: {e}")))?;
+    let statement = state.sql_to_statement(sql, &datafusion::config::Dialect::Generic).map_err(|e| {
+        let mut msg = e.to_string();
+        // sqlparser gives no position for an unexpected end of input: it is the last line.
+        if !msg.contains("Line:") && msg.contains("EOF") {
+            let last = sql.trim_end().lines().count().max(1);
+            msg.push_str(&format!(" at Line: {last}, end of input"));
+        }
+        Error::Model(format!("{origin}: SQL syntax error: {msg}"))
+    })?;
+    let refs = state.resolve_table_references(&statement).map_err(|e| Error::Model(format!("{origin}: {e}")))?;
     Ok(refs.into_iter().map(|r| r.table().to_string()).collect())
 }
 
@@ -218,11 +220,8 @@ pub fn plan(models: &BTreeMap<String, Model>, base_tables: &BTreeSet<String>) ->
             .map(|m| m.name.clone())
             .collect();
         if level.is_empty() {
-            let stuck: Vec<String> = models
-                .values()
-                .filter(|m| !done.contains(&m.name))
-                .map(|m| m.origin.clone())
-                .collect();
+            let stuck: Vec<String> =
+                models.values().filter(|m| !done.contains(&m.name)).map(|m| m.origin.clone()).collect();
             return Err(Error::Model(format!("dependency cycle among: {}", stuck.join(", "))));
         }
         done.extend(level.iter().cloned());
@@ -339,7 +338,11 @@ pub struct TestRun {
 }
 
 /// Runs the data tests of the given models against the current tables.
-pub async fn run_tests(warehouse: &Warehouse, models: &BTreeMap<String, Model>, only: Option<&BTreeSet<String>>) -> Result<Vec<TestRun>> {
+pub async fn run_tests(
+    warehouse: &Warehouse,
+    models: &BTreeMap<String, Model>,
+    only: Option<&BTreeSet<String>>,
+) -> Result<Vec<TestRun>> {
     let session = QuerySession::open(warehouse).await?;
     let mut out = vec![];
     for m in models.values().filter(|m| only.is_none_or(|s| s.contains(&m.name))) {
@@ -364,7 +367,10 @@ mod tests {
 
     #[test]
     fn dependencies_come_from_the_sql_without_ctes() {
-        let m = model("x", "-- doc\n-- test: unique(a)\nwith d as (select * from deals) select * from d join clients c on true");
+        let m = model(
+            "x",
+            "-- doc\n-- test: unique(a)\nwith d as (select * from deals) select * from d join clients c on true",
+        );
         assert_eq!(m.depends_on, BTreeSet::from(["deals".to_string(), "clients".to_string()]));
         assert_eq!(m.description, "doc");
         assert_eq!(m.tests, vec![DataTest::Unique(vec!["a".into()])]);

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -126,21 +126,44 @@ macro_rules! column_type {
     };
 }
 
-column_type!(String, StringBuilder, DataType::Utf8, |n| StringBuilder::with_capacity(n, n * 16),
-    |v, b| b.append_value(v), |b| b.append_null());
-column_type!(bool, BooleanBuilder, DataType::Boolean, BooleanBuilder::with_capacity,
-    |v, b| b.append_value(*v), |b| b.append_null());
-column_type!(i32, Int32Builder, DataType::Int32, Int32Builder::with_capacity,
-    |v, b| b.append_value(*v), |b| b.append_null());
-column_type!(NaiveDate, Date32Builder, DataType::Date32, Date32Builder::with_capacity,
-    |v, b| b.append_value(date_to_days(*v)), |b| b.append_null());
-column_type!(DateTime<Utc>, TimestampMicrosecondBuilder, timestamp_type(),
+column_type!(
+    String,
+    StringBuilder,
+    DataType::Utf8,
+    |n| StringBuilder::with_capacity(n, n * 16),
+    |v, b| b.append_value(v),
+    |b| b.append_null()
+);
+column_type!(bool, BooleanBuilder, DataType::Boolean, BooleanBuilder::with_capacity, |v, b| b.append_value(*v), |b| b
+    .append_null());
+column_type!(i32, Int32Builder, DataType::Int32, Int32Builder::with_capacity, |v, b| b.append_value(*v), |b| b
+    .append_null());
+column_type!(
+    NaiveDate,
+    Date32Builder,
+    DataType::Date32,
+    Date32Builder::with_capacity,
+    |v, b| b.append_value(date_to_days(*v)),
+    |b| b.append_null()
+);
+column_type!(
+    DateTime<Utc>,
+    TimestampMicrosecondBuilder,
+    timestamp_type(),
     |n| TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"),
-    |v, b| b.append_value(v.timestamp_micros()), |b| b.append_null());
-column_type!(Money, Decimal128Builder, money_type(),
-    |n| Decimal128Builder::with_capacity(n).with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
+    |v, b| b.append_value(v.timestamp_micros()),
+    |b| b.append_null()
+);
+column_type!(
+    Money,
+    Decimal128Builder,
+    money_type(),
+    |n| Decimal128Builder::with_capacity(n)
+        .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
         .expect("18,2 is a valid decimal type"),
-    |v, b| b.append_value(v.to_scaled()?), |b| b.append_null());
+    |v, b| b.append_value(v.to_scaled()?),
+    |b| b.append_null()
+);
 
 /// Days since the Unix epoch, as Arrow's Date32 stores them.
 pub fn date_to_days(d: NaiveDate) -> i32 {
@@ -175,10 +198,7 @@ impl TableDef {
     /// The Arrow schema the Delta table is created with.
     pub fn schema(&self) -> SchemaRef {
         Arc::new(Schema::new(
-            self.columns
-                .iter()
-                .map(|c| Field::new(c.name, c.data_type.clone(), c.nullable))
-                .collect::<Vec<_>>(),
+            self.columns.iter().map(|c| Field::new(c.name, c.data_type.clone(), c.nullable)).collect::<Vec<_>>(),
         ))
     }
 }
@@ -482,7 +502,10 @@ pub fn schema_markdown() -> String {
          do not edit by hand. Every table is a Delta table keyed by `(source_system, source_id)`.\n",
     );
     for t in canonical_tables() {
-        out.push_str(&format!("\n## `{}`\n\n{}\n\n| column | type | null | meaning |\n|---|---|---|---|\n", t.name, t.doc));
+        out.push_str(&format!(
+            "\n## `{}`\n\n{}\n\n| column | type | null | meaning |\n|---|---|---|---|\n",
+            t.name, t.doc
+        ));
         for c in &t.columns {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} |\n",
@@ -536,10 +559,7 @@ mod tests {
             .unwrap();
         assert_eq!(amount.value(0), 123456);
         let commission = batch.column_by_name("commission").unwrap();
-        assert_eq!(
-            datafusion::arrow::util::display::array_value_to_string(commission, 0).unwrap(),
-            "123.50"
-        );
+        assert_eq!(datafusion::arrow::util::display::array_value_to_string(commission, 0).unwrap(), "123.50");
     }
 
     #[test]

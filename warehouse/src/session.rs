@@ -76,9 +76,8 @@ impl QuerySession {
 
 /// A context with the settings every dealhouse session uses.
 pub fn new_context() -> SessionContext {
-    let config = SessionConfig::new()
-        .with_information_schema(true)
-        .with_default_catalog_and_schema("dealhouse", "public");
+    let config =
+        SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("dealhouse", "public");
     let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
     crate::udf::with_udfs(SessionContext::new_with_state(state))
 }
@@ -96,7 +95,9 @@ pub fn check_read_only(sql: &str) -> Result<()> {
     match &statements[0] {
         DfStatement::Statement(s) if matches!(**s, Statement::Query(_)) => Ok(()),
         DfStatement::Explain(_) => Ok(()),
-        DfStatement::Statement(s) if matches!(**s, Statement::ShowTables { .. } | Statement::ShowColumns { .. }) => Ok(()),
+        DfStatement::Statement(s) if matches!(**s, Statement::ShowTables { .. } | Statement::ShowColumns { .. }) => {
+            Ok(())
+        }
         other => Err(Error::Sql(format!(
             "only read-only queries (SELECT, WITH, EXPLAIN, SHOW TABLES) are allowed; refused: {}",
             first_words(&other.to_string())

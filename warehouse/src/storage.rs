@@ -13,9 +13,9 @@ use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::{Operator, binary_expr};
 use datafusion::prelude::{SessionContext, col};
+use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::StructType;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt;
@@ -111,16 +111,25 @@ impl Warehouse {
     }
 
     fn builder(&self, name: &str) -> Result<DeltaTableBuilder> {
-        Ok(DeltaTableBuilder::from_url(self.table_url(name)?)?
-            .with_storage_options(self.storage_options.clone()))
+        Ok(DeltaTableBuilder::from_url(self.table_url(name)?)?.with_storage_options(self.storage_options.clone()))
     }
 
     /// Opens a table, or `None` if it was never written.
     pub async fn open(&self, name: &str) -> Result<Option<DeltaTable>> {
+        let url = self.table_url(name)?;
+        if url.scheme() == "file"
+            && let Ok(path) = url.to_file_path()
+            && !path.join("_delta_log").is_dir()
+        {
+            // Checked up front: delta-kernel logs a missing local table as an error before failing.
+            return Ok(None);
+        }
         let mut table = self.builder(name)?.build()?;
         match table.load().await {
             Ok(()) => Ok(Some(table)),
             Err(DeltaTableError::NotATable(_)) => Ok(None),
+            // delta-kernel reports a missing local folder as a kernel error, not NotATable.
+            Err(e) if e.to_string().contains("does not exist") => Ok(None),
             Err(e) => Err(Error::delta(name, e)),
         }
     }
@@ -130,9 +139,15 @@ impl Warehouse {
         if let Some(t) = self.open(name).await? {
             return Ok(t);
         }
+        let url = self.table_url(name)?;
+        if url.scheme() == "file" {
+            // object_store's local backend will not create the table's root folder for the log.
+            if let Ok(path) = url.to_file_path() {
+                std::fs::create_dir_all(&path)?;
+            }
+        }
         let table = self.builder(name)?.build()?;
-        let delta_schema: StructType =
-            schema.as_ref().try_into_kernel().map_err(|e| Error::delta(name, e.into()))?;
+        let delta_schema: StructType = schema.as_ref().try_into_kernel().map_err(|e| Error::delta(name, e.into()))?;
         table
             .create()
             .with_table_name(name)
@@ -181,11 +196,7 @@ impl Warehouse {
 
         let ctx = SessionContext::new();
         let source = ctx.read_batch(batch).map_err(|e| Error::delta(def.name, e.into()))?;
-        let key = format!(
-            "t.{a} = s.{a} AND t.{b} = s.{b}",
-            a = KEY_COLUMNS[0],
-            b = KEY_COLUMNS[1]
-        );
+        let key = format!("t.{a} = s.{a} AND t.{b} = s.{b}", a = KEY_COLUMNS[0], b = KEY_COLUMNS[1]);
         let changed = schema
             .fields()
             .iter()
@@ -204,9 +215,7 @@ impl Warehouse {
                 names.iter().fold(u.predicate(changed), |u, n| u.update(n.as_str(), col(format!("s.{n}"))))
             })
             .and_then(|m| {
-                m.when_not_matched_insert(|i| {
-                    names.iter().fold(i, |i, n| i.set(n.as_str(), col(format!("s.{n}"))))
-                })
+                m.when_not_matched_insert(|i| names.iter().fold(i, |i, n| i.set(n.as_str(), col(format!("s.{n}")))))
             })
             .map_err(|e| Error::delta(def.name, e))?
             .await
@@ -219,7 +228,13 @@ impl Warehouse {
     }
 
     /// An empty append that only carries commit metadata (a cursor move with no new rows).
-    async fn commit_empty(&self, name: &str, table: DeltaTable, schema: &SchemaRef, meta: &CommitMeta) -> Result<Option<i64>> {
+    async fn commit_empty(
+        &self,
+        name: &str,
+        table: DeltaTable,
+        schema: &SchemaRef,
+        meta: &CommitMeta,
+    ) -> Result<Option<i64>> {
         let table = table
             .write(vec![RecordBatch::new_empty(schema.clone())])
             .with_save_mode(SaveMode::Append)
@@ -230,7 +245,13 @@ impl Warehouse {
     }
 
     /// Replaces a table's content in one commit (model materialisation). The schema may change.
-    pub async fn overwrite(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>, meta: &CommitMeta) -> Result<WriteStats> {
+    pub async fn overwrite(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        meta: &CommitMeta,
+    ) -> Result<WriteStats> {
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         let table = self.ensure(name, &schema, "").await?;
         let batches = if batches.is_empty() { vec![RecordBatch::new_empty(schema)] } else { batches };
@@ -283,11 +304,7 @@ impl Warehouse {
         for prefix in listing.common_prefixes {
             let name = prefix.filename().unwrap_or_default().to_string();
             let log = deltalake::Path::from(format!("{name}/_delta_log"));
-            let has_log = store
-                .list_with_delimiter(Some(&log))
-                .await
-                .map(|l| !l.objects.is_empty())
-                .unwrap_or(false);
+            let has_log = store.list_with_delimiter(Some(&log)).await.map(|l| !l.objects.is_empty()).unwrap_or(false);
             if has_log {
                 names.push(name);
             }

@@ -17,9 +17,7 @@ use chrono_tz::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int32Array};
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 
 use crate::schema::date_to_days;
@@ -225,11 +223,7 @@ impl ScalarUDFImpl for MonthDiff {
             let d = NaiveDate::from_num_days_from_ce_opt(days.saturating_add(EPOCH_DAYS_FROM_CE))?;
             Some(d.year() * 12 + d.month0() as i32)
         };
-        let out: Int32Array = later
-            .iter()
-            .zip(earlier.iter())
-            .map(|(a, b)| Some(months(a?)? - months(b?)?))
-            .collect();
+        let out: Int32Array = later.iter().zip(earlier.iter()).map(|(a, b)| Some(months(a?)? - months(b?)?)).collect();
         finish(Arc::new(out), all_scalar)
     }
 }
@@ -307,7 +301,8 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_zone_is_a_clear_error() {
-        let e = one("select local_date(timestamp '2025-01-01T00:00:00Z', 'Mars/Olympus')").await.unwrap_err().to_string();
+        let e =
+            one("select local_date(timestamp '2025-01-01T00:00:00Z', 'Mars/Olympus')").await.unwrap_err().to_string();
         assert!(e.contains("unknown time zone `Mars/Olympus`") && e.contains("IANA"), "{e}");
         let e = one("select local_month(ts, tz) from (values (timestamp '2025-01-01T00:00:00Z', 'MSK')) as t(ts, tz)")
             .await

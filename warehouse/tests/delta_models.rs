@@ -22,7 +22,15 @@ fn money(s: &str) -> Option<Money> {
     Some(s.parse().expect("valid test amount"))
 }
 
-fn deal(id: &str, manager: &str, stage: &str, status: &str, amount: &str, created: DateTime<Utc>, updated: DateTime<Utc>) -> Deal {
+fn deal(
+    id: &str,
+    manager: &str,
+    stage: &str,
+    status: &str,
+    amount: &str,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+) -> Deal {
     Deal {
         deal_id: format!("crm:{id}"),
         title: None,
@@ -94,7 +102,8 @@ async fn every_model_materialises_to_delta_and_passes_its_data_tests() {
 
     let config = |id: &str| ("config".to_string(), id.to_string());
     let (ss, sid) = config("main");
-    upsert(&wh, &[Holding { holding_id: "main".into(), name: "Group".into(), source_system: ss, source_id: sid }]).await;
+    upsert(&wh, &[Holding { holding_id: "main".into(), name: "Group".into(), source_system: ss, source_id: sid }])
+        .await;
     let branch = |id: &str, tz: &str| Branch {
         branch_id: id.into(),
         holding_id: "main".into(),

@@ -23,7 +23,7 @@ use dealhouse_warehouse::datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, RecordBatch, StringArray, new_empty_array, new_null_array,
 };
 use dealhouse_warehouse::datafusion::arrow::compute::{cast, concat_batches};
-use dealhouse_warehouse::datafusion::arrow::datatypes::DataType;
+use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use dealhouse_warehouse::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use dealhouse_warehouse::datafusion::datasource::MemTable;
 use dealhouse_warehouse::datafusion::prelude::SessionContext;
@@ -139,14 +139,20 @@ async fn build_models(ctx: &SessionContext) -> Result<(), SltError> {
             let model = &all[&name];
             let fail = |e: String| SltError(format!("model `{name}` ({}): {e}", model.origin));
             let df = ctx.sql(&model.sql).await.map_err(|e| fail(e.to_string()))?;
-            let schema = Arc::new(df.schema().as_arrow().clone());
+            let schema = df.schema().as_arrow().clone();
             let batches = df.collect().await.map_err(|e| fail(e.to_string()))?;
             ctx.deregister_table(name.as_str()).map_err(err)?;
-            let table = MemTable::try_new(schema, vec![batches]).map_err(|e| fail(e.to_string()))?;
+            let table = MemTable::try_new(all_nullable(&schema), vec![batches]).map_err(|e| fail(e.to_string()))?;
             ctx.register_table(name.as_str(), Arc::new(table)).map_err(err)?;
         }
     }
     Ok(())
+}
+
+/// The schema with every column nullable: DataFusion may plan a column as non-null while the
+/// physical batches mark it nullable (e.g. a CASE over non-null columns).
+fn all_nullable(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>()))
 }
 
 /// Runs every data test of every built-in model; an error lists the failing ones.
@@ -273,5 +279,11 @@ async fn model_behaviour_is_pinned_by_slt_files() {
             failures.push(format!("{}:\n{e}", file.display()));
         }
     }
-    assert!(failures.is_empty(), "{} of {} slt files failed:\n\n{}", failures.len(), files.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} slt files failed:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
 }

@@ -71,7 +71,9 @@ impl Client {
     pub(crate) fn new(http: reqwest::Client, url: &str, source: &str, max_retry: Duration) -> Result<Self> {
         let config_error = |message: String| Error::Config { source_name: source.to_string(), message };
         let mut base = Url::parse(url.trim()).map_err(|e| {
-            config_error(format!("the webhook URL is not a valid URL ({e}); expected https://<portal>/rest/<user>/<code>/"))
+            config_error(format!(
+                "the webhook URL is not a valid URL ({e}); expected https://<portal>/rest/<user>/<code>/"
+            ))
         })?;
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             return Err(config_error("the webhook URL must be http(s)://<portal>/rest/<user>/<code>/".into()));
@@ -93,7 +95,8 @@ impl Client {
             None => base.host_str().unwrap_or_default().to_string(),
         };
         let shown = format!("{host}/{}/", masked.join("/"));
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         Ok(Self {
             http,
             base,
@@ -177,14 +180,20 @@ impl Client {
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {
-                return Err(Failure::Retry { why: format!("reading the answer failed: {}", e.without_url()), after: None });
+                return Err(Failure::Retry {
+                    why: format!("reading the answer failed: {}", e.without_url()),
+                    after: None,
+                });
             }
         };
         let transient = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
         let json: Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(_) if transient => {
-                return Err(Failure::Retry { why: format!("HTTP {status} with a non-JSON answer"), after: retry_after });
+                return Err(Failure::Retry {
+                    why: format!("HTTP {status} with a non-JSON answer"),
+                    after: retry_after,
+                });
             }
             Err(_) => {
                 return Err(Failure::Fatal(format!(
@@ -443,7 +452,9 @@ impl Pager {
         let (since, strict, last_id) = (self.since, self.strict, self.last_id);
         let fresh: Vec<Value> = rows
             .into_iter()
-            .filter(|r| strict || since.is_none() || instant(r, field) != since || id_of(r).is_none_or(|id| id > last_id))
+            .filter(|r| {
+                strict || since.is_none() || instant(r, field) != since || id_of(r).is_none_or(|id| id > last_id)
+            })
             .collect();
         if !full {
             self.done = true;

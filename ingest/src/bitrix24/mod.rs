@@ -93,7 +93,8 @@ impl Bitrix24Source {
     async fn reference(&self) -> Result<Arc<Reference>> {
         self.reference
             .get_or_try_init(|| async {
-                let departments = self.client.list_all("department.get", &params(&[("sort", "ID"), ("order", "ASC")])).await?;
+                let departments =
+                    self.client.list_all("department.get", &params(&[("sort", "ID"), ("order", "ASC")])).await?;
                 let statuses = self.client.list_all("crm.status.list", &params(&[("order[SORT]", "ASC")])).await?;
                 let mut users = vec![];
                 let mut pager = Pager::by_id(spec("user.get"), 0);
@@ -163,11 +164,15 @@ impl Bitrix24Source {
             Some(_) => {
                 let since = match cursor.map(DateTime::parse_from_rfc3339) {
                     Some(Ok(t)) => {
-                        let lookback = chrono::Duration::seconds(self.config.lookback_seconds.min(i64::MAX as u64) as i64);
+                        let lookback =
+                            chrono::Duration::seconds(self.config.lookback_seconds.min(i64::MAX as u64) as i64);
                         Some(t.with_timezone(&Utc) - lookback)
                     }
                     Some(Err(_)) => {
-                        warn!(source = self.source(), table, cursor, "stored cursor is not a timestamp; reading everything");
+                        warn!(
+                            source = self.source(),
+                            table, cursor, "stored cursor is not a timestamp; reading everything"
+                        );
                         None
                     }
                     None => None,
@@ -251,7 +256,14 @@ impl Bitrix24Source {
         Ok(Chunk { table, batch: R::to_batch(&rows)?, quarantined, cursor })
     }
 
-    fn quarantine(&self, table: &str, method: &str, location: &str, record: &Value, reason: String) -> QuarantineRecord {
+    fn quarantine(
+        &self,
+        table: &str,
+        method: &str,
+        location: &str,
+        record: &Value,
+        reason: String,
+    ) -> QuarantineRecord {
         let raw = record.to_string();
         // One quarantine row per upstream record: a re-read replaces it instead of adding one.
         let key = match text(record, "ID") {
@@ -323,7 +335,12 @@ impl Bitrix24Source {
             }
         }
         if !quarantined.is_empty() {
-            warn!(source = self.source(), table = "deal_stage_changes", count = quarantined.len(), "records quarantined");
+            warn!(
+                source = self.source(),
+                table = "deal_stage_changes",
+                count = quarantined.len(),
+                "records quarantined"
+            );
         }
         Ok(Chunk {
             table: "deal_stage_changes",
@@ -431,11 +448,7 @@ fn spec(method: &'static str) -> ListSpec {
 
 /// The chunk's cursor: the latest `field` among its records.
 fn max_instant(records: &[(Value, Arc<str>)], field: &str) -> Option<String> {
-    records
-        .iter()
-        .filter_map(|(r, _)| instant(r, field))
-        .max()
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    records.iter().filter_map(|(r, _)| instant(r, field)).max().map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
 #[async_trait::async_trait]

@@ -529,10 +529,7 @@ impl Filter {
             ("=", Op::Eq),
             ("!", Op::Ne),
         ];
-        let (op, field) = OPS
-            .iter()
-            .find_map(|(p, op)| key.strip_prefix(p).map(|f| (*op, f)))
-            .unwrap_or((Op::Eq, key));
+        let (op, field) = OPS.iter().find_map(|(p, op)| key.strip_prefix(p).map(|f| (*op, f))).unwrap_or((Op::Eq, key));
         let values: Vec<Key> = value.strings().iter().map(|s| Key::parse(s)).collect();
         let op = match (op, matches!(value, Param::Str(_))) {
             (Op::Eq, false) => Op::In,
@@ -604,8 +601,20 @@ struct ListQuery {
 
 /// Top-level keys that are parameters rather than filters (for methods that take filters inline).
 const PARAM_KEYS: [&str; 14] = [
-    "start", "START", "sort", "SORT", "order", "ORDER", "by", "select", "filter", "FILTER", "ADMIN_MODE",
-    "entityTypeId", "auth", "IMAGE_RESIZE",
+    "start",
+    "START",
+    "sort",
+    "SORT",
+    "order",
+    "ORDER",
+    "by",
+    "select",
+    "filter",
+    "FILTER",
+    "ADMIN_MODE",
+    "entityTypeId",
+    "auth",
+    "IMAGE_RESIZE",
 ];
 
 impl ListQuery {
@@ -944,7 +953,8 @@ async fn handle(
             match serde_json::from_slice::<JsonParam>(&body) {
                 Ok(p) => params.merge(Param::from_json(p)),
                 Err(e) => {
-                    let e = ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", format!("Invalid JSON body: {e}"));
+                    let e =
+                        ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", format!("Invalid JSON body: {e}"));
                     return json_response(e.status, e.json());
                 }
             }
@@ -984,7 +994,12 @@ fn time_block(started: DateTime<Utc>) -> String {
     .to_string()
 }
 
-fn dispatch(state: &PortalState, method: &str, params: &Param, top_level: bool) -> std::result::Result<Reply, ApiError> {
+fn dispatch(
+    state: &PortalState,
+    method: &str,
+    params: &Param,
+    top_level: bool,
+) -> std::result::Result<Reply, ApiError> {
     *lock(&state.calls).entry(method.to_string()).or_default() += 1;
     match method {
         "batch" if top_level => batch(state, params),
@@ -1088,7 +1103,8 @@ fn batch(state: &PortalState, params: &Param) -> std::result::Result<Reply, ApiE
             }
         }
     }
-    let section = |parts: Vec<String>| if parts.is_empty() { "[]".to_string() } else { format!("{{{}}}", parts.join(",")) };
+    let section =
+        |parts: Vec<String>| if parts.is_empty() { "[]".to_string() } else { format!("{{{}}}", parts.join(",")) };
     let result = format!(
         "{{\"result\":{},\"result_error\":{},\"result_total\":{},\"result_next\":{},\"result_time\":[]}}",
         section(results),
@@ -1105,7 +1121,9 @@ mod tests {
 
     #[test]
     fn php_params_keep_order_and_nesting() {
-        let p = parse_form("order%5BLAST_UPDATED%5D=ASC&order%5BID%5D=ASC&select%5B%5D=*&select%5B%5D=UF_*&filter%5B%3E%3DDATE_MODIFY%5D=2025-01-01T00%3A00%3A00%2B03%3A00&start=-1");
+        let p = parse_form(
+            "order%5BLAST_UPDATED%5D=ASC&order%5BID%5D=ASC&select%5B%5D=*&select%5B%5D=UF_*&filter%5B%3E%3DDATE_MODIFY%5D=2025-01-01T00%3A00%3A00%2B03%3A00&start=-1",
+        );
         let order: Vec<&str> = p.get("order").map(|o| o.entries().iter().map(|(k, _)| k.as_str()).collect()).unwrap();
         assert_eq!(order, ["LAST_UPDATED", "ID"]);
         assert_eq!(p.get("select").unwrap().strings(), ["*", "UF_*"]);

@@ -92,10 +92,8 @@ impl Reference {
         users: Vec<Value>,
         statuses: &[Value],
     ) -> Self {
-        let parents: HashMap<String, Option<String>> = departments
-            .iter()
-            .filter_map(|d| Some((text(d, "ID")?, text(d, "PARENT").filter(|p| p != "0"))))
-            .collect();
+        let parents: HashMap<String, Option<String>> =
+            departments.iter().filter_map(|d| Some((text(d, "ID")?, text(d, "PARENT").filter(|p| p != "0")))).collect();
         // A user may sit in a team under the branch's department: walk up to the first
         // department a branch claims in `codes.<source>`.
         let branch_of_department = |dept: &str| -> Option<String> {
@@ -340,4 +338,3 @@ pub(crate) fn history_order(records: &mut [(Value, std::sync::Arc<str>)]) {
         (text(r, "OWNER_ID").and_then(|o| o.parse::<i64>().ok()), instant(r, "CREATED_TIME"), id_of(r))
     });
 }
-

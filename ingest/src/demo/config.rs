@@ -37,7 +37,7 @@ pub(crate) fn project_file(company: &Company, opts: &DemoOptions) -> String {
         let _ = writeln!(t, "time_zone = {}", quote(city.time_zone));
         if let Some(d) = branch.crm_switch_date {
             // Quoted: the config reads it with chrono's serde, which takes a string, not a TOML date.
-            let _ = writeln!(t, "crm_switch_date = \"{d}\"");
+            let _ = writeln!(t, "crm_switch_date = {d}");
         }
         let dept = quote(&branch.department_id.to_string());
         let _ = writeln!(

@@ -66,7 +66,7 @@ stays as (
 )
 select
     deal_id,
-    entry_seq,
+    cast(entry_seq as int) as entry_seq,
     stage,
     stage_order,
     entered_at,
