@@ -2,6 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::sync::Arc;
+
+use dealhouse_warehouse::datafusion::arrow::array::RecordBatch;
+use dealhouse_warehouse::datafusion::arrow::compute::cast;
+use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use dealhouse_warehouse::datafusion::arrow::json::ArrayWriter;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,7 +23,7 @@ pub struct SqlRequest {
     pub sql: String,
 }
 
-/// Runs one read-only statement; answers `{columns, rows, truncated}`.
+/// Runs one read-only statement; answers `{columns, rows, truncated}`. Decimals come as strings.
 pub async fn query(State(state): State<AppState>, Json(req): Json<SqlRequest>) -> Result<Json<Value>, ApiError> {
     let session = state.session().await?;
     let df = session.plan_read_only(&req.sql).await?;
@@ -29,7 +34,7 @@ pub async fn query(State(state): State<AppState>, Json(req): Json<SqlRequest>) -
     {
         let mut w = ArrayWriter::new(&mut buf);
         for b in &batches {
-            w.write(b).map_err(dealhouse_warehouse::Error::from)?;
+            w.write(&decimals_as_text(b)?).map_err(dealhouse_warehouse::Error::from)?;
         }
         w.finish().map_err(dealhouse_warehouse::Error::from)?;
     }
@@ -37,6 +42,26 @@ pub async fn query(State(state): State<AppState>, Json(req): Json<SqlRequest>) -
     let truncated = rows.len() > MAX_ROWS;
     rows.truncate(MAX_ROWS);
     Ok(Json(json!({ "columns": columns, "rows": rows, "truncated": truncated })))
+}
+
+/// Money must not pass through a JSON float: decimal columns are sent as exact strings.
+fn decimals_as_text(batch: &RecordBatch) -> Result<RecordBatch, dealhouse_warehouse::Error> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Decimal128(..) | DataType::Decimal256(..))) {
+        return Ok(batch.clone());
+    }
+    let mut fields = vec![];
+    let mut columns = vec![];
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        if matches!(f.data_type(), DataType::Decimal128(..) | DataType::Decimal256(..)) {
+            columns.push(cast(c, &DataType::Utf8)?);
+            fields.push(Field::new(f.name(), DataType::Utf8, f.is_nullable()));
+        } else {
+            columns.push(c.clone());
+            fields.push(f.as_ref().clone());
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// `GET /api/v1/tables`: every table with its version and row count.

@@ -201,7 +201,7 @@ pub struct Bitrix24Config {
     /// Inbound webhook URL, `https://<portal>/rest/<user>/<code>/`. Treat it as a secret: prefer
     /// `webhook_url_env`.
     #[serde(default)]
-    pub webhook_url: Option<Spanned<String>>,
+    pub webhook_url: Option<String>,
     /// Environment variable holding the webhook URL.
     #[serde(default)]
     pub webhook_url_env: Option<String>,
@@ -460,16 +460,18 @@ impl ProjectConfig {
             }
             if let SourceConfig::Bitrix24(b) = source {
                 if let Some(url) = &b.webhook_url {
-                    let parsed = Url::parse(url.get_ref()).map_err(|e| {
+                    // Spans cannot be read inside the internally tagged enum: find the key's line.
+                    let at = key_offset(text, &format!("sources.{name}.webhook_url"));
+                    let parsed = Url::parse(url).map_err(|e| {
                         err(
-                            url.span(),
+                            at..at,
                             format!("sources.{name}.webhook_url"),
                             format!("not a valid URL ({e}); expected https://<portal>/rest/<user>/<code>/"),
                         )
                     })?;
                     if !matches!(parsed.scheme(), "http" | "https") || !parsed.path().contains("/rest/") {
                         return Err(err(
-                            url.span(),
+                            at..at,
                             format!("sources.{name}.webhook_url"),
                             "expected an inbound webhook URL like https://<portal>/rest/<user>/<code>/".into(),
                         ));

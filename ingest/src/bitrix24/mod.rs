@@ -59,7 +59,7 @@ impl Bitrix24Source {
         let config_error = |message: String| Error::Config { source_name: ctx.source_name.clone(), message };
         let env_url = config.webhook_url_env.as_ref().map(|var| (var, std::env::var(var)));
         let (url, portal) = match (&config.webhook_url, env_url, &config.simulate_from) {
-            (Some(url), _, _) => (url.get_ref().clone(), None),
+            (Some(url), _, _) => (url.clone(), None),
             (None, Some((_, Ok(url))), _) => (url, None),
             (None, Some((var, Err(_))), None) => {
                 return Err(config_error(format!(

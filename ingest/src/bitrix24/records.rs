@@ -338,3 +338,83 @@ pub(crate) fn history_order(records: &mut [(Value, std::sync::Arc<str>)]) {
         (text(r, "OWNER_ID").and_then(|o| o.parse::<i64>().ok()), instant(r, "CREATED_TIME"), id_of(r))
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> Bitrix24Config {
+        let toml = "[sources.crm]\nkind = \"bitrix24\"\nsimulate_from = \"p\"\ncommission_rate = \"0.125\"\n\
+                    stages = { NEW = \"new\" }\n";
+        let parsed = ProjectConfig::parse(toml, std::path::Path::new("/p/dealhouse.toml")).unwrap();
+        match parsed.sources.get("crm") {
+            Some(dealhouse_warehouse::config::SourceConfig::Bitrix24(b)) => b.clone(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn deal(changes: Value) -> Value {
+        let mut d = json!({"ID": "5", "STAGE_ID": "NEW", "STAGE_SEMANTIC_ID": "P", "OPPORTUNITY": "1000.10",
+            "CURRENCY_ID": "RUB", "ASSIGNED_BY_ID": "3", "DATE_CREATE": "2025-03-04T01:30:00+03:00",
+            "DATE_MODIFY": "2025-03-04T10:15:00+03:00", "CLOSEDATE": "2025-04-01T00:00:00+03:00"});
+        for (k, v) in changes.as_object().unwrap() {
+            d[k] = v.clone();
+        }
+        d
+    }
+
+    #[test]
+    fn bitrix_deal_mapping_is_exact_and_in_utc() {
+        let config = config();
+        let reference = Reference::default();
+        let m = Mapper { source: "crm", config: &config, reference: &reference };
+        let d = m.deal(&deal(json!({}))).unwrap();
+        // 01:30 Moscow is 22:30 UTC the day before.
+        assert_eq!(d.created_at.to_rfc3339(), "2025-03-03T22:30:00+00:00");
+        assert_eq!(d.updated_at.to_rfc3339(), "2025-03-04T07:15:00+00:00");
+        // 12.5% of 1000.10 = 125.0125, rounded to the kopeck.
+        assert_eq!(d.commission, Some(Money("125.01".parse().unwrap())));
+        assert_eq!((d.status.as_str(), d.stage.as_str(), d.closed_at), ("open", "new", None));
+        let won =
+            m.deal(&deal(json!({"STAGE_ID": "WON", "STAGE_SEMANTIC_ID": "S", "UF_CRM_COMMISSION": "99.90"}))).unwrap();
+        assert_eq!((won.status.as_str(), won.stage.as_str()), ("won", "won"));
+        assert_eq!(won.commission, Some(Money("99.90".parse().unwrap())));
+        assert_eq!(won.closed_at.map(|t| t.to_rfc3339()).as_deref(), Some("2025-03-31T21:00:00+00:00"));
+        for (change, needle) in [
+            (json!({"OPPORTUNITY": "1.005"}), "more than 2 decimals"),
+            (json!({"OPPORTUNITY": "12,5"}), "OPPORTUNITY `12,5` is not a number"),
+            (json!({"CURRENCY_ID": "USD"}), "CURRENCY_ID `USD`"),
+            (json!({"DATE_MODIFY": "04.03.2025 10:15:00"}), "DATE_MODIFY"),
+            (json!({"STAGE_ID": "C2:UC_X"}), "[sources.crm.stages]"),
+        ] {
+            let e = m.deal(&deal(change.clone())).unwrap_err();
+            assert!(e.contains(needle), "{change}: {e}");
+        }
+    }
+
+    #[test]
+    fn bitrix_activity_types_and_owners() {
+        let config = config();
+        let reference = Reference::default();
+        let m = Mapper { source: "crm", config: &config, reference: &reference };
+        let a = |t: &str, p: &str, owner: &str| {
+            m.activity(
+                &json!({"ID": "9", "TYPE_ID": t, "PROVIDER_TYPE_ID": p, "OWNER_TYPE_ID": owner, "OWNER_ID": "77",
+                "DIRECTION": "1", "START_TIME": "", "DEADLINE": "2025-03-04T10:00:00+03:00", "COMPLETED": "Y"}),
+            )
+        };
+        let proposal = a("6", "PROPOSAL_SENT", "2").unwrap();
+        assert_eq!(proposal.activity_type, "proposal_sent");
+        assert_eq!((proposal.deal_id.as_deref(), proposal.client_id.as_deref()), (Some("crm:77"), None));
+        assert_eq!(proposal.at.to_rfc3339(), "2025-03-04T07:00:00+00:00", "no START_TIME: the deadline");
+        assert!(proposal.done);
+        assert_eq!(proposal.direction.as_deref(), Some("incoming"));
+        let call = a("2", "CALL", "4").unwrap();
+        assert_eq!(
+            (call.activity_type.as_str(), call.deal_id, call.client_id.as_deref()),
+            ("call", None, Some("crm:77"))
+        );
+        assert!(a("6", "SMS", "2").unwrap_err().contains("PROVIDER_TYPE_ID `SMS`"));
+    }
+}

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
-use dealhouse_warehouse::config::SourceConfig;
 use dealhouse_warehouse::datafusion::arrow::array::Array;
 use dealhouse_warehouse::datafusion::arrow::util::display::array_value_to_string;
 use dealhouse_warehouse::session::QuerySession;
@@ -159,12 +158,9 @@ fn history_record(id: i64, deal: i64, type_id: i64, stage: usize, at: i64) -> Va
 /// A project with one Bitrix24 source `crm`: pulling from `webhook` when given, else from the
 /// recorded folder `portal/`.
 fn project(dir: &Path, webhook: Option<&str>, extra: &str) -> Arc<Project> {
-    // `webhook_url` written in the file does not parse (toml's `Spanned` cannot be read inside
-    // the internally tagged `SourceConfig`), so the URL is put in after parsing.
-    let origin = if webhook.is_some() {
-        "webhook_url_env = \"DEALHOUSE_TEST_UNSET_WEBHOOK\""
-    } else {
-        "simulate_from = \"portal\""
+    let origin = match webhook {
+        Some(url) => format!("webhook_url = \"{url}\""),
+        None => "simulate_from = \"portal\"".to_string(),
     };
     let text = format!(
         r#"
@@ -201,15 +197,7 @@ stages = {{ NEW = "new", PREPARATION = "contact", PREPAYMENT_INVOICE = "proposal
     );
     let file = dir.join("dealhouse.toml");
     std::fs::write(&file, &text).unwrap();
-    let mut config = ProjectConfig::parse(&text, &file).unwrap();
-    if let Some(url) = webhook {
-        let mut spanned = config.warehouse.location.clone();
-        *spanned.get_mut() = url.to_string();
-        match config.sources.get_mut("crm") {
-            Some(SourceConfig::Bitrix24(b)) => b.webhook_url = Some(spanned),
-            _ => unreachable!("the file declares crm as bitrix24"),
-        }
-    }
+    let config = ProjectConfig::parse(&text, &file).unwrap();
     Arc::new(Project { dir: dir.to_path_buf(), config })
 }
 
@@ -361,7 +349,15 @@ async fn bitrix_sync_pulls_all_then_only_changes() {
         query(&wh, "SELECT count(*), count(DISTINCT source_id) FROM deals").await,
         [[deals.to_string(), deals.to_string()]]
     );
-    let moved = query(&wh, "SELECT source_id, stage, to_unixtime(updated_at) FROM deals WHERE source_stage = 'EXECUTING' AND to_unixtime(updated_at) > 1800000000 ORDER BY CAST(source_id AS INT)").await;
+    let moved = query(
+        &wh,
+        &format!(
+            "SELECT source_id, stage, to_unixtime(updated_at) FROM deals WHERE to_unixtime(updated_at) > {} \
+             ORDER BY CAST(source_id AS INT)",
+            deal_modified(deals)
+        ),
+    )
+    .await;
     let expected: Vec<Vec<String>> =
         changed.iter().map(|i| vec![i.to_string(), "negotiation".into(), now.to_string()]).collect();
     assert_eq!(moved, expected);
@@ -467,6 +463,10 @@ async fn bitrix_portal_follows_the_paging_wire_format() {
     let (_, h) = get(&format!("{base}crm.stagehistory.list?entityTypeId=2")).await;
     assert_eq!(h["result"], json!({"items": []}));
     assert_eq!(h["total"], json!(0));
+    // The server stops with its handle.
+    drop(portal);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(reqwest::get(format!("{base}crm.deal.list")).await.is_err());
 }
 
 #[tokio::test]

@@ -43,7 +43,8 @@ with main_path as (
 final_close as (
     select deal_id, stage, max(entered_at) as closed_at
     from fct_stage_transition
-    where stage in ('won', 'lost')
+    -- A reconstructed stay starts at created_at, which is no close time.
+    where stage in ('won', 'lost') and from_history
     group by deal_id, stage
 ),
 last_open as (

@@ -1,0 +1,90 @@
+//! The server as a client sees it: health, the dashboards page, read-only SQL whose figures equal
+//! `dealhouse query`, refusals as JSON errors.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+use dealhouse_tests::{dealhouse_bin, dealhouse_ok, scratch};
+
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(project: &str) -> Server {
+    let mut child = Command::new(dealhouse_bin())
+        .args(["-C", project, "serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dealhouse serve starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).expect("a first line");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Server(child, addr)
+}
+
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connects");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("reads");
+    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code");
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serves_health_page_and_sql_matching_the_cli() {
+    let tmp = scratch();
+    let dir = tmp.path().join("d");
+    let d = dir.to_str().unwrap();
+    dealhouse_ok(&["demo", d, "--seed", "3", "--weeks", "2", "--as-of", "2026-11-23", "--no-serve"]);
+    let cli = dealhouse_ok(&[
+        "-C",
+        d,
+        "query",
+        "--format",
+        "csv",
+        "select count(*) as n, sum(amount) as a from deals where status = 'won'",
+    ]);
+    let expected: Vec<&str> = cli.lines().nth(1).expect("a row").split(',').collect();
+
+    let server = start(d);
+    assert_eq!(http(&server.1, "GET", "/healthz", "").0, 200);
+    let (status, page) = http(&server.1, "GET", "/", "");
+    assert_eq!(status, 200);
+    assert!(page.contains("/assets/app.js"));
+
+    let (status, body) = http(
+        &server.1,
+        "POST",
+        "/api/v1/sql",
+        r#"{"sql":"select count(*) as n, sum(amount) as a from deals where status = 'won'"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["rows"][0]["n"].to_string(), expected[0]);
+    // Money arrives as an exact decimal string, equal to the CLI's figure.
+    assert_eq!(v["rows"][0]["a"].as_str(), Some(expected[1]));
+
+    let (status, body) = http(&server.1, "POST", "/api/v1/sql", r#"{"sql":"delete from deals"}"#);
+    assert_eq!(status, 400);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json error body");
+    assert_eq!(v["code"], "bad_sql");
+}
