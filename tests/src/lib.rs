@@ -5,25 +5,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// Path of the `dealhouse` binary, built once per test process with the same profile and target
-/// directory as the tests themselves.
+/// Path of the `dealhouse` binary. The end-to-end tests are targets of the root package, so cargo
+/// has built it next to them: the test executable sits in `<target>/<profile>/deps/`, the binary
+/// in `<target>/<profile>/`. `DEALHOUSE_BIN` overrides (e.g. to test a release build).
 pub fn dealhouse_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let workspace =
-            Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf();
-        let status = Command::new(&cargo)
-            .current_dir(&workspace)
-            .args(["build", "--quiet", "-p", "dealhouse", "--bin", "dealhouse"])
-            .status()
-            .expect("cannot run cargo to build the dealhouse binary");
-        assert!(status.success(), "building the dealhouse binary failed");
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
-        let target = if target.is_absolute() { target } else { workspace.join(target) };
-        let bin = target.join("debug").join("dealhouse");
-        assert!(bin.exists(), "built binary not found at {}", bin.display());
+        if let Some(bin) = std::env::var_os("DEALHOUSE_BIN") {
+            return PathBuf::from(bin);
+        }
+        let exe = std::env::current_exe().expect("the test executable knows its path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("test executable under <target>/<profile>/deps");
+        let bin = profile_dir.join(format!("dealhouse{}", std::env::consts::EXE_SUFFIX));
+        assert!(
+            bin.exists(),
+            "no dealhouse binary at {}: run the end-to-end tests with `cargo test --workspace` \
+             (they are targets of the root package, which builds the binary first)",
+            bin.display()
+        );
         bin
     })
 }

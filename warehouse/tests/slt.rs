@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use dealhouse_warehouse::datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, new_empty_array, new_null_array,
+    ArrayRef, BooleanArray, RecordBatch, StringArray, new_empty_array, new_null_array,
 };
 use dealhouse_warehouse::datafusion::arrow::compute::{cast, concat_batches};
 use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -140,10 +140,33 @@ async fn build_models(ctx: &SessionContext) -> Result<(), SltError> {
             let fail = |e: String| SltError(format!("model `{name}` ({}): {e}", model.origin));
             let df = ctx.sql(&model.sql).await.map_err(|e| fail(e.to_string()))?;
             let schema = df.schema().as_arrow().clone();
+            check_contract(model, &schema).map_err(fail)?;
             let batches = df.collect().await.map_err(|e| fail(e.to_string()))?;
             ctx.deregister_table(name.as_str()).map_err(err)?;
             let table = MemTable::try_new(all_nullable(&schema), vec![batches]).map_err(|e| fail(e.to_string()))?;
             ctx.register_table(name.as_str(), Arc::new(table)).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every output column is documented in the header (and every documented column exists), and
+/// money columns stay decimal.
+fn check_contract(model: &models::Model, schema: &Schema) -> Result<(), String> {
+    let documented: BTreeSet<&str> = model.columns.iter().map(|(c, _)| c.as_str()).collect();
+    let produced: BTreeSet<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let undocumented: Vec<&str> = produced.difference(&documented).copied().collect();
+    let missing: Vec<&str> = documented.difference(&produced).copied().collect();
+    if !undocumented.is_empty() || !missing.is_empty() {
+        return Err(format!(
+            "header and output disagree: undocumented columns {undocumented:?}, documented but absent {missing:?}"
+        ));
+    }
+    for f in schema.fields() {
+        let money = ["amount", "commission"].iter().any(|m| f.name().contains(m))
+            || ["plan", "fact"].contains(&f.name().as_str());
+        if money && !matches!(f.data_type(), DataType::Decimal128(_, 2)) {
+            return Err(format!("money column `{}` is {}, not a decimal with 2 places", f.name(), f.data_type()));
         }
     }
     Ok(())
@@ -183,22 +206,20 @@ async fn test_models(ctx: &SessionContext) -> Result<(), SltError> {
 fn conform(def: &TableDef, batch: &RecordBatch) -> Result<RecordBatch, SltError> {
     let where_ = |c: &str| format!("fixture table `{}` column `{c}`", def.name);
     for f in batch.schema().fields() {
-        if !def.columns.iter().any(|c| c.name == f.name()) {
+        let Some(c) = def.columns.iter().find(|c| c.name == f.name()) else {
             return Err(SltError(format!(
                 "{}: not a canonical column; canonical columns: {}",
                 where_(f.name()),
                 def.columns.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
             )));
-        }
+        };
+        check_source_type(c, f.data_type()).map_err(|e| SltError(format!("{}: {e}", where_(c.name))))?;
     }
     let n = batch.num_rows();
     let mut columns: Vec<ArrayRef> = vec![];
     for c in &def.columns {
         let column = match batch.column_by_name(c.name) {
-            Some(a) => {
-                check_source_type(c, a.data_type()).map_err(|e| SltError(format!("{}: {e}", where_(c.name))))?;
-                cast(a, &c.data_type).map_err(|e| SltError(format!("{}: {e}", where_(c.name))))?
-            }
+            Some(a) => cast(a, &c.data_type).map_err(|e| SltError(format!("{}: {e}", where_(c.name))))?,
             None => default_column(c, n).map_err(|e| SltError(format!("{}: {e}", where_(c.name))))?,
         };
         columns.push(column);

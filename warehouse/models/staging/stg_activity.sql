@@ -1,5 +1,6 @@
 -- Activities with the responsible manager resolved (1C contract_signed rows carry none: the deal's manager is taken), the manager's branch, its time zone and the local day.
 -- column activity_id: canonical activity id
+-- column deal_id: deal the activity belongs to, if any
 -- column activity_type: call, meeting, email, proposal_sent, contract_signed or task
 -- column manager_id: the activity's manager, else the deal's manager
 -- column branch_id: that manager's branch, else the deal's branch
