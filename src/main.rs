@@ -186,7 +186,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let report = sync(project, SyncOptions { sources, max_quarantined }).await?;
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Build { select, full_refresh: _, no_test } => build(&*load(&dir)?, select.as_deref(), !no_test).await,
+        Command::Build { select, full_refresh, no_test } => {
+            let options = models::BuildOptions { full_refresh };
+            build(&*load(&dir)?, select.as_deref(), options, !no_test).await
+        }
         Command::Test { select } => data_tests(&*load(&dir)?, select.as_deref()).await,
         Command::Query { sql, format } => {
             let project = load(&dir)?;
@@ -288,7 +291,7 @@ async fn demo(
     if !report.ok() {
         bail!("the demo's sync failed (see above)");
     }
-    let code = build(&project, None, true).await?;
+    let code = build(&project, None, models::BuildOptions::default(), true).await?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }
@@ -331,15 +334,20 @@ fn selection(
     })
 }
 
-async fn build(project: &Project, select: Option<&str>, then_test: bool) -> Result<ExitCode> {
+async fn build(
+    project: &Project,
+    select: Option<&str>,
+    options: models::BuildOptions,
+    then_test: bool,
+) -> Result<ExitCode> {
     let wh = warehouse(project)?;
     let all = models::load_models(Some(&project.dir.join("models")))?;
     let chosen = selection(&all, select)?;
     let bar = progress::counter(chosen.as_ref().map_or(all.len(), |c| c.len()) as u64, "build");
-    let runs = models::run(&wh, &all, chosen.as_ref(), |r| {
+    let runs = models::run_with(&wh, &all, chosen.as_ref(), options, |r| {
         bar.inc(1);
         match &r.result {
-            Ok(rows) => bar.println(format!("model {:<28} ok      {rows:>9} rows", r.name)),
+            Ok(rows) => bar.println(format!("model {:<28} ok      {rows:>9} rows  ({})", r.name, r.how)),
             Err(e) => bar.println(format!("model {:<28} FAILED  {e}", r.name)),
         }
     })

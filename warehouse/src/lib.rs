@@ -2,6 +2,7 @@
 //! and the query session. It depends on no other dealhouse crate; `ingest` writes through it and
 //! `api` reads through it.
 
+mod changes;
 pub mod config;
 pub mod models;
 pub mod schema;
@@ -11,6 +12,7 @@ pub mod udf;
 
 use std::path::PathBuf;
 
+pub use changes::FileDiff;
 pub use config::{Project, ProjectConfig};
 pub use datafusion;
 pub use storage::{CommitMark, CommitMeta, TableInfo, Warehouse, WriteStats};

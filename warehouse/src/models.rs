@@ -12,8 +12,17 @@
 //! -- test: accepted_values(status: open, won, lost)
 //! -- test: relationships(branch_id -> branches.branch_id)
 //! -- test: sql: select * from fct_deal where amount < 0
+//! -- incremental: deal_id from deals.deal_id, deal_stage_changes.deal_id
 //! select ...
 //! ```
+//!
+//! An `incremental:` model is rebuilt only for the keys whose input rows changed since its last
+//! build: `KEY from table.column, ...` names the model's key column and, for each canonical table
+//! whose rows feed a key's rows, the column holding that key. The keys are found from the Delta
+//! files added or removed since the versions the last build read ([`crate::FileDiff`]); the
+//! model's SQL runs filtered to them and its rows for them are replaced in one commit. Any other
+//! change (another canonical input, the model's SQL, `--full-refresh`, a version no longer
+//! readable) rebuilds it whole, so both ways give the same table.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -43,6 +52,36 @@ pub struct Model {
     pub tests: Vec<DataTest>,
     /// Tables the SQL reads (CTE names excluded).
     pub depends_on: BTreeSet<String>,
+    /// Set for incremental models (`-- incremental:`).
+    pub incremental: Option<Incremental>,
+}
+
+/// How an incremental model finds the keys to rebuild.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incremental {
+    /// The model's column whose values partition its rows (all rows of a key are rebuilt together).
+    pub key: String,
+    /// Canonical table -> its column holding the key.
+    pub changes: BTreeMap<String, String>,
+}
+
+fn parse_incremental(origin: &str, line: usize, spec: &str) -> Result<Incremental> {
+    let bad = |why: &str| {
+        Error::Model(format!(
+            "{origin}:{line}: `-- incremental: {spec}`: {why}; write `-- incremental: KEY from table.column, ...`"
+        ))
+    };
+    let (key, sources) = spec.split_once(" from ").ok_or_else(|| bad("missing ` from `"))?;
+    let mut changes = BTreeMap::new();
+    for source in sources.split(',') {
+        let (table, column) = source.trim().split_once('.').ok_or_else(|| bad("expected table.column"))?;
+        changes.insert(table.trim().to_string(), column.trim().to_string());
+    }
+    let key = key.trim();
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return Err(bad("the key is one column name"));
+    }
+    Ok(Incremental { key: key.to_string(), changes })
 }
 
 /// A data test declared in a model header.
@@ -126,6 +165,7 @@ impl Model {
         let mut description = String::new();
         let mut columns = vec![];
         let mut tests = vec![];
+        let mut incremental = None;
         for (i, line) in sql.lines().enumerate() {
             let Some(comment) = line.trim_start().strip_prefix("--") else {
                 if line.trim().is_empty() {
@@ -136,6 +176,8 @@ impl Model {
             let comment = comment.trim();
             if let Some(spec) = comment.strip_prefix("test:") {
                 tests.push(parse_test(origin, i + 1, spec.trim())?);
+            } else if let Some(spec) = comment.strip_prefix("incremental:") {
+                incremental = Some(parse_incremental(origin, i + 1, spec.trim())?);
             } else if let Some(col) = comment.strip_prefix("column ") {
                 let (c, doc) = col.split_once(':').unwrap_or((col, ""));
                 columns.push((c.trim().to_string(), doc.trim().to_string()));
@@ -144,7 +186,22 @@ impl Model {
             }
         }
         let depends_on = dependencies(origin, sql)?;
-        Ok(Model { name: name.into(), origin: origin.into(), sql: sql.into(), description, columns, tests, depends_on })
+        if let Some(inc) = &incremental
+            && !columns.is_empty()
+            && !columns.iter().any(|(c, _)| *c == inc.key)
+        {
+            return Err(Error::Model(format!("{origin}: incremental key `{}` is not a documented column", inc.key)));
+        }
+        Ok(Model {
+            name: name.into(),
+            origin: origin.into(),
+            sql: sql.into(),
+            description,
+            columns,
+            tests,
+            depends_on,
+            incremental,
+        })
     }
 }
 
@@ -237,6 +294,40 @@ pub struct ModelRun {
     pub name: String,
     /// Rows written, or the error (the previous version is kept).
     pub result: std::result::Result<u64, String>,
+    /// How it was built (meaningful when `result` is Ok).
+    pub how: Materialized,
+}
+
+/// How a model's table was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Materialized {
+    /// Recomputed whole.
+    #[default]
+    Full,
+    /// Only the rows of this many keys were recomputed and replaced.
+    Incremental {
+        /// Keys rebuilt.
+        keys: usize,
+    },
+    /// Its inputs had not changed since its last build: nothing written.
+    UpToDate,
+}
+
+impl std::fmt::Display for Materialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Materialized::Full => write!(f, "full"),
+            Materialized::Incremental { keys } => write!(f, "incremental, {keys} keys"),
+            Materialized::UpToDate => write!(f, "up to date"),
+        }
+    }
+}
+
+/// Build options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions {
+    /// Rebuild incremental models whole.
+    pub full_refresh: bool,
 }
 
 /// Selection for a build: `NAME` or `NAME+` (the model and everything downstream).
@@ -268,12 +359,24 @@ pub fn select(models: &BTreeMap<String, Model>, selector: &str) -> Result<BTreeS
     Ok(chosen)
 }
 
-/// Runs the selected models in dependency order; independent models of a level run in parallel.
-/// A failing model keeps its previous table and its dependents are skipped.
+/// Runs the selected models in dependency order (incremental models incrementally); independent
+/// models of a level run in parallel. A failing model keeps its previous table and its dependents
+/// are skipped.
 pub async fn run(
     warehouse: &Warehouse,
     models: &BTreeMap<String, Model>,
     selection: Option<&BTreeSet<String>>,
+    on_done: impl FnMut(&ModelRun),
+) -> Result<Vec<ModelRun>> {
+    run_with(warehouse, models, selection, BuildOptions::default(), on_done).await
+}
+
+/// [`run`] with options.
+pub async fn run_with(
+    warehouse: &Warehouse,
+    models: &BTreeMap<String, Model>,
+    selection: Option<&BTreeSet<String>>,
+    options: BuildOptions,
     mut on_done: impl FnMut(&ModelRun),
 ) -> Result<Vec<ModelRun>> {
     warehouse.ensure_canonical().await?;
@@ -291,16 +394,24 @@ pub async fn run(
             let model = &models[&name];
             if let Some(dep) = model.depends_on.iter().find(|d| failed.contains(*d)) {
                 failed.insert(name.clone());
-                let run = ModelRun { name, result: Err(format!("skipped: upstream model `{dep}` failed")) };
+                let run = ModelRun {
+                    name,
+                    result: Err(format!("skipped: upstream model `{dep}` failed")),
+                    how: Materialized::Full,
+                };
                 on_done(&run);
                 runs.push(run);
                 continue;
             }
             todo.push(model);
         }
-        let results = join_all(todo.iter().map(|m| materialise(warehouse, &session, m))).await;
+        let results = join_all(todo.iter().map(|m| materialise(warehouse, &session, models, m, options))).await;
         for (model, result) in todo.into_iter().zip(results) {
-            let run = ModelRun { name: model.name.clone(), result: result.map_err(|e| e.to_string()) };
+            let (result, how) = match result {
+                Ok((rows, how)) => (Ok(rows), how),
+                Err(e) => (Err(e.to_string()), Materialized::Full),
+            };
+            let run = ModelRun { name: model.name.clone(), result, how };
             if run.result.is_err() {
                 failed.insert(model.name.clone());
             } else if let Some(p) = warehouse.provider(&model.name).await? {
@@ -313,17 +424,127 @@ pub async fn run(
     Ok(runs)
 }
 
-async fn materialise(warehouse: &Warehouse, session: &QuerySession, model: &Model) -> Result<u64> {
+/// What a build read, stored in the model table's commit so the next build can tell what changed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct BuildState {
+    /// Hash of the model's SQL: an edited model is rebuilt whole.
+    sql: String,
+    /// Canonical input table -> the version this build read (-1 = absent).
+    inputs: BTreeMap<String, i64>,
+}
+
+/// The canonical tables a model reads, through the models it reads.
+fn canonical_inputs(model: &Model, models: &BTreeMap<String, Model>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<&Model> = vec![model];
+    let mut seen = BTreeSet::new();
+    while let Some(m) = todo.pop() {
+        for dep in &m.depends_on {
+            match models.get(dep) {
+                Some(upstream) if seen.insert(dep.clone()) => todo.push(upstream),
+                Some(_) => {}
+                None => {
+                    out.insert(dep.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn sql_hash(sql: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: stable from run to run; a toolchain that changes it only costs
+    // one full rebuild.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sql.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+async fn materialise(
+    warehouse: &Warehouse,
+    session: &QuerySession,
+    models: &BTreeMap<String, Model>,
+    model: &Model,
+    options: BuildOptions,
+) -> Result<(u64, Materialized)> {
     let fail = |e: String| Error::Model(format!("model `{}` ({}): {e}", model.name, model.origin));
+    let mut state = BuildState { sql: sql_hash(&model.sql), inputs: BTreeMap::new() };
+    for table in canonical_inputs(model, models) {
+        let version = warehouse.version(&table).await?.unwrap_or(-1);
+        state.inputs.insert(table, version);
+    }
+    let meta = CommitMeta {
+        operation: "build".into(),
+        source: model.name.clone(),
+        cursor: Some(serde_json::to_string(&state).map_err(|e| fail(e.to_string()))?),
+    };
+    if let Some(inc) = &model.incremental
+        && !options.full_refresh
+        && let Some(keys) = changed_keys(warehouse, model, inc, &state).await?
+    {
+        if keys.is_empty() {
+            return Ok((0, Materialized::UpToDate));
+        }
+        let filter = datafusion::prelude::col(inc.key.as_str())
+            .in_list(keys.iter().cloned().map(datafusion::prelude::lit).collect(), false);
+        let df = session
+            .context()
+            .sql(&model.sql)
+            .await
+            .and_then(|df| df.filter(filter))
+            .map_err(|e| fail(e.to_string()))?;
+        let schema = df.schema().as_arrow().clone();
+        let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| fail(e.to_string()))?;
+        let stats = warehouse
+            .replace_keys(&model.name, std::sync::Arc::new(schema), batches, &inc.key, &keys, &meta)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        return Ok((stats.inserted, Materialized::Incremental { keys: keys.len() }));
+    }
     let df = session.context().sql(&model.sql).await.map_err(|e| fail(e.to_string()))?;
     let schema = df.schema().as_arrow().clone();
     let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| fail(e.to_string()))?;
-    let meta = CommitMeta { operation: "build".into(), source: model.name.clone(), cursor: None };
     let stats = warehouse
         .overwrite(&model.name, std::sync::Arc::new(schema), batches, &meta)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    Ok(stats.inserted)
+    Ok((stats.inserted, Materialized::Full))
+}
+
+/// The keys whose rows must be rebuilt, or `None` when the model must be rebuilt whole.
+async fn changed_keys(
+    warehouse: &Warehouse,
+    model: &Model,
+    inc: &Incremental,
+    now: &BuildState,
+) -> Result<Option<std::collections::HashSet<datafusion::scalar::ScalarValue>>> {
+    let Some(last) = warehouse.last_commit(&model.name, &model.name, true).await? else { return Ok(None) };
+    let Some(previous) = last.cursor.and_then(|c| serde_json::from_str::<BuildState>(&c).ok()) else {
+        return Ok(None);
+    };
+    if previous.sql != now.sql || previous.inputs.keys().ne(now.inputs.keys()) {
+        return Ok(None);
+    }
+    let mut keys = std::collections::HashSet::new();
+    for (table, &version) in &now.inputs {
+        let before = previous.inputs[table];
+        if before == version {
+            continue;
+        }
+        if before < 0 {
+            return Ok(None);
+        }
+        let Some(diff) = warehouse.files_changed_since(table, before).await? else { return Ok(None) };
+        if diff.is_empty() {
+            continue;
+        }
+        match inc.changes.get(table) {
+            Some(column) => keys.extend(warehouse.values_in_diff(table, before, &diff, column).await?),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(keys))
 }
 
 /// The outcome of one data test.

@@ -58,7 +58,7 @@ pub struct CommitMeta {
 }
 
 impl CommitMeta {
-    fn properties(&self) -> CommitProperties {
+    pub(crate) fn properties(&self) -> CommitProperties {
         let mut value = json!({ "operation": self.operation, "source": self.source });
         if let Some(c) = &self.cursor {
             value["cursor"] = json!(c);

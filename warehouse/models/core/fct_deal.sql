@@ -34,6 +34,7 @@
 -- test: sql: select deal_id from fct_deal where (status = 'open') = (closed_at is not null)
 -- test: sql: select deal_id from fct_deal where max_stage_order not between 1 and 6 or (status = 'won' and max_stage_order <> 6)
 -- test: sql: select deal_id from fct_deal where amount < 0 or commission < 0
+-- incremental: deal_id from deals.deal_id, deal_stage_changes.deal_id
 with main_path as (
     select deal_id, max(stage_order) as max_order
     from fct_stage_transition

@@ -14,6 +14,7 @@
 -- test: relationships(deal_id -> stg_deal.deal_id)
 -- test: sql: select * from fct_stage_transition where left_at < entered_at
 -- test: sql: select deal_id, count(*) as current_stays from fct_stage_transition where left_at is null group by deal_id having count(*) <> 1
+-- incremental: deal_id from deals.deal_id, deal_stage_changes.deal_id
 -- A deal's history either starts with its creation (from_stage null) or with a first move out
 -- of a stage it has been in since created_at; deals with no history at all have been in their
 -- current stage since created_at. Repeated entries into the same stage (pipeline moves,
