@@ -90,6 +90,10 @@ enum Command {
         /// Exit non-zero when a source quarantines more rows than this.
         #[arg(long, value_name = "N")]
         max_quarantined: Option<u64>,
+        /// Also list every record upstream and mark stored ones missing there as deleted (cursor
+        /// reads never see deletions; run this nightly). Refuses to delete more than half.
+        #[arg(long)]
+        reconcile: bool,
     },
     /// Run the SQL models (built-in and the project's models/) into tables, then their data tests.
     Build {
@@ -181,9 +185,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { dir: target, seed, weeks, as_of, no_serve, port, force } => {
             demo(&target, seed, weeks, as_of, no_serve, port, force).await
         }
-        Command::Sync { sources, max_quarantined } => {
+        Command::Sync { sources, max_quarantined, reconcile } => {
             let project = load(&dir)?;
-            let report = sync(project, SyncOptions { sources, max_quarantined }).await?;
+            let report = sync(project, SyncOptions { sources, max_quarantined, reconcile }).await?;
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Build { select, full_refresh, no_test } => {
@@ -309,13 +313,13 @@ async fn sync(project: Arc<Project>, options: SyncOptions) -> Result<SyncReport>
     let report = dealhouse_ingest::sync::sync_project(project, &wh, &options, &progress).await?;
     progress.clear();
     for s in &report.sources {
-        let (read, inserted, updated, quarantined) = s
-            .tables
-            .iter()
-            .fold((0, 0, 0, 0), |a, t| (a.0 + t.read, a.1 + t.inserted, a.2 + t.updated, a.3 + t.quarantined));
+        let (read, inserted, updated, quarantined, deleted) = s.tables.iter().fold((0, 0, 0, 0, 0), |a, t| {
+            (a.0 + t.read, a.1 + t.inserted, a.2 + t.updated, a.3 + t.quarantined, a.4 + t.deleted)
+        });
+        let deleted = if deleted > 0 { format!("  deleted upstream {deleted}") } else { String::new() };
         match &s.error {
             None => eprintln!(
-                "sync {:<12} ok      read {read:>8}  new {inserted:>8}  changed {updated:>7}  quarantined {quarantined}",
+                "sync {:<12} ok      read {read:>8}  new {inserted:>8}  changed {updated:>7}  quarantined {quarantined}{deleted}",
                 s.name
             ),
             Some(e) => eprintln!("sync {:<12} FAILED  {e}", s.name),

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod files;
 pub mod mapping;
 pub mod org;
+mod reconcile;
 pub mod source;
 pub mod sql;
 pub mod sync;

@@ -52,4 +52,10 @@ pub trait Source: Send + Sync {
     async fn discover(&self) -> Result<Vec<StreamInfo>>;
     /// Reads one stream from `cursor` (None = from the beginning).
     fn read(&self, table: &'static str, cursor: Option<String>) -> BoxStream<'_, Result<Chunk>>;
+    /// The source ids of every record of `table` upstream now, for reconciliation: cursor reads
+    /// never see deletions, so `sync --reconcile` marks stored records missing from this list
+    /// as deleted. `None`: the source cannot list them (the table is not reconciled).
+    async fn list_ids(&self, _table: &'static str) -> Result<Option<Vec<String>>> {
+        Ok(None)
+    }
 }

@@ -19,6 +19,9 @@ pub struct SyncOptions {
     pub sources: Vec<String>,
     /// Fail a source when more rows than this are quarantined in one sync (None = never).
     pub max_quarantined: Option<u64>,
+    /// After reading, list every record upstream and mark stored ones missing there as deleted
+    /// (tables with a `deleted` column, sources that can list ids).
+    pub reconcile: bool,
 }
 
 /// Counts for one table of one source.
@@ -34,6 +37,8 @@ pub struct TableReport {
     pub updated: u64,
     /// Rows quarantined.
     pub quarantined: u64,
+    /// Rows newly marked deleted by reconciliation.
+    pub deleted: u64,
 }
 
 /// The outcome of one source.
@@ -172,6 +177,12 @@ async fn sync_source(
             table_report.inserted += stats.inserted;
             table_report.updated += stats.updated;
             progress.advance(&name, stream.table, rows);
+        }
+        if options.reconcile
+            && def.schema().field_with_name("deleted").is_ok()
+            && let Some(ids) = source.list_ids(stream.table).await?
+        {
+            table_report.deleted = crate::reconcile::mark_deleted(warehouse, &def, &name, ids).await?;
         }
         progress.finish(&name, &table_report);
         report.tables.push(table_report);

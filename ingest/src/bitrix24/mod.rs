@@ -12,8 +12,8 @@
 //! "created" record, the previous record is fetched from the portal (`filter[<ID]` by deal,
 //! newest first, 50 deals per `batch` call), so incremental reads carry `from_stage` too.
 //!
-//! Deletions are not seen by cursor reads; [`Bitrix24Source::upstream_ids`] lists the IDs a
-//! reconciliation step would compare with the warehouse (not run by the sync yet).
+//! Deletions are not seen by cursor reads; [`Bitrix24Source::upstream_ids`] lists the IDs that
+//! `sync --reconcile` compares with the warehouse to mark deleted deals.
 
 mod client;
 pub mod portal;
@@ -453,6 +453,14 @@ fn max_instant(records: &[(Value, Arc<str>)], field: &str) -> Option<String> {
 
 #[async_trait::async_trait]
 impl Source for Bitrix24Source {
+    async fn list_ids(&self, table: &'static str) -> Result<Option<Vec<String>>> {
+        // Only deals carry a `deleted` flag in the canonical model.
+        if table != "deals" {
+            return Ok(None);
+        }
+        Ok(Some(self.upstream_ids(table).await?.into_iter().map(|id| id.to_string()).collect()))
+    }
+
     async fn check(&self) -> Result<()> {
         let reply = self.client.call("scope", &[]).await?;
         let scopes: Vec<String> = match reply.result {

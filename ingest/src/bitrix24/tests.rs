@@ -660,3 +660,50 @@ async fn bitrix_simulate_from_serves_a_recorded_folder() {
     let e = PortalData::load(&folder).unwrap_err().to_string();
     assert!(e.contains("crm.deal.list.jsonl") && e.contains("line 2"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitrix_reconcile_marks_deals_deleted_upstream_and_refuses_a_wipe() {
+    let portal = Portal::start(fixture(120)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), Some(&portal.webhook_url()), "");
+    let wh = warehouse(&project);
+    assert!(sync(&project, &wh).await.ok());
+    assert_eq!(one(&wh, "SELECT count(*) FROM deals WHERE deleted").await, "0");
+
+    let removed = [7i64, 64, 101];
+    portal.edit(|d| {
+        for id in removed {
+            assert!(d.remove("crm.deal.list", id));
+        }
+    });
+    // A cursor sync cannot see the deletions.
+    assert!(sync(&project, &wh).await.ok());
+    assert_eq!(one(&wh, "SELECT count(*) FROM deals WHERE deleted").await, "0");
+
+    let reconcile = SyncOptions { reconcile: true, ..Default::default() };
+    let report = sync_project(project.clone(), &wh, &reconcile, &LogProgress).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    let deals = report.sources.iter().find(|s| s.name == "crm").unwrap().tables.iter().find(|t| t.table == "deals");
+    assert_eq!(deals.map(|t| t.deleted), Some(3));
+    // Kept, flagged, not dropped: 120 rows, exactly the three removed ones deleted.
+    assert_eq!(one(&wh, "SELECT count(*) FROM deals").await, "120");
+    assert_eq!(
+        query(&wh, "SELECT source_id FROM deals WHERE deleted ORDER BY CAST(source_id AS INT)").await,
+        [["7"], ["64"], ["101"]]
+    );
+    // A second pass finds nothing new.
+    let report = sync_project(project.clone(), &wh, &reconcile, &LogProgress).await.unwrap();
+    let deals = report.sources.iter().find(|s| s.name == "crm").unwrap().tables.iter().find(|t| t.table == "deals");
+    assert_eq!(deals.map(|t| t.deleted), Some(0));
+
+    // An upstream that suddenly lists almost nothing is refused, not obeyed.
+    portal.edit(|d| {
+        for id in d.ids("crm.deal.list").into_iter().skip(10) {
+            d.remove("crm.deal.list", id);
+        }
+    });
+    let report = sync_project(project.clone(), &wh, &reconcile, &LogProgress).await.unwrap();
+    let error = crm_error(&report).expect("the wipe is refused");
+    assert!(error.contains("refusing to mark more than half"), "{error}");
+    assert_eq!(one(&wh, "SELECT count(*) FROM deals WHERE deleted").await, "3");
+}
