@@ -28,15 +28,6 @@ fn statuses(pipeline: i64) -> [i64; 5] {
     if pipeline == P1 { [10101, 10102, 10103, 142, 143] } else { [20201, 20202, 20203, 142, 143] }
 }
 
-/// The canonical stage of each status above, as the test config maps it.
-fn canonical(pipeline: i64) -> [&'static str; 5] {
-    if pipeline == P1 {
-        ["new", "contact", "proposal", "won", "lost"]
-    } else {
-        ["new", "negotiation", "contract", "won", "lost"]
-    }
-}
-
 fn pipeline_of(i: i64) -> i64 {
     if i % 2 == 1 { P1 } else { P2 }
 }
@@ -111,7 +102,7 @@ fn account(leads: i64, companies: i64) -> FixtureData {
             .iter()
             .zip(names)
             .enumerate()
-            .map(|(n, (sid, sname))| json!({"id": sid, "name": sname, "sort": (n + 1) * 10, "is_editable": *sid < 142, "pipeline_id": pid, "color": "#fffeb2", "type": 0, "account_id": 31_000_001}))
+            .map(|(n, (sid, sname))| json!({"id": sid, "name": sname, "sort": (n + 1) * 10, "is_editable": (*sid < 142), "pipeline_id": pid, "color": "#fffeb2", "type": 0, "account_id": 31_000_001}))
             .collect();
         d.pipelines.insert(
             pid,
@@ -553,11 +544,13 @@ async fn amocrm_wrong_token_is_a_clear_401() {
 async fn amocrm_check_refuses_stages_of_unknown_pipelines_and_statuses() {
     let fx = AmoFixture::start(account(3, 1), TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "", "\n[sources.amo.stages.3003]\n1 = \"new\"\n");
-    let error = amo_error(&sync(&project, &warehouse(&project)).await).expect("the sync must fail");
+    let unknown_pipeline =
+        project(dir.path(), Some(&fx.base_url()), TOKEN, "", "\n[sources.amo.stages.3003]\n1 = \"new\"\n");
+    let error = amo_error(&sync(&unknown_pipeline, &warehouse(&unknown_pipeline)).await).expect("the sync must fail");
     assert!(error.contains("no pipeline 3003") && error.contains("1001 \"Продажи\""), "{error}");
-    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "", "10104 = \"contract\"\n");
-    let error = amo_error(&sync(&project, &warehouse(&project)).await).expect("the sync must fail");
+    // The tail lands in pipeline 2002's table.
+    let unknown_status = project(dir.path(), Some(&fx.base_url()), TOKEN, "", "10104 = \"contract\"\n");
+    let error = amo_error(&sync(&unknown_status, &warehouse(&unknown_status)).await).expect("the sync must fail");
     assert!(error.contains("has no status 10104") && error.contains("20203 \"Решение\""), "{error}");
 }
 
