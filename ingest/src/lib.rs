@@ -6,6 +6,7 @@
 //! [`source::Chunk`]s, each carrying the cursor to resume after it. The [`sync`] runner writes
 //! each chunk and its cursor in one Delta commit, and quarantines bad rows with their reason.
 
+pub mod amocrm;
 pub mod bitrix24;
 pub mod demo;
 pub mod files;

@@ -88,6 +88,7 @@ impl SyncProgress for LogProgress {
 pub async fn connector_for(ctx: SourceContext, config: &SourceConfig) -> Result<Box<dyn Source>> {
     Ok(match config {
         SourceConfig::Bitrix24(c) => Box::new(crate::bitrix24::Bitrix24Source::connect(ctx, c.clone()).await?),
+        SourceConfig::AmoCrm(c) => Box::new(crate::amocrm::AmoCrmSource::connect(ctx, c.clone()).await?),
         SourceConfig::Sqlite(c) => Box::new(crate::sql::SqliteSource::new(ctx, c.clone())?),
         SourceConfig::Xlsx(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Xlsx)?),
         SourceConfig::Csv(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Csv)?),

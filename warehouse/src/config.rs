@@ -174,6 +174,8 @@ impl Default for PipelineConfig {
 pub enum SourceConfig {
     /// A Bitrix24 portal through an inbound webhook.
     Bitrix24(Bitrix24Config),
+    /// An amoCRM account through API v4 with a long-lived token.
+    AmoCrm(AmoCrmConfig),
     /// A SQLite database file (the demo's legacy intake system).
     Sqlite(SqlConfig),
     /// An XLSX workbook.
@@ -187,6 +189,7 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Bitrix24(_) => "bitrix24",
+            SourceConfig::AmoCrm(_) => "amocrm",
             SourceConfig::Sqlite(_) => "sqlite",
             SourceConfig::Xlsx(_) => "xlsx",
             SourceConfig::Csv(_) => "csv",
@@ -231,6 +234,67 @@ pub struct Bitrix24Config {
 
 fn default_lookback() -> u64 {
     300
+}
+
+/// `kind = "amocrm"`: an amoCRM account read through API v4.
+///
+/// Stages are keyed by pipeline and status, because status ids are per pipeline; statuses 142
+/// (won) and 143 (lost) exist in every pipeline and are never mapped here:
+///
+/// ```toml
+/// [sources.amo.stages.3166396]   # pipeline id
+/// 33929749 = "new"               # status id = canonical stage
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmoCrmConfig {
+    /// The account's address, `https://<subdomain>.amocrm.ru` (no path). Required unless
+    /// `simulate_from` is set.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Environment variable holding the long-lived access token (preferred).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding the long-lived access token (relative to the project directory); surrounding
+    /// whitespace is ignored.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Serve this folder of recorded account data (`leads.jsonl`, `events.jsonl`, `users.jsonl`,
+    /// `pipelines.jsonl`, `companies.jsonl`, `loss_reasons.jsonl`) through a local amoCRM API and
+    /// pull from it (demo projects and tests). Relative to the project directory.
+    #[serde(default)]
+    pub simulate_from: Option<PathBuf>,
+    /// Pipeline id -> (status id -> canonical stage: new, contact, proposal, negotiation or
+    /// contract). Won (142) and lost (143) are fixed by amoCRM and need no entry.
+    #[serde(default)]
+    pub stages: BTreeMap<String, BTreeMap<String, String>>,
+    /// Seconds re-read before the last cursor (amoCRM timestamps are whole seconds).
+    #[serde(default = "default_lookback")]
+    pub lookback_seconds: u64,
+    /// Share of the agent's commission in the lead's price (`"0.1"` = 10%); unset leaves
+    /// `commission` empty.
+    #[serde(default)]
+    pub commission_rate: Option<rust_decimal::Decimal>,
+    /// Company custom field (`field_id`) holding the taxpayer number (INN), if the account has one.
+    #[serde(default)]
+    pub inn_field_id: Option<i64>,
+    /// Requests a second the connector sends at most; amoCRM answers 429 above 7.
+    #[serde(default = "default_amocrm_rps")]
+    pub requests_per_second: u32,
+    /// Give up on a request after retrying throttled or failed calls (HTTP 429, 5xx, connection
+    /// errors) for this many seconds in total; what was committed before stays.
+    #[serde(default = "default_max_retry_seconds")]
+    pub max_retry_seconds: u64,
+    /// Rows per committed chunk: a failed sync keeps the chunks committed before it.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: usize,
+}
+
+/// The documented amoCRM API limit.
+pub const AMOCRM_MAX_RPS: u32 = 7;
+
+fn default_amocrm_rps() -> u32 {
+    AMOCRM_MAX_RPS
 }
 
 fn default_max_retry_seconds() -> u64 {
@@ -499,6 +563,7 @@ impl ProjectConfig {
                 SourceConfig::Csv(f) => validate_file(name, f, "csv"),
                 SourceConfig::Xlsx(f) => validate_file(name, f, "xlsx"),
                 SourceConfig::Bitrix24(_) => Ok(()),
+                SourceConfig::AmoCrm(a) => validate_amocrm(name, a),
             };
             if let Err((key, message)) = checked {
                 let at = key_offset(text, &key);
@@ -576,6 +641,97 @@ fn validate_sql(name: &str, s: &SqlConfig) -> std::result::Result<(), (String, S
                 "the cursor column name is empty; remove the key to read everything each time".into(),
             ));
         }
+    }
+    Ok(())
+}
+
+/// `kind = "amocrm"`: errors as (dotted key, message).
+fn validate_amocrm(name: &str, a: &AmoCrmConfig) -> std::result::Result<(), (String, String)> {
+    let key = |k: &str| format!("sources.{name}.{k}");
+    match (&a.base_url, &a.simulate_from) {
+        (Some(url), _) => check_amocrm_url(url).map_err(|m| (key("base_url"), m))?,
+        (None, Some(_)) => {}
+        (None, None) => {
+            return Err((
+                format!("sources.{name}"),
+                "set base_url = \"https://<subdomain>.amocrm.ru\" and token_env (or simulate_from for recorded data)"
+                    .into(),
+            ));
+        }
+    }
+    match (&a.token_env, &a.token_file) {
+        (Some(_), Some(_)) => {
+            return Err((key("token_file"), "set token_env or token_file, not both".into()));
+        }
+        (Some(var), None) if var.trim().is_empty() => {
+            return Err((key("token_env"), "the variable name is empty".into()));
+        }
+        (None, None) if a.base_url.is_some() => {
+            return Err((
+                key("token_env"),
+                "set token_env = \"AMO_TOKEN\" (the variable holding the long-lived token) or token_file".into(),
+            ));
+        }
+        _ => {}
+    }
+    for (pipeline, statuses) in &a.stages {
+        if pipeline.trim().parse::<i64>().is_err() {
+            return Err((key(&format!("stages.{pipeline}")), format!("`{pipeline}` is not a pipeline id (a number)")));
+        }
+        for (status, stage) in statuses {
+            let skey = key(&format!("stages.{pipeline}.{status}"));
+            match status.trim().parse::<i64>() {
+                Err(_) => return Err((skey, format!("`{status}` is not a status id (a number)"))),
+                Ok(142 | 143) => {
+                    return Err((
+                        skey,
+                        "statuses 142 (won) and 143 (lost) are fixed by amoCRM; remove this entry".into(),
+                    ));
+                }
+                Ok(_) => {}
+            }
+            if !crate::schema::STAGES.contains(&stage.as_str()) || matches!(stage.as_str(), "won" | "lost") {
+                return Err((
+                    skey,
+                    format!(
+                        "`{stage}` is not an open canonical stage (new, contact, proposal, negotiation, contract); \
+                         won and lost come from statuses 142 and 143"
+                    ),
+                ));
+            }
+        }
+    }
+    if a.requests_per_second == 0 || a.requests_per_second > AMOCRM_MAX_RPS {
+        return Err((
+            key("requests_per_second"),
+            format!("must be between 1 and {AMOCRM_MAX_RPS} (amoCRM answers 429 above {AMOCRM_MAX_RPS} a second)"),
+        ));
+    }
+    if a.chunk_rows == 0 {
+        return Err((key("chunk_rows"), "must be at least 1".into()));
+    }
+    if let Some(rate) = a.commission_rate
+        && (rate.is_sign_negative() || rate > rust_decimal::Decimal::ONE)
+    {
+        return Err((key("commission_rate"), format!("`{rate}` is not a share between 0 and 1 (e.g. \"0.1\")")));
+    }
+    Ok(())
+}
+
+/// An account address: http(s), a host, no path, query or credentials.
+fn check_amocrm_url(url: &str) -> std::result::Result<(), String> {
+    let parsed = Url::parse(url.trim())
+        .map_err(|e| format!("`{url}` is not a valid URL ({e}); expected https://<subdomain>.amocrm.ru"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!("`{url}`: expected https://<subdomain>.amocrm.ru"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("the URL must not carry credentials; put the token in the variable named by token_env".into());
+    }
+    if parsed.path() != "/" || parsed.query().is_some() {
+        return Err(format!(
+            "`{url}` has a path or query; give the account address only, e.g. https://<subdomain>.amocrm.ru"
+        ));
     }
     Ok(())
 }
@@ -819,6 +975,32 @@ mod tests {
         let e = parse(&text.replace("path", "time_zone = \"Moscow\"\npath")).unwrap_err().to_string();
         assert!(e.contains(":3") && e.contains("sources.legacy.time_zone"), "{e}");
         parse(&text.replace("requests]", "intake_requests]")).unwrap();
+    }
+
+    #[test]
+    fn amocrm_sources_are_validated_with_line_and_key() {
+        let ok = "[sources.amo]\nkind = \"amocrm\"\nbase_url = \"https://acme.amocrm.ru\"\ntoken_env = \"AMO_TOKEN\"\n\
+                  commission_rate = \"0.1\"\n\n[sources.amo.stages.3166396]\n33929749 = \"new\"\n33929752 = \"proposal\"\n";
+        let c = parse(ok).unwrap();
+        let Some(SourceConfig::AmoCrm(a)) = c.sources.get("amo") else { panic!("not parsed as amocrm") };
+        assert_eq!(c.sources["amo"].kind(), "amocrm");
+        assert_eq!(a.stages["3166396"]["33929752"], "proposal");
+        assert_eq!((a.lookback_seconds, a.requests_per_second, a.max_retry_seconds), (300, 7, 300));
+        let e = parse(&ok.replace("33929752 = \"proposal\"", "142 = \"contract\"")).unwrap_err().to_string();
+        assert!(
+            e.contains(":9") && e.contains("sources.amo.stages.3166396.142") && e.contains("fixed by amoCRM"),
+            "{e}"
+        );
+        let e = parse(&ok.replace("\"proposal\"", "\"won\"")).unwrap_err().to_string();
+        assert!(e.contains("not an open canonical stage"), "{e}");
+        let e = parse(&ok.replace("acme.amocrm.ru", "acme.amocrm.ru/api/v4")).unwrap_err().to_string();
+        assert!(e.contains(":3") && e.contains("sources.amo.base_url") && e.contains("account address only"), "{e}");
+        let e = parse(&ok.replace("token_env = \"AMO_TOKEN\"", "token = \"secret\"")).unwrap_err().to_string();
+        assert!(e.contains("unknown field `token`") && !e.contains("secret"), "{e}");
+        let e = parse(&ok.replace("token_env = \"AMO_TOKEN\"", "")).unwrap_err().to_string();
+        assert!(e.contains("sources.amo.token_env"), "{e}");
+        let e = parse(&ok.replace("commission_rate = \"0.1\"", "requests_per_second = 10")).unwrap_err().to_string();
+        assert!(e.contains(":5") && e.contains("between 1 and 7"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,813 @@
+//! A local amoCRM account: serves leads, events, users, pipelines, companies and loss reasons
+//! held in memory over the API v4 wire format, so tests (and `simulate_from` projects) pull
+//! through the same connector code as a real account.
+//!
+//! What it follows (amoCRM / Kommo API v4 reference):
+//! - `GET /api/v4/{leads,companies,users,events}` page by page: `page` (from 1) and `limit`
+//!   (default 50; at most 250, events 100). Answers are `application/hal+json`
+//!   `{_page, _links{self, next}, _embedded{<entity>[]}}` with no total for leads, companies and
+//!   events; `_links.next` is present only while rows remain. A page with no rows is HTTP 204
+//!   with an empty body.
+//! - A `limit` above the maximum is not an error: as integrators report (amocrm-api-php #210,
+//!   Krukov/amocrm_api #76 and its fix #95), amoCRM then pages by the default 50. A client that
+//!   stops at the first short page therefore loses rows; one that follows `_links.next` does not.
+//! - `filter[updated_at][from|to]` (leads, companies), `filter[created_at][from|to]`,
+//!   `filter[type]`, `filter[entity]` (events, newest first), `order[id|updated_at|created_at]`,
+//!   `with=contacts` (contacts under each lead's `_embedded`, companies always there),
+//!   `with=only_deleted` (deleted leads as `{id, updated_at, is_deleted}`; otherwise deleted leads
+//!   are left out). `GET /api/v4/leads/pipelines` (statuses under `_embedded.statuses`) and
+//!   `GET /api/v4/leads/loss_reasons` are not paged.
+//! - `Authorization: Bearer <token>`; anything else is 401 `application/problem+json`
+//!   `{title, type, status, detail}`. Bad parameters are 400 with `validation-errors`.
+//! - At most 7 requests a second (a sliding one-second window); above it 429 with a non-JSON
+//!   body, as the account's front proxy answers. Tests can switch it off.
+//!
+//! Tests can also inject failures (N answers of 429 or 5xx after M good ones, for one path or
+//! all), read how many requests each path received and served, and what queries were sent.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::{Error, Result};
+
+/// Most rows a list page carries (leads, companies, users).
+pub const MAX_LIMIT: usize = 250;
+/// Most events a page carries.
+pub const MAX_EVENTS_LIMIT: usize = 100;
+/// Rows a page carries when `limit` is absent or above the maximum.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Requests a second the account accepts.
+pub const REQUESTS_PER_SECOND: usize = 7;
+
+/// The account's data, by id. Records are kept as amoCRM returns them, minus `_links`.
+#[derive(Debug, Default, Clone)]
+pub struct FixtureData {
+    /// Leads by id; `_embedded.contacts` / `_embedded.companies` hold `{id}` references.
+    pub leads: BTreeMap<i64, Value>,
+    /// Events by id (amoCRM event ids are strings).
+    pub events: BTreeMap<String, Value>,
+    /// Users by id.
+    pub users: BTreeMap<i64, Value>,
+    /// Pipelines by id, each with `_embedded.statuses`.
+    pub pipelines: BTreeMap<i64, Value>,
+    /// Companies by id.
+    pub companies: BTreeMap<i64, Value>,
+    /// Loss reasons by id.
+    pub loss_reasons: BTreeMap<i64, Value>,
+}
+
+/// Files of a recorded account folder, one JSON record per line.
+pub const FILES: [&str; 6] = ["leads", "events", "users", "pipelines", "companies", "loss_reasons"];
+
+impl FixtureData {
+    /// Loads `<entity>.jsonl` files from `dir` (see [`FILES`]); a missing file is an empty entity.
+    pub fn load(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::File {
+                path: dir.to_path_buf(),
+                message: "not a folder of recorded amoCRM data; check `simulate_from`".into(),
+            });
+        }
+        let mut data = Self::default();
+        let mut found = 0;
+        for name in FILES {
+            let path = dir.join(format!("{name}.jsonl"));
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::File { path, message: format!("cannot read it: {e}") }),
+            };
+            found += 1;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let record: Value = serde_json::from_str(line).map_err(|e| Error::File {
+                    path: path.clone(),
+                    message: format!("line {}: not a JSON record ({e})", i + 1),
+                })?;
+                let bad_id =
+                    || Error::File { path: path.clone(), message: format!("line {}: the record has no `id`", i + 1) };
+                if name == "events" {
+                    let id = match record.get("id") {
+                        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                        Some(Value::Number(n)) => n.to_string(),
+                        _ => return Err(bad_id()),
+                    };
+                    data.events.insert(id, record);
+                    continue;
+                }
+                let id = record.get("id").and_then(Value::as_i64).ok_or_else(bad_id)?;
+                let table = match name {
+                    "leads" => &mut data.leads,
+                    "users" => &mut data.users,
+                    "pipelines" => &mut data.pipelines,
+                    "companies" => &mut data.companies,
+                    _ => &mut data.loss_reasons,
+                };
+                table.insert(id, record);
+            }
+        }
+        if found == 0 {
+            return Err(Error::File {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "no recorded amoCRM files here (expected {}.jsonl ...); check `simulate_from`",
+                    FILES[0]
+                ),
+            });
+        }
+        Ok(data)
+    }
+
+    /// Changes a lead in place and stamps its `updated_at`; false when there is no such lead.
+    pub fn update_lead(
+        &mut self,
+        id: i64,
+        updated_at: i64,
+        change: impl FnOnce(&mut serde_json::Map<String, Value>),
+    ) -> bool {
+        let Some(Value::Object(lead)) = self.leads.get_mut(&id) else { return false };
+        change(lead);
+        lead.insert("updated_at".into(), json!(updated_at));
+        true
+    }
+}
+
+/// A failure to inject: after `pass` good answers on `path`, answer `status` `times` times
+/// (for ever when None).
+#[derive(Debug, Clone)]
+pub struct FailurePlan {
+    /// Exact request path (`/api/v4/leads`) or `*` for every path.
+    pub path: String,
+    /// HTTP status to answer (429, 500, 502, 503, 504).
+    pub status: u16,
+    /// Requests let through before failing.
+    pub pass: u32,
+    /// How many failures; None for every request after `pass`.
+    pub times: Option<u32>,
+    /// `Retry-After` seconds to send with the failure.
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Debug)]
+struct ActivePlan {
+    plan: FailurePlan,
+    seen: u32,
+    failed: u32,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    /// Requests per path, rejected ones included.
+    requests: HashMap<String, u64>,
+    /// Requests per path answered 200 or 204.
+    served: HashMap<String, u64>,
+    /// Query strings received per path, in order.
+    queries: HashMap<String, Vec<String>>,
+}
+
+struct FixtureState {
+    data: RwLock<FixtureData>,
+    token: String,
+    origin: String,
+    limiter_on: Mutex<bool>,
+    window: Mutex<VecDeque<Instant>>,
+    plans: Mutex<Vec<ActivePlan>>,
+    counters: Mutex<Counters>,
+}
+
+/// A running local account. The server stops when this is dropped.
+pub struct AmoFixture {
+    state: Arc<FixtureState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AmoFixture {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AmoFixture {
+    /// Serves `data` on 127.0.0.1 at a free port, accepting only `token`. The rate limiter is on.
+    pub async fn start(data: FixtureData, token: &str) -> Result<AmoFixture> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr: SocketAddr = listener.local_addr()?;
+        let state = Arc::new(FixtureState {
+            data: RwLock::new(data),
+            token: token.to_string(),
+            origin: format!("http://{addr}"),
+            limiter_on: Mutex::new(true),
+            window: Mutex::new(VecDeque::new()),
+            plans: Mutex::new(vec![]),
+            counters: Mutex::new(Counters::default()),
+        });
+        let app = axum::Router::new().fallback(handle).with_state(state.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "local amoCRM account stopped");
+            }
+        });
+        tracing::info!(%addr, "local amoCRM account started");
+        Ok(AmoFixture { state, task })
+    }
+
+    /// `http://127.0.0.1:PORT`, the account's `base_url`.
+    pub fn base_url(&self) -> String {
+        self.state.origin.clone()
+    }
+
+    /// Reads or changes the served data.
+    pub fn edit<R>(&self, f: impl FnOnce(&mut FixtureData) -> R) -> R {
+        let mut data = self.state.data.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut data)
+    }
+
+    /// Switches the 7-requests-a-second limiter on or off.
+    pub fn set_rate_limit(&self, on: bool) {
+        *lock(&self.state.limiter_on) = on;
+        lock(&self.state.window).clear();
+    }
+
+    /// Adds a failure to inject.
+    pub fn fail(&self, plan: FailurePlan) {
+        lock(&self.state.plans).push(ActivePlan { plan, seen: 0, failed: 0 });
+    }
+
+    /// Removes every injected failure.
+    pub fn clear_failures(&self) {
+        lock(&self.state.plans).clear();
+    }
+
+    /// Requests `path` received (rejected ones included).
+    pub fn requests(&self, path: &str) -> u64 {
+        lock(&self.state.counters).requests.get(path).copied().unwrap_or(0)
+    }
+
+    /// Requests to `path` answered 200 or 204.
+    pub fn served(&self, path: &str) -> u64 {
+        lock(&self.state.counters).served.get(path).copied().unwrap_or(0)
+    }
+
+    /// Query strings `path` received, in order.
+    pub fn queries(&self, path: &str) -> Vec<String> {
+        lock(&self.state.counters).queries.get(path).cloned().unwrap_or_default()
+    }
+
+    /// Zeroes the counters.
+    pub fn reset_counts(&self) {
+        *lock(&self.state.counters) = Counters::default();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    let body = json!({
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "type": format!("https://httpstatus.es/{}", status.as_u16()),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+}
+
+/// 400 with amoCRM's `validation-errors` block.
+fn invalid(path: &str, detail: &str) -> Response {
+    let body = json!({
+        "validation-errors": [{"request_id": "0", "errors": [{"code": "InvalidType", "path": path, "detail": detail}]}],
+        "title": "Bad Request",
+        "type": "https://httpstatus.es/400",
+        "status": 400,
+        "detail": "Request validation failed",
+    });
+    (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+}
+
+/// What the account's front proxy answers for throttling and outages: an HTML page.
+fn proxy_page(status: StatusCode, retry_after: Option<u64>) -> Response {
+    let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut response = (status, [(header::CONTENT_TYPE, "text/html")], body).into_response();
+    if let Some(secs) = retry_after
+        && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+fn hal(body: Value) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/hal+json")], body.to_string()).into_response()
+}
+
+async fn handle(State(state): State<Arc<FixtureState>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path().trim_end_matches('/').to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    {
+        let mut c = lock(&state.counters);
+        *c.requests.entry(path.clone()).or_default() += 1;
+        c.queries.entry(path.clone()).or_default().push(query.clone());
+    }
+    if let Some(response) = injected(&state, &path) {
+        return response;
+    }
+    if *lock(&state.limiter_on) {
+        let mut window = lock(&state.window);
+        let now = Instant::now();
+        while window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+            window.pop_front();
+        }
+        if window.len() >= REQUESTS_PER_SECOND {
+            return proxy_page(StatusCode::TOO_MANY_REQUESTS, None);
+        }
+        window.push_back(now);
+    }
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t == state.token);
+    if !authorized {
+        return problem(StatusCode::UNAUTHORIZED, "Invalid user name or password");
+    }
+    if method != Method::GET {
+        return problem(StatusCode::METHOD_NOT_ALLOWED, "The local account serves GET only");
+    }
+    let q = Query::parse(&query);
+    let response = {
+        let data = state.data.read().unwrap_or_else(|e| e.into_inner());
+        route(&state, &data, &path, &q)
+    };
+    if matches!(response.status(), StatusCode::OK | StatusCode::NO_CONTENT) {
+        *lock(&state.counters).served.entry(path).or_default() += 1;
+    }
+    response
+}
+
+fn injected(state: &FixtureState, path: &str) -> Option<Response> {
+    let mut plans = lock(&state.plans);
+    for active in plans.iter_mut() {
+        if active.plan.path != "*" && active.plan.path != path {
+            continue;
+        }
+        if active.seen < active.plan.pass {
+            active.seen += 1;
+            continue;
+        }
+        if active.plan.times.is_some_and(|t| active.failed >= t) {
+            continue;
+        }
+        active.failed += 1;
+        let status = StatusCode::from_u16(active.plan.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Some(proxy_page(status, active.plan.retry_after));
+    }
+    None
+}
+
+fn route(state: &FixtureState, data: &FixtureData, path: &str, q: &Query) -> Response {
+    match path {
+        "/api/v4/leads" => leads(state, data, q),
+        "/api/v4/companies" => companies(state, data, q),
+        "/api/v4/users" => users(state, data, q),
+        "/api/v4/events" => events(state, data, q),
+        "/api/v4/leads/pipelines" => {
+            let items: Vec<Value> = data.pipelines.values().map(|p| with_self(state, "leads/pipelines", p)).collect();
+            hal(json!({
+                "_total_items": items.len(),
+                "_links": {"self": {"href": format!("{}{path}", state.origin)}},
+                "_embedded": {"pipelines": items},
+            }))
+        }
+        "/api/v4/leads/loss_reasons" => {
+            let items: Vec<Value> =
+                data.loss_reasons.values().map(|r| with_self(state, "leads/loss_reasons", r)).collect();
+            hal(json!({
+                "_total_items": items.len(),
+                "_page": 1,
+                "_page_count": 1,
+                "_links": {"self": {"href": format!("{}{path}", state.origin)}},
+                "_embedded": {"loss_reasons": items},
+            }))
+        }
+        _ => problem(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+fn with_self(state: &FixtureState, collection: &str, record: &Value) -> Value {
+    let mut r = record.clone();
+    if let (Value::Object(m), Some(id)) = (&mut r, record.get("id")) {
+        let id = id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string());
+        m.insert("_links".into(), json!({"self": {"href": format!("{}/api/v4/{collection}/{id}", state.origin)}}));
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+/// Query pairs as sent, decoded.
+struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    fn parse(text: &str) -> Self {
+        Self { pairs: url::form_urlencoded::parse(text.as_bytes()).into_owned().collect() }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Values of `key`, `key[]` and `key[N]`, comma lists split.
+    fn list(&self, key: &str) -> Vec<String> {
+        let matches = |k: &str| {
+            k == key
+                || k.strip_prefix(key)
+                    .and_then(|rest| rest.strip_prefix('['))
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .is_some_and(|inner| inner.is_empty() || inner.parse::<u32>().is_ok())
+        };
+        self.pairs
+            .iter()
+            .filter(|(k, _)| matches(k))
+            .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn with(&self, what: &str) -> bool {
+        self.list("with").iter().any(|w| w == what)
+    }
+
+    /// `filter[f][from]` / `filter[f][to]`; a plain `filter[f]=t` means from `t`.
+    fn range(&self, field: &str) -> std::result::Result<(Option<i64>, Option<i64>), Response> {
+        let int = |key: String| -> std::result::Result<Option<i64>, Response> {
+            match self.get(&key) {
+                None => Ok(None),
+                Some(v) => {
+                    v.trim().parse::<i64>().map(Some).map_err(|_| invalid(&key, "This value should be of type int."))
+                }
+            }
+        };
+        let from = match int(format!("filter[{field}][from]"))? {
+            Some(f) => Some(f),
+            None => int(format!("filter[{field}]"))?,
+        };
+        Ok((from, int(format!("filter[{field}][to]"))?))
+    }
+
+    /// (page, limit) with amoCRM's defaults; a limit above `max` falls back to the default.
+    fn paging(&self, max: usize) -> std::result::Result<(usize, usize), Response> {
+        let page = match self.get("page") {
+            None => 1,
+            Some(p) => match p.trim().parse::<usize>() {
+                Ok(p) if p >= 1 => p,
+                _ => return Err(invalid("page", "This value should be a positive integer.")),
+            },
+        };
+        let limit = match self.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(l) => match l.trim().parse::<usize>() {
+                Ok(0) | Err(_) => return Err(invalid("limit", "This value should be a positive integer.")),
+                Ok(l) if l > max => DEFAULT_LIMIT,
+                Ok(l) => l,
+            },
+        };
+        Ok((page, limit))
+    }
+
+    /// The `order[...]` field and direction, if any.
+    fn order(&self) -> Option<(String, bool)> {
+        self.pairs.iter().rev().find_map(|(k, v)| {
+            let field = k.strip_prefix("order[")?.strip_suffix(']')?;
+            Some((field.to_string(), !v.eq_ignore_ascii_case("desc")))
+        })
+    }
+
+    /// This query with `page` set to `page`, for `_links`.
+    fn with_page(&self, page: usize) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.pairs {
+            if k != "page" {
+                s.append_pair(k, v);
+            }
+        }
+        s.append_pair("page", &page.to_string());
+        s.finish()
+    }
+}
+
+fn int_field(record: &Value, field: &str) -> Option<i64> {
+    record.get(field).and_then(Value::as_i64)
+}
+
+fn in_range(v: Option<i64>, (from, to): (Option<i64>, Option<i64>)) -> bool {
+    match v {
+        Some(v) => from.is_none_or(|f| v >= f) && to.is_none_or(|t| v <= t),
+        None => from.is_none() && to.is_none(),
+    }
+}
+
+/// One page of `rows`: 204 when empty, else the HAL envelope with `next` while rows remain.
+fn page_of(state: &FixtureState, path: &str, key: &str, q: &Query, rows: &[Value], max: usize) -> Response {
+    let (page, limit) = match q.paging(max) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match page_body(state, path, key, q, rows, page, limit) {
+        Some(body) => hal(body),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// The HAL body of page `page`, or None when the page has no rows.
+fn page_body(
+    state: &FixtureState,
+    path: &str,
+    key: &str,
+    q: &Query,
+    rows: &[Value],
+    page: usize,
+    limit: usize,
+) -> Option<Value> {
+    let start = (page - 1).saturating_mul(limit);
+    let items: Vec<Value> = rows.iter().skip(start).take(limit).cloned().collect();
+    if items.is_empty() {
+        return None;
+    }
+    let mut links = json!({"self": {"href": format!("{}{path}?{}", state.origin, q.with_page(page))}});
+    if rows.len() > start + items.len() {
+        links["next"] = json!({"href": format!("{}{path}?{}", state.origin, q.with_page(page + 1))});
+    }
+    let mut embedded = serde_json::Map::new();
+    embedded.insert(key.to_string(), Value::Array(items));
+    Some(json!({"_page": page, "_links": links, "_embedded": embedded}))
+}
+
+/// Sorts by `order[...]` (id, updated_at, created_at), then id; id ascending by default.
+fn sort(rows: &mut [Value], q: &Query) -> std::result::Result<(), Response> {
+    let (field, ascending) = q.order().unwrap_or(("id".into(), true));
+    if !matches!(field.as_str(), "id" | "updated_at" | "created_at") {
+        return Err(invalid(&format!("order[{field}]"), "Sorting is available by created_at, updated_at, id."));
+    }
+    rows.sort_by(|a, b| {
+        let key = |r: &Value| (int_field(r, &field), int_field(r, "id"));
+        let c = key(a).cmp(&key(b));
+        if ascending { c } else { c.reverse() }
+    });
+    Ok(())
+}
+
+fn leads(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
+    let range = match q.range("updated_at") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let only_deleted = q.with("only_deleted");
+    let contacts = q.with("contacts");
+    let mut rows: Vec<Value> = data
+        .leads
+        .values()
+        .filter(|l| l.get("is_deleted").and_then(Value::as_bool).unwrap_or(false) == only_deleted)
+        .filter(|l| in_range(int_field(l, "updated_at"), range))
+        .map(|l| {
+            if only_deleted {
+                return with_self(
+                    state,
+                    "leads",
+                    &json!({"id": l["id"], "updated_at": l["updated_at"], "is_deleted": true}),
+                );
+            }
+            let mut lead = with_self(state, "leads", l);
+            let embedded = &mut lead["_embedded"];
+            if !embedded.is_object() {
+                *embedded = json!({});
+            }
+            for k in ["tags", "companies"] {
+                if embedded.get(k).is_none() {
+                    embedded[k] = json!([]);
+                }
+            }
+            if !contacts && let Value::Object(m) = embedded {
+                m.remove("contacts");
+            }
+            lead
+        })
+        .collect();
+    if let Err(r) = sort(&mut rows, q) {
+        return r;
+    }
+    page_of(state, "/api/v4/leads", "leads", q, &rows, MAX_LIMIT)
+}
+
+fn companies(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
+    let range = match q.range("updated_at") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let contacts = q.with("contacts");
+    let mut rows: Vec<Value> = data
+        .companies
+        .values()
+        .filter(|c| in_range(int_field(c, "updated_at"), range))
+        .map(|c| {
+            let mut company = with_self(state, "companies", c);
+            if !contacts && let Some(Value::Object(m)) = company.get_mut("_embedded") {
+                m.remove("contacts");
+            }
+            company
+        })
+        .collect();
+    if let Err(r) = sort(&mut rows, q) {
+        return r;
+    }
+    page_of(state, "/api/v4/companies", "companies", q, &rows, MAX_LIMIT)
+}
+
+fn users(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
+    let (page, limit) = match q.paging(MAX_LIMIT) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let rows: Vec<Value> = data.users.values().map(|u| with_self(state, "users", u)).collect();
+    let Some(mut body) = page_body(state, "/api/v4/users", "users", q, &rows, page, limit) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    // The users list also tells the total and the page count.
+    body["_total_items"] = json!(rows.len());
+    body["_page_count"] = json!(rows.len().div_ceil(limit));
+    hal(body)
+}
+
+fn events(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
+    let range = match q.range("created_at") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let types = q.list("filter[type]");
+    let entities = q.list("filter[entity]");
+    let mut rows: Vec<Value> = data
+        .events
+        .values()
+        .filter(|e| {
+            types.is_empty() || e.get("type").and_then(Value::as_str).is_some_and(|t| types.iter().any(|x| x == t))
+        })
+        .filter(|e| {
+            entities.is_empty()
+                || e.get("entity_type").and_then(Value::as_str).is_some_and(|t| entities.iter().any(|x| x == t))
+        })
+        .filter(|e| in_range(int_field(e, "created_at"), range))
+        .map(|e| with_self(state, "events", e))
+        .collect();
+    // Newest first, as the account lists events.
+    rows.sort_by(|a, b| {
+        let key = |r: &Value| (int_field(r, "created_at"), r.get("id").and_then(Value::as_str).map(str::to_string));
+        key(b).cmp(&key(a))
+    });
+    page_of(state, "/api/v4/events", "events", q, &rows, MAX_EVENTS_LIMIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(url: &str, token: &str) -> (u16, String, String, Option<Value>) {
+        let r = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+        let status = r.status().as_u16();
+        let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let body = r.text().await.unwrap();
+        let json = serde_json::from_str(&body).ok();
+        (status, ct, body, json)
+    }
+
+    fn data(leads: i64, events: i64) -> FixtureData {
+        let mut d = FixtureData::default();
+        for i in 1..=leads {
+            d.leads.insert(
+                i,
+                json!({"id": i, "name": format!("L{i}"), "price": i, "status_id": 1, "pipeline_id": 1,
+                       "updated_at": 1000 + i, "created_at": 1000, "is_deleted": i == 3,
+                       "_embedded": {"contacts": [{"id": 9}], "companies": [{"id": 4}]}}),
+            );
+        }
+        for i in 1..=events {
+            d.events.insert(
+                format!("e{i:04}"),
+                json!({"id": format!("e{i:04}"), "type": "lead_status_changed",
+                "entity_type": "lead", "entity_id": 1, "created_at": 2000 + i, "created_by": 0}),
+            );
+        }
+        d
+    }
+
+    #[tokio::test]
+    async fn amocrm_fixture_follows_the_wire_format() {
+        let fx = AmoFixture::start(data(260, 130), "tok").await.unwrap();
+        fx.set_rate_limit(false);
+        let base = fx.base_url();
+        // 259 live leads (lead 3 is deleted): pages of 250 and 9.
+        let (s, ct, _, j) = get(&format!("{base}/api/v4/leads?limit=250&with=contacts"), "tok").await;
+        let j = j.unwrap();
+        assert_eq!((s, ct.as_str()), (200, "application/hal+json"));
+        assert_eq!(j["_page"], json!(1));
+        assert_eq!(j["_embedded"]["leads"].as_array().unwrap().len(), 250);
+        assert!(j.get("_total_items").is_none(), "leads carry no total");
+        assert_eq!(j["_embedded"]["leads"][0]["_embedded"]["contacts"], json!([{"id": 9}]));
+        assert_eq!(j["_embedded"]["leads"][2]["id"], json!(4), "the deleted lead 3 is left out");
+        let next = j["_links"]["next"]["href"].as_str().unwrap().to_string();
+        assert!(next.starts_with(&base) && next.contains("page=2") && next.contains("limit=250"), "{next}");
+        let (_, _, _, j) = get(&next, "tok").await;
+        let j = j.unwrap();
+        assert_eq!(j["_embedded"]["leads"].as_array().unwrap().len(), 9);
+        assert!(j["_links"].get("next").is_none(), "no next on the last page");
+        // Without with=contacts the contacts are left out; companies stay.
+        let (_, _, _, j) = get(&format!("{base}/api/v4/leads?limit=1"), "tok").await;
+        let lead = &j.unwrap()["_embedded"]["leads"][0];
+        assert!(lead["_embedded"].get("contacts").is_none() && lead["_embedded"]["companies"] == json!([{"id": 4}]));
+        // A limit above the cap pages by the default 50 (no error).
+        let (s, _, _, j) = get(&format!("{base}/api/v4/leads?limit=300"), "tok").await;
+        assert_eq!((s, j.unwrap()["_embedded"]["leads"].as_array().unwrap().len()), (200, 50));
+        let (_, _, _, j) = get(&format!("{base}/api/v4/events?limit=150"), "tok").await;
+        assert_eq!(j.unwrap()["_embedded"]["events"].as_array().unwrap().len(), 50);
+        let (_, _, _, j) = get(&format!("{base}/api/v4/events?limit=100&page=2"), "tok").await;
+        let j = j.unwrap();
+        let events = j["_embedded"]["events"].as_array().unwrap();
+        // 130 events newest first: page 2 holds e0030 .. e0001.
+        assert_eq!((events.len(), events[0]["id"].as_str()), (30, Some("e0030")));
+        // Filters: updated_at from/to inclusive; 204 with no body when nothing matches.
+        let (_, _, _, j) =
+            get(&format!("{base}/api/v4/leads?filter[updated_at][from]=1250&filter[updated_at][to]=1252"), "tok").await;
+        let ids: Vec<i64> =
+            j.unwrap()["_embedded"]["leads"].as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, [250, 251, 252]);
+        let (s, _, body, _) = get(&format!("{base}/api/v4/leads?filter%5Bupdated_at%5D%5Bfrom%5D=99999"), "tok").await;
+        assert_eq!((s, body.as_str()), (204, ""));
+        let (s, _, body, _) = get(&format!("{base}/api/v4/leads?page=9&limit=250"), "tok").await;
+        assert_eq!((s, body.as_str()), (204, ""));
+        let (_, _, _, j) = get(&format!("{base}/api/v4/leads?with=only_deleted"), "tok").await;
+        let deleted = &j.unwrap()["_embedded"]["leads"];
+        assert_eq!(deleted.as_array().unwrap().len(), 1);
+        assert_eq!(
+            (deleted[0]["id"].as_i64(), deleted[0]["is_deleted"].as_bool(), deleted[0].get("price")),
+            (Some(3), Some(true), None)
+        );
+        // Bad parameters and tokens.
+        let (s, ct, _, j) = get(&format!("{base}/api/v4/leads?page=0"), "tok").await;
+        assert_eq!((s, ct.as_str()), (400, "application/problem+json"));
+        assert_eq!(j.unwrap()["validation-errors"][0]["errors"][0]["path"], json!("page"));
+        let (s, ct, _, j) = get(&format!("{base}/api/v4/leads"), "nope").await;
+        assert_eq!((s, ct.as_str()), (401, "application/problem+json"));
+        assert_eq!(
+            j.unwrap(),
+            json!({"title": "Unauthorized", "type": "https://httpstatus.es/401", "status": 401, "detail": "Invalid user name or password"})
+        );
+        assert_eq!(fx.requests("/api/v4/leads"), 10);
+        assert_eq!(fx.served("/api/v4/leads"), 8, "200s and 204s");
+    }
+
+    #[tokio::test]
+    async fn amocrm_fixture_limits_to_seven_a_second_and_injects_failures() {
+        let fx = AmoFixture::start(data(3, 0), "tok").await.unwrap();
+        let url = format!("{}/api/v4/leads", fx.base_url());
+        let mut statuses = vec![];
+        for _ in 0..9 {
+            statuses.push(get(&url, "tok").await.0);
+        }
+        // Nine requests well inside one second: the first seven pass.
+        assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 429, 429]);
+        fx.set_rate_limit(false);
+        fx.fail(FailurePlan {
+            path: "/api/v4/leads".into(),
+            status: 503,
+            pass: 1,
+            times: Some(2),
+            retry_after: Some(3),
+        });
+        let r = reqwest::Client::new().get(&url).bearer_auth("tok").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let r = reqwest::Client::new().get(&url).bearer_auth("tok").send().await.unwrap();
+        assert_eq!((r.status().as_u16(), r.headers().get("retry-after").unwrap().to_str().unwrap()), (503, "3"));
+        assert!(r.text().await.unwrap().contains("<html>"));
+        assert_eq!(get(&url, "tok").await.0, 503);
+        assert_eq!(get(&url, "tok").await.0, 200);
+        assert_eq!(get(&format!("{}/api/v4/users", fx.base_url()), "tok").await.0, 204, "failures are per path");
+    }
+}
