@@ -358,6 +358,25 @@ fn random_token() -> String {
 
 #[async_trait::async_trait]
 impl Source for AmoCrmSource {
+    async fn list_ids(&self, table: &'static str) -> Result<Option<Vec<String>>> {
+        // Only deals carry a `deleted` flag in the canonical model; amoCRM leaves deleted leads
+        // out of the plain list, so every id it lists is a live lead.
+        if table != "deals" {
+            return Ok(None);
+        }
+        let spec = spec(table).ok_or_else(|| self.unknown_table(table))?;
+        let first = path_with(
+            spec.path,
+            &[("limit", MAX_LIMIT.to_string()), ("order[id]", "asc".into()), ("page", "1".into())],
+        );
+        let mut lister = Lister::new(spec.key, first);
+        let mut ids = vec![];
+        while let Some(page) = lister.next(&self.client).await? {
+            ids.extend(page.records.iter().filter_map(|r| int(r, "id")).map(|id| id.to_string()));
+        }
+        Ok(Some(ids))
+    }
+
     async fn check(&self) -> Result<()> {
         let reference = self.reference().await?;
         // A stage entry naming a pipeline or status the account does not have is a typo or a

@@ -579,3 +579,34 @@ async fn amocrm_simulate_from_serves_a_recorded_folder() {
     let e = FixtureData::load(&folder).unwrap_err().to_string();
     assert!(e.contains("leads.jsonl") && e.contains("line 2"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amocrm_reconcile_marks_leads_deleted_upstream() {
+    let fx = AmoFixture::start(account(600, COMPANIES), TOKEN).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "", "");
+    let wh = warehouse(&project);
+    assert!(sync(&project, &wh).await.ok());
+    // Deleted leads leave amoCRM's plain list (they only show with `with=only_deleted`).
+    fx.edit(|d| {
+        for id in [5, 300] {
+            assert!(d.update_lead(id, BASE + 10_000, |l| {
+                l.insert("is_deleted".into(), json!(true));
+            }));
+        }
+    });
+    fx.reset_counts();
+    let reconcile = SyncOptions { reconcile: true, ..Default::default() };
+    let report = sync_project(project.clone(), &wh, &reconcile, &LogProgress).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    let deals =
+        report.sources.iter().find(|s| s.name == "amo").and_then(|s| s.tables.iter().find(|t| t.table == "deals"));
+    assert_eq!(deals.map(|t| t.deleted), Some(2), "{report:?}");
+    assert_eq!(one(&wh, "SELECT count(*) FROM deals").await, "600");
+    assert_eq!(
+        query(&wh, "SELECT source_id FROM deals WHERE deleted ORDER BY CAST(source_id AS INT)").await,
+        [["5"], ["300"]]
+    );
+    // The id listing pages through the 598 live leads: 3 pages of 250, after the cursor read.
+    assert!(fx.served("/api/v4/leads") >= 3, "{}", fx.served("/api/v4/leads"));
+}
