@@ -2,6 +2,7 @@
 //! HTTP/JSON for serving; it reads through `warehouse` and serves `dashboards`' assets.
 
 mod error;
+mod intake;
 mod sql;
 
 use std::net::SocketAddr;
@@ -29,7 +30,6 @@ pub struct AppState {
 }
 
 struct Inner {
-    #[allow(dead_code)]
     project: Arc<Project>,
     warehouse: Warehouse,
     session: RwLock<(Instant, QuerySession)>,
@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/tables", get(sql::tables))
         .route("/api/v1/sql", post(sql::query))
+        .route("/api/v1/intake/{source}", post(intake::intake))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(256 * 1024))
         .with_state(state)
 }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod files;
 pub mod mapping;
 pub mod org;
+pub mod push;
 mod reconcile;
 pub mod source;
 pub mod sql;

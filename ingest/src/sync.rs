@@ -92,6 +92,7 @@ pub async fn connector_for(ctx: SourceContext, config: &SourceConfig) -> Result<
         SourceConfig::Sqlite(c) => Box::new(crate::sql::SqliteSource::new(ctx, c.clone())?),
         SourceConfig::Xlsx(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Xlsx)?),
         SourceConfig::Csv(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Csv)?),
+        SourceConfig::Push(_) => Box::new(crate::push::PushSource),
     })
 }
 
@@ -196,7 +197,7 @@ async fn sync_source(
     Ok(())
 }
 
-async fn write_quarantine(warehouse: &Warehouse, source: &str, rows: &[QuarantineRecord]) -> Result<()> {
+pub(crate) async fn write_quarantine(warehouse: &Warehouse, source: &str, rows: &[QuarantineRecord]) -> Result<()> {
     let meta = CommitMeta { operation: "quarantine".into(), source: source.into(), cursor: None };
     warehouse.upsert(&QuarantineRecord::table_def(), vec![QuarantineRecord::to_batch(rows)?], &meta).await?;
     Ok(())

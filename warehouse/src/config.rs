@@ -182,6 +182,9 @@ pub enum SourceConfig {
     Xlsx(FileConfig),
     /// A CSV file (1C and spreadsheet exports).
     Csv(FileConfig),
+    /// Records delivered to the server (`POST /api/v1/intake/<name>`): the self-service portal,
+    /// CRM webhooks. `sync` has nothing to pull for it.
+    Push(PushConfig),
 }
 
 impl SourceConfig {
@@ -193,6 +196,7 @@ impl SourceConfig {
             SourceConfig::Sqlite(_) => "sqlite",
             SourceConfig::Xlsx(_) => "xlsx",
             SourceConfig::Csv(_) => "csv",
+            SourceConfig::Push(_) => "push",
         }
     }
 }
@@ -376,6 +380,23 @@ pub struct FileConfig {
     pub columns: BTreeMap<String, String>,
     /// Canonical column -> (raw value -> canonical value). A value that is neither a key nor
     /// already one of the canonical values quarantines its row.
+    #[serde(default)]
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// `kind = "push"`: JSON objects (one, an array, or JSON Lines) POSTed to
+/// `/api/v1/intake/<name>`, keyed by the canonical column names of `table` (`source_id`
+/// required), like the columns of a SQL source's query. Each request's accepted records are one
+/// Delta commit before the server answers; a replayed `source_id` replaces, never duplicates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    /// Canonical table the records go to (e.g. `intake_requests`).
+    pub table: String,
+    /// Zone of timestamps sent without an offset; default UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Canonical column -> (raw value -> canonical value).
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -564,6 +585,12 @@ impl ProjectConfig {
                 SourceConfig::Xlsx(f) => validate_file(name, f, "xlsx"),
                 SourceConfig::Bitrix24(_) => Ok(()),
                 SourceConfig::AmoCrm(a) => validate_amocrm(name, a),
+                SourceConfig::Push(p) => check_source_table(&p.table)
+                    .map(|_| ())
+                    .map_err(|m| (format!("sources.{name}.table"), m))
+                    .and_then(|()| {
+                        check_time_zone(p.time_zone.as_ref()).map_err(|m| (format!("sources.{name}.time_zone"), m))
+                    }),
             };
             if let Err((key, message)) = checked {
                 let at = key_offset(text, &key);
