@@ -5,6 +5,14 @@ mod error;
 mod intake;
 mod sql;
 
+// Dashboard data (helper `apimetrics`): the metrics semantic layer, the dashboard endpoints and
+// the OpenAPI document. Their routes are added in one block in `router`.
+mod endpoints;
+mod metrics;
+mod openapi;
+mod query;
+mod semantic;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +73,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tables", get(sql::tables))
         .route("/api/v1/sql", post(sql::query))
         .route("/api/v1/intake/{source}", post(intake::intake))
+        // Dashboard data: /api/v1/metrics, /funnel, /pipeline, ..., /dimensions and
+        // /api/v1/openapi.json, registered from the documented route table (endpoints.rs).
+        .merge(endpoints::router())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(256 * 1024))
         .with_state(state)
 }

@@ -1,0 +1,219 @@
+//! Client-base endpoints: cohort retention, churn and inflow by month, lifecycle states. Clients
+//! count in one holding each (see fct_client_month), so these have no branch or manager filter.
+
+use axum::Json;
+use axum::extract::Query;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::sales::paged;
+use super::{JSON, Route, Session};
+use crate::ApiError;
+use crate::openapi::schema as s;
+use crate::query::{Args, Columns, FROM, HOLDING, Kind, LIMIT, OFFSET, Param, Sql, TO, where_all};
+
+const RETENTION: &str = "/api/v1/retention";
+const CHURN: &str = "/api/v1/churn";
+const LIFECYCLE: &str = "/api/v1/lifecycle";
+
+const STATES: &[&str] = &["new", "active", "at_risk", "churned", "reactivated"];
+
+fn period_holding() -> Vec<Param> {
+    vec![FROM, TO, HOLDING, LIMIT, OFFSET]
+}
+
+fn lifecycle_params() -> Vec<Param> {
+    vec![
+        HOLDING,
+        Param::new("state", Kind::List, "Lifecycle states: new, active, at_risk, churned, reactivated."),
+        LIMIT,
+        OFFSET,
+    ]
+}
+
+/// The routes of this module.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route {
+            method: "get",
+            path: RETENTION,
+            tag: "clients",
+            content_type: JSON,
+            request_body: None,
+            summary: "Cohort retention grid",
+            description: "Clients grouped by the month of their first won deal (`from`/`to` select cohort months); for \
+                each later month, how many of them won a deal that month. retention = retained / cohort clients, \
+                summed over the selected holdings first. From mart_cohort_retention.",
+            params: period_holding,
+            response: retention_schema,
+            handler: Some(|| get(retention)),
+        },
+        Route {
+            method: "get",
+            path: CHURN,
+            tag: "clients",
+            content_type: JSON,
+            request_body: None,
+            summary: "Churn and inflow by month",
+            description: "Per month: clients active at the start and end, new, churned and reactivated clients; \
+                churn_rate = churned / active at start, inflow_rate = new / active at start, after summing over the \
+                selected holdings. `period` sums the months (rates as ratios of the sums). From mart_client_monthly.",
+            params: period_holding,
+            response: churn_schema,
+            handler: Some(|| get(churn)),
+        },
+        Route {
+            method: "get",
+            path: LIFECYCLE,
+            tag: "clients",
+            content_type: JSON,
+            request_body: None,
+            summary: "Client lifecycle states and the clients in them",
+            description: "Counts and lifetime amounts per state at the reference month (new, active, at_risk, \
+                churned, reactivated; see mart_client_lifecycle), and the clients, largest lifetime commission first.",
+            params: lifecycle_params,
+            response: lifecycle_schema,
+            handler: Some(|| get(lifecycle)),
+        },
+    ]
+}
+
+async fn retention(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
+    let args = Args::parse(RETENTION, q, &period_holding())?;
+    let mut sql = Sql::default();
+    let cols = Columns { month: Some("cohort_month"), holding: Some("holding_id"), ..Columns::default() };
+    let filter = where_all(&args.filters(&mut sql, &cols)?);
+    let text = format!(
+        "select cohort_month, months_since, sum(cohort_clients) as cohort_clients,
+            sum(retained_clients) as retained_clients,
+            cast(sum(retained_clients) as double) / nullif(cast(sum(cohort_clients) as double), 0) as retention
+        from mart_cohort_retention {filter}
+        group by cohort_month, months_since
+        order by cohort_month, months_since"
+    );
+    let (total, rows) = sql.page(&session, &text, args.page()?).await?;
+    paged(total, &args, rows, json!({}))
+}
+
+async fn churn(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
+    let args = Args::parse(CHURN, q, &period_holding())?;
+    let mut sql = Sql::default();
+    let cols = Columns { month: Some("month"), holding: Some("holding_id"), ..Columns::default() };
+    let filter = where_all(&args.filters(&mut sql, &cols)?);
+    let measures = "sum(new_clients) as new_clients, sum(churned_clients) as churned_clients,
+            sum(reactivated_clients) as reactivated_clients,
+            cast(sum(churned_clients) as double) / nullif(cast(sum(active_start) as double), 0) as churn_rate,
+            cast(sum(new_clients) as double) / nullif(cast(sum(active_start) as double), 0) as inflow_rate";
+    let text = format!(
+        "select month, sum(active_start) as active_start, sum(active_end) as active_end, {measures}
+        from mart_client_monthly {filter}
+        group by month
+        order by month"
+    );
+    let (total, rows) = sql.page(&session, &text, args.page()?).await?;
+    let period = sql.rows(&session, &format!("select {measures} from mart_client_monthly {filter}")).await?;
+    paged(total, &args, rows, json!({ "period": period.into_iter().next().unwrap_or(Value::Null) }))
+}
+
+async fn lifecycle(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
+    let args = Args::parse(LIFECYCLE, q, &lifecycle_params())?;
+    for st in args.list("state") {
+        if !STATES.contains(&st.as_str()) {
+            return Err(crate::query::bad_request(
+                "bad_parameter",
+                format!("`state` must be among {}; got `{st}`", STATES.join(", ")),
+            ));
+        }
+    }
+    let mut sql = Sql::default();
+    let cols = Columns { holding: Some("l.holding_id"), ..Columns::default() };
+    let holding = args.filters(&mut sql, &cols)?;
+    let states = sql
+        .rows(
+            &session,
+            &format!(
+                "select state, count(*) as clients, sum(lifetime_amount) as lifetime_amount,
+                    sum(lifetime_commission) as lifetime_commission
+                from mart_client_lifecycle l {}
+                group by state
+                order by state",
+                where_all(&holding)
+            ),
+        )
+        .await?;
+    let mut conds = holding;
+    conds.extend(sql.text_in("l.state", args.list("state")));
+    let text = format!(
+        "select l.client_id, c.name as client_name, l.holding_id, l.state, l.first_won_at, l.last_won_at,
+            l.first_won_month, l.last_won_month, l.won_deals, l.lifetime_amount, l.lifetime_commission
+        from mart_client_lifecycle l
+        left join clients c on c.client_id = l.client_id
+        {}
+        order by l.lifetime_commission desc nulls last, l.client_id",
+        where_all(&conds)
+    );
+    let (total, rows) = sql.page(&session, &text, args.page()?).await?;
+    paged(total, &args, rows, json!({ "states": states }))
+}
+
+fn retention_schema() -> Value {
+    s::page(
+        s::obj(&[
+            ("cohort_month", s::date("Month of the cohort's first won deals (first day).")),
+            ("months_since", s::int("Months after the cohort month (0 = the cohort month).")),
+            ("cohort_clients", s::int("Clients in the cohort.")),
+            ("retained_clients", s::int("Of them, those with a won deal in that month.")),
+            ("retention", s::nullable(s::num("retained_clients / cohort_clients."))),
+        ]),
+        &[],
+    )
+}
+
+fn churn_schema() -> Value {
+    let flows = |extra: Vec<(&'static str, Value)>| {
+        let mut f = extra;
+        f.extend([
+            ("new_clients", s::nullable(s::int("Clients whose first won deal is in the month."))),
+            ("churned_clients", s::nullable(s::int("Active at the previous month's end, not at this one's."))),
+            ("reactivated_clients", s::nullable(s::int("Won a deal after having churned."))),
+            ("churn_rate", s::nullable(s::num("churned / active at start."))),
+            ("inflow_rate", s::nullable(s::num("new / active at start."))),
+        ]);
+        s::obj(&f)
+    };
+    s::page(
+        flows(vec![
+            ("month", s::date("Month (first day).")),
+            ("active_start", s::int("Clients active at the end of the previous month.")),
+            ("active_end", s::int("Clients active at the end of the month.")),
+        ]),
+        &[("period", flows(vec![]))],
+    )
+}
+
+fn lifecycle_schema() -> Value {
+    s::page(
+        s::obj(&[
+            ("client_id", s::text("The client.")),
+            ("client_name", s::nullable(s::text("Its name."))),
+            ("holding_id", s::nullable(s::text("Its holding."))),
+            ("state", s::text("new, active, at_risk, churned or reactivated.")),
+            ("first_won_at", s::timestamp("Close time of the first won deal (UTC).")),
+            ("last_won_at", s::timestamp("Close time of the latest won deal (UTC).")),
+            ("first_won_month", s::nullable(s::date("Local month of the first won deal."))),
+            ("last_won_month", s::nullable(s::date("Local month of the latest won deal."))),
+            ("won_deals", s::int("Deals won, all time.")),
+            ("lifetime_amount", s::nullable(s::decimal("Amount won, RUB."))),
+            ("lifetime_commission", s::nullable(s::decimal("Commission of the deals won (the margin), RUB."))),
+        ]),
+        &[(
+            "states",
+            s::array(s::obj(&[
+                ("state", s::text("Lifecycle state.")),
+                ("clients", s::int("Clients in it.")),
+                ("lifetime_amount", s::nullable(s::decimal("Their lifetime amount, RUB."))),
+                ("lifetime_commission", s::nullable(s::decimal("Their lifetime commission, RUB."))),
+            ])),
+        )],
+    )
+}

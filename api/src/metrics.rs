@@ -1,0 +1,432 @@
+//! `GET /api/v1/metrics`: measures from the semantic layer (`semantic.rs`) at a requested grain.
+//! Each table's measures are aggregated in one subquery at the requested dimensions; several
+//! tables are joined on those dimensions. Identifiers in the SQL come only from the definitions;
+//! request values enter as bound parameters.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::Query;
+use serde_json::{Value, json};
+
+use crate::ApiError;
+use crate::endpoints::Session;
+use crate::query::{Args, FROM, Kind, Param, Sql, TO, bad_request, parse_month, where_all};
+use crate::semantic::{Aggregation, Catalog, DimensionKind, Measure, PERIOD_DIMENSION, Table, catalog};
+
+/// The route.
+pub const PATH: &str = "/api/v1/metrics";
+
+/// Most rows one answer carries; `truncated` says when there were more.
+pub const MAX_ROWS: usize = 10_000;
+
+/// The parameters: measures, by, from, to and one filter per dimension.
+pub fn params() -> Vec<Param> {
+    let mut out = vec![
+        Param::new("measures", Kind::List, "Measures, comma-separated (GET /api/v1/metrics/catalog lists them).")
+            .required(),
+        Param::new("by", Kind::List, "Dimensions to group by, comma-separated (month, branch, ...)."),
+        FROM,
+        TO,
+    ];
+    if let Ok(c) = catalog() {
+        for (name, d) in &c.dimensions {
+            // Every dimension filters by a list of values; their kind is checked in `resolve`.
+            out.push(Param::new(name, Kind::List, d.description.as_str()));
+        }
+    }
+    out
+}
+
+fn catalog_or_500() -> Result<&'static Catalog, ApiError> {
+    catalog().map_err(|e| {
+        tracing::error!(error = e, "metrics.toml is invalid");
+        ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+    })
+}
+
+/// `GET /api/v1/metrics/catalog`: the definitions, as analysts read them.
+pub async fn catalog_handler() -> Result<Json<Value>, ApiError> {
+    let c = catalog_or_500()?;
+    Ok(Json(serde_json::to_value(c).unwrap_or(Value::Null)))
+}
+
+/// `GET /api/v1/metrics`.
+pub async fn handler(
+    Session(session): Session,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Value>, ApiError> {
+    let c = catalog_or_500()?;
+    let args = Args::parse(PATH, pairs, &params())?;
+    let plan = MetricsQuery::resolve(c, &args)?;
+    let (sql, text) = plan.sql()?;
+    let df = sql.plan(&session, &text).await?;
+    let df = df.limit(0, Some(MAX_ROWS + 1)).map_err(dealhouse_warehouse::Error::from)?;
+    let mut rows = crate::query::collect_json(df).await?;
+    let truncated = rows.len() > MAX_ROWS;
+    rows.truncate(MAX_ROWS);
+    let measures: Vec<Value> = plan
+        .measures
+        .iter()
+        .map(|(n, m)| json!({ "name": n, "unit": m.unit, "table": m.table, "description": m.description }))
+        .collect();
+    Ok(Json(json!({ "measures": measures, "by": plan.by, "rows": rows, "truncated": truncated })))
+}
+
+/// A validated request: known measures, dimensions every measure's table has, typed filters.
+pub struct MetricsQuery<'a> {
+    catalog: &'a Catalog,
+    /// Measures in request order.
+    pub measures: Vec<(&'a str, &'a Measure)>,
+    /// Group-by dimensions in request order.
+    pub by: Vec<&'a str>,
+    /// Dimension -> values it is filtered to.
+    filters: BTreeMap<&'a str, Vec<FilterValue>>,
+    /// from/to as first days of months.
+    period: (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>),
+}
+
+enum FilterValue {
+    Text(String),
+    Date(chrono::NaiveDate),
+}
+
+impl<'a> MetricsQuery<'a> {
+    /// Checks names and compatibility; every refusal names the valid choices.
+    pub fn resolve(catalog: &'a Catalog, args: &Args) -> Result<Self, ApiError> {
+        let mut measures = vec![];
+        for name in args.list("measures") {
+            let Some((n, m)) = catalog.measures.get_key_value(name.as_str()) else {
+                return Err(bad_request(
+                    "unknown_measure",
+                    format!("unknown measure `{name}`; valid measures: {}", catalog.measure_names()),
+                ));
+            };
+            if !measures.iter().any(|(seen, _)| *seen == n.as_str()) {
+                measures.push((n.as_str(), m));
+            }
+        }
+        let mut by = vec![];
+        for name in args.list("by") {
+            let Some((n, _)) = catalog.dimensions.get_key_value(name.as_str()) else {
+                return Err(bad_request(
+                    "unknown_dimension",
+                    format!("unknown dimension `{name}` in `by`; valid dimensions: {}", catalog.dimension_names()),
+                ));
+            };
+            if !by.contains(&n.as_str()) {
+                by.push(n.as_str());
+            }
+        }
+        let mut filters: BTreeMap<&str, Vec<FilterValue>> = BTreeMap::new();
+        for (name, dim) in &catalog.dimensions {
+            let values = args.list(name);
+            if values.is_empty() {
+                continue;
+            }
+            let parsed = values
+                .iter()
+                .map(|v| match dim.kind {
+                    DimensionKind::Text => Ok(FilterValue::Text(v.clone())),
+                    DimensionKind::Month => parse_month(name, v).map(FilterValue::Date),
+                    DimensionKind::Date => {
+                        chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map(FilterValue::Date).map_err(|_| {
+                            bad_request("bad_parameter", format!("`{name}` takes days as YYYY-MM-DD; got `{v}`"))
+                        })
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            filters.insert(name.as_str(), parsed);
+        }
+        let period = (args.month("from")?, args.month("to")?);
+        let q = Self { catalog, measures, by, filters, period };
+        q.check()?;
+        Ok(q)
+    }
+
+    fn table(&self, m: &Measure) -> &'a Table {
+        // Validation of the catalog guarantees the table exists.
+        &self.catalog.tables[&m.table]
+    }
+
+    fn check(&self) -> Result<(), ApiError> {
+        if self.measures.is_empty() {
+            return Err(bad_request(
+                "missing_parameter",
+                format!("`measures` is empty; valid measures: {}", self.catalog.measure_names()),
+            ));
+        }
+        let period_used = self.period.0.is_some() || self.period.1.is_some();
+        for (name, m) in &self.measures {
+            let t = self.table(m);
+            let has = |d: &str| t.dimensions.contains_key(d);
+            let dims = || t.dimensions.keys().cloned().collect::<Vec<_>>().join(", ");
+            for d in &self.by {
+                if !has(d) {
+                    return Err(bad_request(
+                        "incompatible_dimensions",
+                        format!(
+                            "measure `{name}` (table `{}`) cannot be grouped by `{d}`: its dimensions are {}; \
+                             ask for it in a separate request or drop `{d}`",
+                            m.table,
+                            dims()
+                        ),
+                    ));
+                }
+            }
+            for d in self.filters.keys() {
+                if !has(d) {
+                    return Err(bad_request(
+                        "incompatible_dimensions",
+                        format!(
+                            "measure `{name}` (table `{}`) cannot be filtered by `{d}`: its dimensions are {}",
+                            m.table,
+                            dims()
+                        ),
+                    ));
+                }
+            }
+            if period_used && !has(PERIOD_DIMENSION) {
+                return Err(bad_request(
+                    "incompatible_dimensions",
+                    format!("measure `{name}` (table `{}`) has no month, so `from`/`to` do not apply to it", m.table),
+                ));
+            }
+            for d in &m.requires {
+                let filtered_to_one = self.filters.get(d.as_str()).is_some_and(|v| v.len() == 1);
+                if !self.by.contains(&d.as_str()) && !filtered_to_one {
+                    return Err(bad_request(
+                        "dimension_required",
+                        format!(
+                            "measure `{name}` must be grouped by `{d}` (by={d}) or filtered to one `{d}` ({d}=...): \
+                             summing it across {d} values means nothing"
+                        ),
+                    ));
+                }
+            }
+            for d in &m.excludes {
+                if self.by.contains(&d.as_str()) || self.filters.contains_key(d.as_str()) {
+                    return Err(bad_request(
+                        "dimension_excluded",
+                        format!("measure `{name}` cannot be grouped or filtered by `{d}`: {}", m.description),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The SQL and its bound values.
+    pub fn sql(&self) -> Result<(Sql, String), ApiError> {
+        let mut sql = Sql::default();
+        // Tables in order of their first measure, each with its measures.
+        let mut tables: Vec<(&str, Vec<(&str, &Measure)>)> = vec![];
+        for (n, m) in &self.measures {
+            match tables.iter_mut().find(|(t, _)| *t == m.table) {
+                Some((_, ms)) => ms.push((*n, *m)),
+                None => tables.push((m.table.as_str(), vec![(*n, *m)])),
+            }
+        }
+        let mut ctes = vec![];
+        for (i, (tname, ms)) in tables.iter().enumerate() {
+            let t = &self.catalog.tables[*tname];
+            ctes.push(format!("t{i} as ({})", self.table_sql(&mut sql, t, ms)));
+        }
+        let dims = self.by.join(", ");
+        let order = if self.by.is_empty() { String::new() } else { format!(" order by {dims}") };
+        let body = if tables.len() == 1 {
+            format!("select * from t0{order}")
+        } else {
+            let mut cols: Vec<String> = vec![];
+            let mut from = String::new();
+            if self.by.is_empty() {
+                from.push_str("t0");
+                for i in 1..tables.len() {
+                    from.push_str(&format!(" cross join t{i}"));
+                }
+            } else {
+                let keys: Vec<String> = (0..tables.len()).map(|i| format!("select {dims} from t{i}")).collect();
+                ctes.push(format!("keys as ({})", keys.join(" union ")));
+                cols.extend(self.by.iter().map(|d| format!("keys.{d}")));
+                from.push_str("keys");
+                for i in 0..tables.len() {
+                    let on: Vec<String> =
+                        self.by.iter().map(|d| format!("(keys.{d} is not distinct from t{i}.{d})")).collect();
+                    from.push_str(&format!(" left join t{i} on {}", on.join(" and ")));
+                }
+            }
+            for (i, (_, ms)) in tables.iter().enumerate() {
+                cols.extend(ms.iter().map(|(n, _)| format!("t{i}.{n}")));
+            }
+            let order = if self.by.is_empty() {
+                String::new()
+            } else {
+                format!(" order by {}", self.by.iter().map(|d| format!("keys.{d}")).collect::<Vec<_>>().join(", "))
+            };
+            format!("select {} from {from}{order}", cols.join(", "))
+        };
+        Ok((sql, format!("with {} {body}", ctes.join(", "))))
+    }
+
+    /// One table's measures at the requested grain.
+    fn table_sql(&self, sql: &mut Sql, t: &Table, measures: &[(&str, &Measure)]) -> String {
+        let source = t.source_sql();
+        // Dimensions are computed under reserved names first, so filters, grouping and the
+        // measures' own column references never collide.
+        let dim_cols: Vec<String> = t.dimensions.iter().map(|(d, e)| format!("{e} as __dim_{d}")).collect();
+        let src = format!("(select s.*, {} from {source} s)", dim_cols.join(", "));
+        let mut conds = vec![];
+        if let Some(from) = self.period.0 {
+            conds.push(format!("__dim_{PERIOD_DIMENSION} >= {}", sql.date(from)));
+        }
+        if let Some(to) = self.period.1 {
+            conds.push(format!("__dim_{PERIOD_DIMENSION} <= {}", sql.date(to)));
+        }
+        for (d, values) in &self.filters {
+            let list: Vec<String> = values
+                .iter()
+                .map(|v| match v {
+                    FilterValue::Text(s) => sql.text(s),
+                    FilterValue::Date(day) => sql.date(*day),
+                })
+                .collect();
+            conds.push(format!("__dim_{d} in ({})", list.join(", ")));
+        }
+        let filter = where_all(&conds);
+        let by_month = self.by.contains(&PERIOD_DIMENSION);
+        let needs_period_end =
+            !by_month && measures.iter().any(|(_, m)| matches!(m.aggregation(), Aggregation::Last(_)));
+        let mut select: Vec<String> = self.by.iter().map(|d| format!("__dim_{d} as {d}")).collect();
+        for (n, m) in measures {
+            let agg = match m.aggregation() {
+                Aggregation::Sum(e) => format!("sum({e})"),
+                Aggregation::Aggregate(e) => e.to_string(),
+                Aggregation::Ratio(num, den) => {
+                    format!("cast(sum({num}) as double) / nullif(cast(sum({den}) as double), 0)")
+                }
+                Aggregation::Last(e) if by_month => format!("sum({e})"),
+                Aggregation::Last(e) => {
+                    format!("sum(case when __dim_{PERIOD_DIMENSION} = __period.period_end then {e} end)")
+                }
+            };
+            select.push(format!("{agg} as {n}"));
+        }
+        let period_join = if needs_period_end {
+            format!(" cross join (select max(__dim_{PERIOD_DIMENSION}) as period_end from {src} p {filter}) __period")
+        } else {
+            String::new()
+        };
+        let group = if self.by.is_empty() {
+            String::new()
+        } else {
+            format!(" group by {}", self.by.iter().map(|d| format!("__dim_{d}")).collect::<Vec<_>>().join(", "))
+        };
+        format!("select {} from {src} src{period_join} {filter}{group}", select.join(", "))
+    }
+}
+
+/// JSON schema of the `/metrics` answer.
+pub fn response_schema() -> Value {
+    use crate::openapi::schema as s;
+    s::obj(&[
+        (
+            "measures",
+            s::array(s::obj(&[
+                ("name", s::text("Measure.")),
+                ("unit", s::text("count, rub, ratio, hours, days or metric_unit.")),
+                ("table", s::text("The semantic-layer table it reads.")),
+                ("description", s::text("Its definition.")),
+            ])),
+        ),
+        ("by", s::array(s::text("A requested dimension."))),
+        (
+            "rows",
+            s::array(json!({
+                "type": "object",
+                "description": "One per combination of the requested dimensions: a key per dimension and per \
+                    measure. Counts are integers, rub and metric_unit exact decimal strings, ratio/hours/days numbers; \
+                    null where a measure's table has no rows for the combination.",
+                "additionalProperties": { "type": ["string", "number", "integer", "null"] }
+            })),
+        ),
+        ("truncated", s::boolean("True when more than 10000 rows matched and only the first were sent.")),
+    ])
+}
+
+/// JSON schema of the catalog answer.
+pub fn catalog_schema() -> Value {
+    use crate::openapi::schema as s;
+    let map = |d: &str| json!({ "type": "object", "description": d, "additionalProperties": { "type": "object" } });
+    s::obj(&[
+        ("dimensions", map("Dimension name -> {kind, description}.")),
+        ("tables", map("Table name -> {description, from or sql, dimensions: name -> SQL expression}.")),
+        (
+            "measures",
+            map(
+                "Measure name -> {table, unit, description, sum | aggregate | numerator + denominator | last, requires, excludes}.",
+            ),
+        ),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(q: &[(&str, &str)]) -> Args {
+        Args::parse(PATH, q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(), &params()).unwrap()
+    }
+
+    fn refusal(q: &[(&str, &str)]) -> ApiError {
+        let c = catalog().unwrap();
+        match MetricsQuery::resolve(c, &args(q)) {
+            Ok(_) => panic!("{q:?} should be refused"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_valid_choices() {
+        let e = refusal(&[("measures", "win_rate,bogus")]);
+        assert_eq!(e.code, "unknown_measure");
+        assert!(e.message.contains("bogus") && e.message.contains("win_rate") && e.message.contains("churn_rate"));
+        let e = refusal(&[("measures", "win_rate"), ("by", "planet")]);
+        assert_eq!(e.code, "unknown_dimension");
+        assert!(e.message.contains("branch") && e.message.contains("month"));
+        let e = refusal(&[("measures", "churn_rate,win_rate"), ("by", "branch")]);
+        assert_eq!(e.code, "incompatible_dimensions");
+        assert!(e.message.contains("churn_rate") && e.message.contains("holding, month"), "{}", e.message);
+        let e = refusal(&[("measures", "conversion")]);
+        assert_eq!(e.code, "dimension_required");
+        let e = refusal(&[("measures", "created_to_won"), ("by", "stage")]);
+        assert_eq!(e.code, "dimension_excluded");
+        let e = refusal(&[("measures", "plan_completion"), ("metric", "calls,meetings"), ("level", "manager")]);
+        assert_eq!(e.code, "dimension_required");
+        let e = Args::parse(PATH, vec![("measure".into(), "x".into())], &params()).unwrap_err();
+        assert_eq!(e.code, "unknown_parameter");
+        assert!(e.message.contains("measures") && e.message.contains("holding"));
+    }
+
+    #[test]
+    fn sql_binds_values_and_joins_tables_on_the_requested_dims() {
+        let c = catalog().unwrap();
+        let q = MetricsQuery::resolve(
+            c,
+            &args(&[
+                ("measures", "win_rate,calls"),
+                ("by", "branch,month"),
+                ("from", "2025-01"),
+                ("branch", "x' or 1=1 --"),
+            ]),
+        )
+        .unwrap();
+        let (sql, text) = q.sql().unwrap();
+        assert!(!text.contains("x'"), "{text}");
+        assert!(text.contains("__dim_branch in ($"), "{text}");
+        // Parenthesised: the parser binds IS NOT DISTINCT FROM looser than AND.
+        assert!(text.contains("(keys.branch is not distinct from t1.branch) and (keys.month"), "{text}");
+        assert!(text.contains("cast(sum(won) as double) / nullif(cast(sum(won + lost) as double), 0) as win_rate"));
+        // from and the branch filter, bound once per table
+        assert_eq!(sql.param_count(), 4);
+    }
+}
