@@ -7,15 +7,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dealhouse_ingest::push::{self, Accepted, Refused};
 
+use crate::auth::{Principal, Role};
 use crate::{ApiError, AppState};
 
 /// Stores the pushed records; 200 with the counts, 400 for a body that is not JSON objects
 /// (nothing stored), 404 for a source that is not a push source.
 pub async fn intake(
     State(state): State<AppState>,
+    principal: Principal,
     Path(source): Path<String>,
     body: Bytes,
 ) -> Result<Json<Accepted>, ApiError> {
+    // Writers are the portal and CRM webhooks: give them an admin token of their own.
+    principal.require(&[Role::Admin])?;
     match push::accept(state.inner.project.clone(), &state.inner.warehouse, &source, &body).await {
         Ok(accepted) => {
             tracing::info!(source, received = accepted.received, inserted = accepted.inserted, "intake");

@@ -46,9 +46,10 @@ pub struct ProjectConfig {
     /// The HTTP server.
     #[serde(default)]
     pub server: ServerConfig,
-    /// API tokens (hashed); see `dealhouse serve --help`.
+    /// API tokens by name (SHA-256 hashed, with a role and a scope). None at all: the server
+    /// runs in open local mode (loopback only).
     #[serde(default)]
-    pub tokens: Vec<TokenConfig>,
+    pub tokens: BTreeMap<String, TokenConfig>,
     /// Scheduled jobs (sync, build, exports), by name.
     #[serde(default)]
     pub schedules: BTreeMap<String, toml::Table>,
@@ -405,34 +406,142 @@ pub struct PushConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Address to listen on; loopback unless you mean to expose it.
+    /// Address to listen on; loopback unless you mean to expose it. A non-loopback address
+    /// needs at least one token (the server refuses to start open to the network).
     #[serde(default = "default_bind")]
     pub bind: String,
+    /// A TOML file (relative to the project directory) holding more `[tokens.<name>]` tables,
+    /// so token hashes can live outside `dealhouse.toml` (e.g. mounted from a secret store).
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
+    /// Seconds an analyst query (`POST /api/v1/sql`) may run before it is cancelled.
+    #[serde(default = "default_query_timeout")]
+    pub query_timeout_seconds: u64,
+    /// Memory all running API queries may hold together, in MiB (sorts and aggregations spill
+    /// to disk or fail past it).
+    #[serde(default = "default_query_memory")]
+    pub query_memory_mb: u64,
+    /// Analyst queries run at once; more wait briefly, then get HTTP 503.
+    #[serde(default = "default_concurrent_queries")]
+    pub max_concurrent_queries: usize,
+    /// Most rows one SQL answer carries (`truncated` says when there were more).
+    #[serde(default = "default_result_rows")]
+    pub max_result_rows: usize,
+    /// Most data one SQL answer carries, in MiB (Arrow in memory; `truncated` past it).
+    #[serde(default = "default_result_mb")]
+    pub max_result_mb: u64,
 }
 
 fn default_bind() -> String {
     "127.0.0.1:8080".into()
 }
 
+fn default_query_timeout() -> u64 {
+    30
+}
+
+fn default_query_memory() -> u64 {
+    1024
+}
+
+fn default_concurrent_queries() -> usize {
+    4
+}
+
+fn default_result_rows() -> usize {
+    10_000
+}
+
+fn default_result_mb() -> u64 {
+    32
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { bind: default_bind() }
+        Self {
+            bind: default_bind(),
+            tokens_file: None,
+            query_timeout_seconds: default_query_timeout(),
+            query_memory_mb: default_query_memory(),
+            max_concurrent_queries: default_concurrent_queries(),
+            max_result_rows: default_result_rows(),
+            max_result_mb: default_result_mb(),
+        }
     }
 }
 
-/// `[[tokens]]`: who may call the API.
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenRole {
+    /// Everything, including operational endpoints (`/metrics`).
+    Admin,
+    /// All data of every branch, read-only.
+    Analyst,
+    /// The rows of the listed `branches` only.
+    Branch,
+    /// The rows of every branch of the listed `holdings`.
+    Holding,
+}
+
+/// `[tokens.<name>]`: who may call the API. The name is a label for logs (never the token).
+///
+/// Only the SHA-256 of the token is stored: make one with
+/// `TOKEN=$(openssl rand -hex 32); printf %s "$TOKEN" | sha256sum`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
-    /// Label shown in logs (never the token).
-    pub name: String,
-    /// SHA-256 of the token, hex.
+    /// SHA-256 of the token, 64 hex digits.
     pub sha256: String,
-    /// admin, analyst, holding or branch.
-    pub role: String,
-    /// Branches (role `branch`) or holdings (role `holding`) the token may see.
+    /// admin, analyst, branch or holding.
+    pub role: TokenRole,
+    /// Branch ids the token may see (role `branch`).
     #[serde(default)]
-    pub scope: Vec<String>,
+    pub branches: Vec<String>,
+    /// Holding ids whose branches the token may see (role `holding`).
+    #[serde(default)]
+    pub holdings: Vec<String>,
+    /// When the token stops working: a date (`2026-01-01`, from its first instant in UTC) or a
+    /// date-time (`2026-01-01T09:00:00+03:00`; without an offset it is UTC).
+    #[serde(default)]
+    pub expires: Option<toml::value::Datetime>,
+}
+
+impl TokenConfig {
+    /// The instant the token stops working, if it expires.
+    pub fn expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.expires.as_ref().and_then(|e| parse_expiry(e).ok())
+    }
+}
+
+/// `expires` as an instant: dates start at midnight UTC, offset-less times are UTC.
+fn parse_expiry(dt: &toml::value::Datetime) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    let text = dt.to_string();
+    let bad = || format!("`{text}` is not a date (2026-01-01) or a date-time (2026-01-01T09:00:00+03:00)");
+    match (&dt.date, &dt.time, &dt.offset) {
+        (Some(_), None, None) => NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+            .ok_or_else(bad),
+        (Some(_), Some(_), Some(_)) => {
+            DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).map_err(|_| bad())
+        }
+        (Some(_), Some(_), None) => NaiveDateTime::parse_from_str(&text.replace(' ', "T"), "%Y-%m-%dT%H:%M:%S%.f")
+            .map(|t| t.and_utc())
+            .map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+/// A tokens file (`[server] tokens_file`): `[tokens.<name>]` tables only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    /// The tokens, by name.
+    #[serde(default)]
+    tokens: BTreeMap<String, TokenConfig>,
 }
 
 impl Project {
@@ -462,6 +571,41 @@ impl Project {
     /// A path in the project directory.
     pub fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+    }
+
+    /// Every API token: `[tokens.*]` of `dealhouse.toml` and of `[server] tokens_file`, validated
+    /// against the organisation (names and hashes are unique across both).
+    pub fn tokens(&self) -> Result<BTreeMap<String, TokenConfig>> {
+        let mut tokens = self.config.tokens.clone();
+        let Some(rel) = &self.config.server.tokens_file else { return Ok(tokens) };
+        let file = self.path(rel);
+        let fail = |line: usize, key: String, message: String| Error::Config { file: file.clone(), line, key, message };
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            fail(
+                0,
+                String::new(),
+                format!("cannot read the tokens file named by [server] tokens_file ({e}); create it or remove the key"),
+            )
+        })?;
+        let parsed: TokensFile = toml::from_str(&text).map_err(|e| {
+            fail(e.span().map(|s| line_of(&text, s.start)).unwrap_or(0), key_at(&text, e.span()), e.message().into())
+        })?;
+        for (name, token) in parsed.tokens {
+            if tokens.contains_key(&name) {
+                let at = key_offset(&text, &format!("tokens.{name}"));
+                return Err(fail(
+                    line_of(&text, at),
+                    format!("tokens.{name}"),
+                    "a token of this name is also in dealhouse.toml; rename one".into(),
+                ));
+            }
+            tokens.insert(name, token);
+        }
+        validate_tokens(&self.config.organisation, &tokens).map_err(|(key, message)| {
+            let at = key_offset(&text, &key);
+            fail(line_of(&text, at), key, message)
+        })?;
+        Ok(tokens)
     }
 
     fn config_error(&self, span: std::ops::Range<usize>, key: &str, message: String) -> Error {
@@ -597,6 +741,12 @@ impl ProjectConfig {
                 return Err(err(at..at, key, message));
             }
         }
+        if let Err((key, message)) =
+            validate_server(&config.server).and_then(|()| validate_tokens(&config.organisation, &config.tokens))
+        {
+            let at = key_offset(text, &key);
+            return Err(err(at..at, key, message));
+        }
         Ok(config)
     }
 
@@ -627,6 +777,89 @@ fn check_source_table(table: &str) -> std::result::Result<crate::schema::TableDe
                 .join(", ")
         )),
     }
+}
+
+/// `[server]`: errors as (dotted key, message).
+fn validate_server(s: &ServerConfig) -> std::result::Result<(), (String, String)> {
+    for (key, value) in [
+        ("query_timeout_seconds", s.query_timeout_seconds),
+        ("query_memory_mb", s.query_memory_mb),
+        ("max_concurrent_queries", s.max_concurrent_queries as u64),
+        ("max_result_rows", s.max_result_rows as u64),
+        ("max_result_mb", s.max_result_mb),
+    ] {
+        if value == 0 {
+            return Err((format!("server.{key}"), "must be at least 1".into()));
+        }
+    }
+    Ok(())
+}
+
+/// `[tokens.*]`: errors as (dotted key, message).
+fn validate_tokens(
+    org: &OrganisationConfig,
+    tokens: &BTreeMap<String, TokenConfig>,
+) -> std::result::Result<(), (String, String)> {
+    let mut hashes = BTreeMap::new();
+    for (name, t) in tokens {
+        let key = |k: &str| if k.is_empty() { format!("tokens.{name}") } else { format!("tokens.{name}.{k}") };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err((key(""), "token names may use a-z, 0-9, _ and - only".into()));
+        }
+        if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err((
+                key("sha256"),
+                "expected the 64 hex digits of the token's SHA-256 (`printf %s \"$TOKEN\" | sha256sum`), never the token itself"
+                    .into(),
+            ));
+        }
+        if let Some(other) = hashes.insert(t.sha256.to_ascii_lowercase(), name) {
+            return Err((
+                key("sha256"),
+                format!("the same token hash as `tokens.{other}`; each token must be distinct"),
+            ));
+        }
+        if let Some(e) = &t.expires {
+            parse_expiry(e).map_err(|m| (key("expires"), m))?;
+        }
+        let (wants, other) = match t.role {
+            TokenRole::Admin | TokenRole::Analyst => {
+                for (k, set) in [("branches", !t.branches.is_empty()), ("holdings", !t.holdings.is_empty())] {
+                    if set {
+                        return Err((
+                            key(k),
+                            format!("role `{:?}` sees every branch; remove `{k}` or use role branch/holding", t.role)
+                                .to_lowercase(),
+                        ));
+                    }
+                }
+                continue;
+            }
+            TokenRole::Branch => ("branches", ("holdings", &t.holdings)),
+            TokenRole::Holding => ("holdings", ("branches", &t.branches)),
+        };
+        if !other.1.is_empty() {
+            return Err((key(other.0), format!("a `{wants}` token lists `{wants}` only; remove `{}`", other.0)));
+        }
+        let (ids, known): (&Vec<String>, Vec<&str>) = if wants == "branches" {
+            (&t.branches, org.branches.iter().map(|b| b.get_ref().id.as_str()).collect())
+        } else {
+            (&t.holdings, org.holdings.iter().map(|h| h.id.as_str()).collect())
+        };
+        if ids.is_empty() {
+            return Err((
+                key(wants),
+                format!("list the {wants} the token may see, e.g. {wants} = [\"{}\"]", known.first().unwrap_or(&"msk")),
+            ));
+        }
+        if let Some(unknown) = ids.iter().find(|id| !known.contains(&id.as_str())) {
+            return Err((
+                key(wants),
+                format!("`{unknown}` is not declared in [organisation] (known: {})", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_time_zone(tz: Option<&String>) -> std::result::Result<(), String> {
@@ -1038,6 +1271,39 @@ mod tests {
             assert_eq!(c.organisation.branches[0].get_ref().crm_switch_date, NaiveDate::from_ymd_opt(2025, 4, 1));
         }
         assert!(parse(&format!("{base}crm_switch_date = \"April\"\n")).is_err());
+    }
+
+    #[test]
+    fn tokens_are_validated_against_the_organisation() {
+        let org = "[[organisation.holdings]]\nid = \"h\"\nname = \"H\"\n\n[[organisation.branches]]\nid = \"b\"\nholding = \"h\"\nname = \"B\"\ncity = \"C\"\ntime_zone = \"Europe/Moscow\"\n";
+        let hash = "ab".repeat(32);
+        let token = |body: &str| format!("{org}\n[tokens.t]\nsha256 = \"{hash}\"\n{body}\n");
+        let c = parse(&token("role = \"branch\"\nbranches = [\"b\"]\nexpires = 2026-03-01")).unwrap();
+        let t = &c.tokens["t"];
+        assert_eq!(t.role, TokenRole::Branch);
+        assert_eq!(t.expires_at().map(|e| e.to_rfc3339()), Some("2026-03-01T00:00:00+00:00".into()));
+        let c = parse(&token("role = \"admin\"\nexpires = 2026-03-01T09:00:00+03:00")).unwrap();
+        assert_eq!(c.tokens["t"].expires_at().map(|e| e.to_rfc3339()), Some("2026-03-01T06:00:00+00:00".into()));
+        for (body, key, words) in [
+            ("role = \"branch\"\nbranches = [\"x\"]", "tokens.t.branches", "not declared"),
+            ("role = \"branch\"", "tokens.t.branches", "list the branches"),
+            ("role = \"holding\"\nholdings = [\"h\"]\nbranches = [\"b\"]", "tokens.t.branches", "remove"),
+            ("role = \"analyst\"\nbranches = [\"b\"]", "tokens.t.branches", "every branch"),
+            ("role = \"admin\"\nexpires = 09:00:00", "tokens.t.expires", "not a date"),
+            ("role = \"owner\"", "tokens.t.role", "unknown variant"),
+        ] {
+            let e = parse(&token(body)).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(words), "{body}: {e}");
+            assert!(!e.contains("dealhouse.toml:0"), "{e}");
+        }
+        let e = parse(&format!("{org}\n[tokens.t]\nsha256 = \"secret\"\nrole = \"admin\"\n")).unwrap_err().to_string();
+        assert!(e.contains("tokens.t.sha256") && e.contains("sha256sum"), "{e}");
+        let twice = format!(
+            "{org}\n[tokens.a]\nsha256 = \"{hash}\"\nrole = \"admin\"\n[tokens.b]\nsha256 = \"{hash}\"\nrole = \"analyst\"\n"
+        );
+        assert!(parse(&twice).unwrap_err().to_string().contains("same token hash"));
+        let e = parse("[server]\nquery_timeout_seconds = 0\n").unwrap_err().to_string();
+        assert!(e.contains("dealhouse.toml:2") && e.contains("server.query_timeout_seconds"), "{e}");
     }
 
     #[test]

@@ -4,9 +4,12 @@
 
 mod changes;
 pub mod config;
+pub mod deadline;
 pub mod models;
 pub mod schema;
+pub mod scope;
 pub mod session;
+pub mod sql_guard;
 pub mod storage;
 pub mod udf;
 
@@ -50,6 +53,14 @@ pub enum Error {
     /// A SQL statement failed or was refused.
     #[error("{0}")]
     Sql(String),
+    /// Untrusted SQL refused before planning (too large, too complex, a refused function).
+    #[error("{message}")]
+    Refused {
+        /// Stable code: `sql_too_large`, `sql_too_complex`, `function_not_allowed`, `bad_sql`.
+        code: &'static str,
+        /// What was refused and how to fix it.
+        message: String,
+    },
     /// A model file is broken or the DAG is invalid.
     #[error("{0}")]
     Model(String),

@@ -25,8 +25,11 @@ pub struct Session(pub QuerySession);
 impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Session(state.session().await?))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The caller's token decides what the session holds: a branch-scoped principal gets
+        // tables already filtered to its branches.
+        let principal = crate::auth::Principal::from_request_parts(parts, state).await?;
+        Ok(Session(state.session_for(&principal).await?))
     }
 }
 
