@@ -351,8 +351,8 @@ async fn build(
     let runs = models::run_with(&wh, &all, chosen.as_ref(), options, |r| {
         bar.inc(1);
         match &r.result {
-            Ok(rows) => bar.println(format!("model {:<28} ok      {rows:>9} rows  ({})", r.name, r.how)),
-            Err(e) => bar.println(format!("model {:<28} FAILED  {e}", r.name)),
+            Ok(rows) => progress::line(&bar, format!("model {:<28} ok      {rows:>9} rows  ({})", r.name, r.how)),
+            Err(e) => progress::line(&bar, format!("model {:<28} FAILED  {e}", r.name)),
         }
     })
     .await?;

@@ -69,3 +69,13 @@ pub fn counter(len: u64, what: &str) -> ProgressBar {
     bar.set_prefix(what.to_string());
     bar
 }
+
+/// Prints a line above the bar, or to stderr when the bar is hidden (not a terminal: indicatif
+/// drops `println` on a hidden bar, and these lines are the command's report).
+pub fn line(bar: &ProgressBar, text: impl AsRef<str>) {
+    if bar.is_hidden() {
+        eprintln!("{}", text.as_ref());
+    } else {
+        bar.println(text);
+    }
+}

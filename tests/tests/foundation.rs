@@ -127,3 +127,35 @@ fn init_creates_a_project_that_loads_and_query_refuses_writes() {
     // Commands of later issues say so with exit code 2.
     assert_eq!(dealhouse(&["-C", d, "export"]).status.code(), Some(2));
 }
+
+#[test]
+fn a_broken_model_names_its_file_and_line_and_keeps_the_previous_table() {
+    let tmp = scratch();
+    let dir = tmp.path().join("d");
+    let d = dir.to_str().unwrap();
+    dealhouse_ok(&["demo", d, "--seed", "5", "--weeks", "2", "--as-of", AS_OF, "--no-serve"]);
+    let before = query_csv(&dir, "select count(*), sum(open_amount) from mart_pipeline_now");
+
+    // A project model overriding a built-in, with a column that does not exist on line 4.
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    let broken = dir.join("models/mart_pipeline_now.sql");
+    std::fs::write(&broken, "-- Broken on purpose.\nselect\n    stage,\n    open_amount_typo\nfrom fct_deal\n")
+        .unwrap();
+    let out = dealhouse(&["-C", d, "build"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a failing model must fail the build: {stderr}");
+    assert!(stderr.contains(&format!("{}:4", broken.display())), "file and line named: {stderr}");
+    assert!(stderr.contains("open_amount_typo"), "{stderr}");
+    // The other models built; the broken one kept its previous table.
+    assert!(stderr.lines().any(|l| l.starts_with("model fct_deal") && l.contains(" ok ")), "{stderr}");
+    assert_eq!(query_csv(&dir, "select count(*), sum(open_amount) from mart_pipeline_now"), before);
+
+    // A cycle between two project models names both files and builds nothing.
+    std::fs::remove_file(&broken).unwrap();
+    std::fs::write(dir.join("models/loop_a.sql"), "-- A.\nselect * from loop_b\n").unwrap();
+    std::fs::write(dir.join("models/loop_b.sql"), "-- B.\nselect * from loop_a\n").unwrap();
+    let out = dealhouse(&["-C", d, "build"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cycle") && stderr.contains("loop_a.sql") && stderr.contains("loop_b.sql"), "{stderr}");
+}

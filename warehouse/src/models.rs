@@ -468,7 +468,10 @@ async fn materialise(
     model: &Model,
     options: BuildOptions,
 ) -> Result<(u64, Materialized)> {
-    let fail = |e: String| Error::Model(format!("model `{}` ({}): {e}", model.name, model.origin));
+    let fail = |e: String| match unknown_name_line(&model.sql, &e) {
+        Some(line) => Error::Model(format!("model `{}` ({}:{line}): {e}", model.name, model.origin)),
+        None => Error::Model(format!("model `{}` ({}): {e}", model.name, model.origin)),
+    };
     let mut state = BuildState { sql: sql_hash(&model.sql), inputs: BTreeMap::new() };
     for table in canonical_inputs(model, models) {
         let version = warehouse.version(&table).await?.unwrap_or(-1);
@@ -510,6 +513,27 @@ async fn materialise(
         .await
         .map_err(|e| fail(e.to_string()))?;
     Ok((stats.inserted, Materialized::Full))
+}
+
+/// The line of a model's SQL where a name DataFusion could not resolve first appears: planning
+/// errors carry no position, and "No field named x" in a 200-line model is hard to find.
+fn unknown_name_line(sql: &str, error: &str) -> Option<usize> {
+    let rest = error.split("No field named ").nth(1)?;
+    let quoted = rest.split(|c: char| c.is_whitespace() || c == ',').next()?.trim_end_matches('.');
+    let name = quoted.rsplit('.').next()?.trim_matches('"');
+    if name.is_empty() {
+        return None;
+    }
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    sql.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("--")).find_map(|(i, line)| {
+        line.match_indices(name)
+            .any(|(at, _)| {
+                let before = line[..at].chars().next_back().is_none_or(|c| !is_word(c));
+                let after = line[at + name.len()..].chars().next().is_none_or(|c| !is_word(c));
+                before && after
+            })
+            .then_some(i + 1)
+    })
 }
 
 /// The keys whose rows must be rebuilt, or `None` when the model must be rebuilt whole.
@@ -617,6 +641,21 @@ mod tests {
     fn syntax_error_names_file_and_line() {
         let e = Model::parse("bad", "models/bad.sql", "-- doc\nselect *\nfrom deals\nwhere (").unwrap_err().to_string();
         assert!(e.contains("models/bad.sql") && e.contains("Line: 4"), "{e}");
+    }
+
+    #[test]
+    fn unknown_column_errors_point_at_the_line() {
+        let sql = "-- doc\n-- column a: x\nselect a,\n  amount_typo\nfrom deals";
+        let e = "Schema error: No field named amount_typo. Valid fields are deals.amount.";
+        assert_eq!(unknown_name_line(sql, e), Some(4));
+        let e = "Schema error: No field named d.\"amount_typo\". Valid fields are d.amount.";
+        assert_eq!(unknown_name_line(sql, e), Some(4));
+        assert_eq!(unknown_name_line(sql, "Execution error: division by zero"), None);
+        let sql = "-- Broken on purpose.\nselect\n    stage,\n    open_amount_typo\nfrom fct_deal\n";
+        assert_eq!(
+            unknown_name_line(sql, "Schema error: No field named open_amount_typo.\nValid fields are x."),
+            Some(4)
+        );
     }
 
     #[test]
