@@ -251,7 +251,7 @@ impl<'a> MetricsQuery<'a> {
                 from.push_str("keys");
                 for i in 0..tables.len() {
                     let on: Vec<String> =
-                        self.by.iter().map(|d| format!("keys.{d} is not distinct from t{i}.{d}")).collect();
+                        self.by.iter().map(|d| format!("(keys.{d} is not distinct from t{i}.{d})")).collect();
                     from.push_str(&format!(" left join t{i} on {}", on.join(" and ")));
                 }
             }
@@ -395,7 +395,7 @@ mod tests {
         assert!(e.message.contains("branch") && e.message.contains("month"));
         let e = refusal(&[("measures", "churn_rate,win_rate"), ("by", "branch")]);
         assert_eq!(e.code, "incompatible_dimensions");
-        assert!(e.message.contains("churn_rate") && e.message.contains("month, holding"), "{}", e.message);
+        assert!(e.message.contains("churn_rate") && e.message.contains("holding, month"), "{}", e.message);
         let e = refusal(&[("measures", "conversion")]);
         assert_eq!(e.code, "dimension_required");
         let e = refusal(&[("measures", "created_to_won"), ("by", "stage")]);
@@ -423,7 +423,8 @@ mod tests {
         let (sql, text) = q.sql().unwrap();
         assert!(!text.contains("x'"), "{text}");
         assert!(text.contains("__dim_branch in ($"), "{text}");
-        assert!(text.contains("keys.branch is not distinct from t1.branch"), "{text}");
+        // Parenthesised: the parser binds IS NOT DISTINCT FROM looser than AND.
+        assert!(text.contains("(keys.branch is not distinct from t1.branch) and (keys.month"), "{text}");
         assert!(text.contains("cast(sum(won) as double) / nullif(cast(sum(won + lost) as double), 0) as win_rate"));
         // from and the branch filter, bound once per table
         assert_eq!(sql.param_count(), 4);

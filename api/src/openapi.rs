@@ -120,7 +120,6 @@ fn param_schema(kind: Kind) -> Value {
     match kind {
         Kind::Month => json!({ "type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "examples": ["2025-01"] }),
         Kind::Date => json!({ "type": "string", "format": "date" }),
-        Kind::Text => json!({ "type": "string" }),
         Kind::List => json!({ "type": "string", "description": "Comma-separated values; the parameter may repeat." }),
         Kind::Integer(max) if max == usize::MAX => json!({ "type": "integer", "minimum": 0 }),
         Kind::Integer(max) => json!({ "type": "integer", "minimum": 0, "maximum": max }),
