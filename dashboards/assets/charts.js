@@ -88,7 +88,12 @@ export function lineChart(labels, series, label, onPoint) {
       body += `<text x="${W - 2}" y="${yy - 2}" text-anchor="end" class="tick alt">${esc(compact((scale.get(f) * i) / 4, f))}</text>`;
     }
   }
-  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)}" class="chart">${body}</svg>${legend(series)}`;
+  return `<svg viewBox="0 0 ${W} ${H}" ${roleOf(onPoint)} aria-label="${esc(label)}" class="chart">${body}</svg>${legend(series)}`;
+}
+
+/** A chart with focusable points is a group of controls; one without is a picture. */
+function roleOf(clickable) {
+  return clickable ? 'role="group"' : 'role="img"';
 }
 
 /** Grouped bars over categories; `series` as for lineChart, one scale. */
@@ -112,7 +117,7 @@ export function barChart(labels, series, label, onBar) {
         `<title>${esc(l)}: ${esc(s.name)} ${esc(fmt(v, s.format))}</title></rect>`;
     });
   });
-  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(label)}" class="chart">${body}</svg>${legend(series)}`;
+  return `<svg viewBox="0 0 ${W} ${H}" ${roleOf(onBar)} aria-label="${esc(label)}" class="chart">${body}</svg>${legend(series)}`;
 }
 
 /** A small line of `values` (nulls as zero), for table rows. */

@@ -289,7 +289,7 @@ impl Dashboard {
     pub fn parse(stem: &str, text: &str) -> Result<Self> {
         let fail = |message: String| Error::Definition { file: stem.to_string(), message };
         let d: Dashboard = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             fail(format!("{}{}", line.map(|l| format!("line {l}: ")).unwrap_or_default(), e.message()))
         })?;
         d.validate().map_err(fail)?;
@@ -416,6 +416,6 @@ fields = [{ key = "won_amount", format = "rub" }]
         let e = error(&GOOD.replace("chart = \"kpi\"", "chart = \"line\""));
         assert!(e.contains("needs `x`"), "{e}");
         let e = error(&GOOD.replace("format = \"rub\"", "format = \"rub\", colour = \"red\""));
-        assert!(e.contains("colour") && e.contains("line 11"), "{e}");
+        assert!(e.contains("colour") && e.contains("line 10"), "{e}");
     }
 }
