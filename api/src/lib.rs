@@ -20,6 +20,12 @@ mod openapi;
 mod query;
 mod semantic;
 
+// ---- Dashboards (helper `dash`): the dashboard definitions and the routes only the UI needs
+// (kanban cards, time in stage, intake migration, a deal's card), in dashboards.rs. Documented
+// through openapi::all_routes; registered by the `.merge(dashboards::router())` below.
+mod dashboards;
+// ---- end of the dashboards block
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -194,6 +200,8 @@ pub fn router(state: AppState) -> Router {
         // Dashboard data: /api/v1/metrics, /funnel, /pipeline, ..., /dimensions and
         // /api/v1/openapi.json, registered from the documented route table (endpoints.rs).
         .merge(endpoints::router())
+        // Dashboards: /api/v1/dashboards[/{id}], /board, /stage-time, /intake-migration, /deal-card.
+        .merge(dashboards::router())
         .fallback(not_found)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn(error::json_errors))

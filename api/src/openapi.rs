@@ -159,6 +159,8 @@ pub fn all_routes() -> Vec<Route> {
         },
     ];
     out.extend(crate::endpoints::routes());
+    // The dashboards' routes, registered by `dashboards::router` (so without handlers here).
+    out.extend(crate::dashboards::documented());
     out
 }
 

@@ -1,5 +1,33 @@
-//! The dashboards: their definitions and the static UI assets, embedded into the binary so the
-//! UI works with no internet access. A leaf crate: it knows nothing of HTTP or the warehouse.
+//! The dashboards: their definitions (`definitions/*.toml`, one file per dashboard) and the static
+//! UI (`assets/**`), both embedded into the binary by `build.rs`, so the UI works with no internet
+//! access and an analyst adds a dashboard by adding a file. A leaf crate: it knows nothing of HTTP
+//! or the warehouse; `api` serves both and checks every panel's query against its routes.
+
+mod definition;
+
+pub use definition::{
+    Better, Chart, Compare, Dashboard, Field, Filter, Format, Label, Panel, Period, Query, Rollup, Show,
+};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// Errors of the dashboards crate.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A definition file does not parse or fails validation.
+    #[error("dashboards/definitions/{file}.toml: {message}")]
+    Definition {
+        /// File stem.
+        file: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// Result with the dashboards [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An embedded static file.
 #[derive(Debug, Clone, Copy)]
@@ -10,29 +38,89 @@ pub struct Asset {
     pub content_type: &'static str,
 }
 
-const ASSETS: &[(&str, &[u8], &str)] = &[
-    ("index.html", include_bytes!("../assets/index.html"), "text/html; charset=utf-8"),
-    ("app.js", include_bytes!("../assets/app.js"), "text/javascript; charset=utf-8"),
-    ("style.css", include_bytes!("../assets/style.css"), "text/css; charset=utf-8"),
-];
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
 
 /// The asset at `path` (`""` is `index.html`).
 pub fn asset(path: &str) -> Option<Asset> {
     let path = if path.is_empty() { "index.html" } else { path };
-    ASSETS.iter().find(|(p, _, _)| *p == path).map(|(_, bytes, content_type)| Asset { bytes, content_type })
+    embedded::ASSETS.iter().find(|(p, _)| *p == path).map(|(p, bytes)| Asset { bytes, content_type: content_type(p) })
+}
+
+/// Paths of every embedded asset.
+pub fn asset_paths() -> impl Iterator<Item = &'static str> {
+    embedded::ASSETS.iter().map(|(p, _)| *p)
+}
+
+/// Every dashboard, in menu order, parsed and validated once. An invalid file is an error naming
+/// it (the unit test below keeps the shipped ones valid).
+pub fn dashboards() -> Result<&'static [Dashboard], &'static Error> {
+    static ALL: std::sync::OnceLock<Result<Vec<Dashboard>>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut out = embedded::DEFINITIONS
+            .iter()
+            .map(|(stem, text)| Dashboard::parse(stem, text))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
+        Ok(out)
+    })
+    .as_deref()
+}
+
+/// The dashboard `id`.
+pub fn dashboard(id: &str) -> Option<&'static Dashboard> {
+    dashboards().ok()?.iter().find(|d| d.id == id)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn index_references_only_embedded_assets() {
-        let index = std::str::from_utf8(super::asset("").unwrap().bytes).unwrap();
-        for reference in ["app.js", "style.css"] {
-            assert!(index.contains(reference) && super::asset(reference).is_some());
+    fn index_references_only_embedded_assets_and_nothing_external() {
+        let index = std::str::from_utf8(asset("").unwrap().bytes).unwrap();
+        for part in index.split("/assets/").skip(1) {
+            let path = part.split('"').next().unwrap();
+            assert!(asset(path).is_some(), "index.html references /assets/{path}, which is not embedded");
         }
-        assert!(
-            !index.contains("http://") && !index.contains("https://"),
-            "no external URLs: the UI must work offline"
+        // Every script and stylesheet too: the UI must work offline, so no CDN, no web fonts.
+        for path in asset_paths() {
+            let text = String::from_utf8_lossy(asset(path).unwrap().bytes);
+            for bad in ["http://", "https://", "@import", "url(", "//cdn"] {
+                assert!(!text.contains(bad), "{path} contains `{bad}`: every asset must be embedded");
+            }
+        }
+        // ES module imports (`... from "./x.js"`) name embedded files.
+        for path in asset_paths().filter(|p| p.ends_with(".js")) {
+            let text = String::from_utf8_lossy(asset(path).unwrap().bytes);
+            for part in text.split("from \"./").skip(1) {
+                let target = part.split('"').next().unwrap();
+                assert!(asset(target).is_some(), "{path} imports ./{target}, which is not embedded");
+            }
+        }
+    }
+
+    #[test]
+    fn the_shipped_definitions_are_valid_and_cover_the_eight_dashboards() {
+        let all = dashboards().unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<&str> = all.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["overview", "funnel", "pipeline", "branches", "managers", "clients", "stalled", "intake"],
+            "menu order"
         );
+        for d in all {
+            assert!(!d.panels.is_empty(), "{} has no panels", d.id);
+        }
+        assert!(dashboard("funnel").is_some() && dashboard("nope").is_none());
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: the `dealhouse` binary, scratch
 //! directories, and running commands with their output captured.
 
+pub mod webdriver;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
