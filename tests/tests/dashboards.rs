@@ -253,6 +253,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     );
     assert_eq!(attr(&b, "#drill .drill-total", "data-total"), n);
     assert_eq!(attr(&b, "#drill .drill-total", "data-amount"), spb);
+    b.screenshot(&screenshots_dir().join("9-drill-down.png"));
     // A deal's card from the list, dates in the branch's time zone.
     b.click("#drill tbody tr[data-deal]");
     b.wait_for("return document.querySelector('#drill .facts') !== null", WAIT, "the deal card");
@@ -351,6 +352,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     assert_eq!(text(&b, "#nav a[data-dashboard='overview']"), "Overview");
     assert!(b.js("return location.hash", json!([])).as_str().unwrap().contains("lang=en"));
     assert_clean(&b, "English");
+    b.screenshot(&screenshots_dir().join("10-intake-en.png"));
 }
 
 /// A token of role `branch` (apisec's `[tokens.<name>]` format: SHA-256 of the token, role,
