@@ -55,7 +55,10 @@ function onHash() {
   if (fixed) {
     history.replaceState(null, "", hashOf(state));
   }
+  // The filter bar is rebuilt: a keyboard user keeps their place in it.
+  const focused = document.activeElement && document.activeElement.id;
   renderShell();
+  if (focused && focused.startsWith("f-") && document.getElementById(focused)) document.getElementById(focused).focus();
   renderDashboard();
 }
 

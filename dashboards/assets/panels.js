@@ -64,6 +64,9 @@ export async function fetchRows(panel, state, period) {
   const answer = await apiGet(endpointOf(panel.query), paramsFor(panel.query, state, period));
   let rows = rowsOf(answer, panel.query);
   if (panel.rollup === "week" && panel.x) rows = rollupWeeks(rows, panel.x, panel.fields);
+  const floors = Object.entries(panel.at_least || {});
+  if (floors.length) rows = rows.filter((r) => floors.every(([k, min]) => Number(r[k]) >= min));
+  if (panel.top) rows = rows.slice(0, panel.top);
   return { answer, rows };
 }
 

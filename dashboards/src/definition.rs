@@ -267,6 +267,13 @@ pub struct Panel {
     /// Sums the count fields of rows whose `x` (a day) falls in the same ISO week.
     #[serde(default)]
     pub rollup: Option<Rollup>,
+    /// Keeps only rows whose numeric value at each key is at least the given one
+    /// (`at_least = { won_deals = 2 }`: returning clients), applied in the browser.
+    #[serde(default)]
+    pub at_least: BTreeMap<String, f64>,
+    /// Shows at most this many rows (after `at_least`).
+    #[serde(default)]
+    pub top: Option<usize>,
 }
 
 /// How rows are summed in the browser before drawing.

@@ -253,6 +253,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     );
     assert_eq!(attr(&b, "#drill .drill-total", "data-total"), n);
     assert_eq!(attr(&b, "#drill .drill-total", "data-amount"), spb);
+    b.screenshot(&screenshots_dir().join("9-drill-down.png"));
     // A deal's card from the list, dates in the branch's time zone.
     b.click("#drill tbody tr[data-deal]");
     b.wait_for("return document.querySelector('#drill .facts') !== null", WAIT, "the deal card");
@@ -316,6 +317,17 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     let top = cli(project, "select max(amount) from mart_stalled_deals where stage = 'proposal'");
     assert_eq!(attr(&b, "#panel-proposals tbody tr [data-key=amount]", "data-value"), top);
 
+    // Clients: the largest returning client (two or more won deals) by lifetime commission.
+    b.goto(&format!("{base}?n=8#/clients"));
+    rendered(&b, 0, "clients");
+    let returning = cli(
+        project,
+        "select sum(commission) as c from fct_deal where status = 'won' group by client_id having count(*) >= 2
+         order by c desc limit 1",
+    );
+    assert_eq!(attr(&b, "#panel-top_clients tbody tr [data-key=lifetime_commission]", "data-value"), returning);
+    assert_clean(&b, "clients");
+
     // Intake migration: legacy requests in the 12-month window (local months) and switched branches.
     b.goto(&format!("{base}?n=7#/intake"));
     let seq = rendered(&b, 0, "intake");
@@ -340,6 +352,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     assert_eq!(text(&b, "#nav a[data-dashboard='overview']"), "Overview");
     assert!(b.js("return location.hash", json!([])).as_str().unwrap().contains("lang=en"));
     assert_clean(&b, "English");
+    b.screenshot(&screenshots_dir().join("10-intake-en.png"));
 }
 
 /// A token of role `branch` (apisec's `[tokens.<name>]` format: SHA-256 of the token, role,
@@ -358,6 +371,13 @@ fn a_branch_token_sees_only_its_branch() {
     text.push_str(&format!("\n[tokens.spb_head]\nsha256 = \"{hash}\"\nrole = \"branch\"\nbranches = [\"spb\"]\n"));
     std::fs::write(&config, text).expect("write dealhouse.toml");
     let dir = project.to_string_lossy().into_owned();
+    let check = dealhouse_tests::dealhouse(&["-C", &dir, "status"]);
+    assert!(
+        check.status.success(),
+        "dealhouse refuses the token config `[tokens.spb_head] sha256, role = \"branch\", branches` \
+         (the format of the API access-control work, branch `apisec`); this test needs it merged:\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let server = serve(&dir);
     let base = format!("http://{}/", server.1);
     assert_eq!(http(&server.1, "GET", "/api/v1/dimensions", None, &[]).0, 401, "the API must ask for the token");
