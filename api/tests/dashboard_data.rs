@@ -742,7 +742,8 @@ async fn the_openapi_document_lists_every_route_and_answers_conform_to_it() {
             if path == "/api/v1/intake/{source}" {
                 continue; // needs a push source; served and checked in tests/intake.rs
             }
-            let uri = format!("{}?{}", path.replace("{path}", "app.js").replace("{id}", "overview"), required.join("&"));
+            let uri =
+                format!("{}?{}", path.replace("{path}", "app.js").replace("{id}", "overview"), required.join("&"));
             let body = (method == "post").then(|| json!({ "sql": "select 1 as one" }));
             let (status, v) = call(&app, &method.to_uppercase(), &uri, body).await;
             assert_eq!(status, StatusCode::OK, "{method} {uri}: {v}");

@@ -85,6 +85,7 @@ function wireStatic() {
   });
   $("#login-form").addEventListener("submit", async (e) => {
     e.preventDefault();
+    document.documentElement.dataset.busy = "true";
     setToken($("#token").value.trim());
     $("#token").value = "";
     $("#login").close();

@@ -385,12 +385,15 @@ fn a_branch_token_sees_only_its_branch() {
     let b = Browser::start(1440, 900);
     b.goto(&format!("{base}#/branches"));
     b.wait_for("return document.querySelector('#login[open]') !== null", WAIT, "the login box");
+    // The login box itself counts as a render: wait for the one after signing in.
+    let before = b.js("return Number(document.documentElement.dataset.rendered || 0)", json!([])).as_u64().unwrap_or(0);
     b.type_into("#token", token);
     b.click("#login-submit");
-    rendered(&b, 0, "branches as the spb token");
+    rendered(&b, before, "branches as the spb token");
     let branches =
         b.js("return [...document.querySelectorAll('#f-branch option')].map(o => o.value).filter(Boolean)", json!([]));
-    assert_eq!(branches, json!(["spb"]), "the branch filter offers only the token's branch");
+    let page = b.js("return document.querySelector('#content').innerText.slice(0, 400) + ' | errors: ' + JSON.stringify(window.__dealhouseErrors || [])", json!([]));
+    assert_eq!(branches, json!(["spb"]), "the branch filter offers only the token's branch; page: {page}");
     let rows = b.js(
         "return [...document.querySelectorAll('#panel-leaderboard [data-key=branch_id]')].map(c => c.dataset.value)",
         json!([]),

@@ -162,8 +162,9 @@ pub fn policy(table: &str) -> TablePolicy {
         "fct_client_month" | "mart_client_lifecycle" | "mart_client_monthly" | "mart_cohort_retention" => {
             WholeHolding("holding_id")
         }
-        // Win rates over every closed deal of the group.
-        "mart_stage_win_rate" => Hidden,
+        // The network's win rate per stage: group-wide counts with no branch's rows, the one
+        // benchmark a scoped user sees by design (it weights their own pipeline's forecast).
+        "mart_stage_win_rate" => Global,
         _ => Hidden,
     }
 }
@@ -354,7 +355,7 @@ mod tests {
         let canonical = crate::schema::canonical_tables();
         let names = canonical.iter().map(|t| t.name.to_string()).chain(models.keys().cloned());
         // `Hidden` by decision is listed here; anything else hidden means "forgot to decide".
-        let hidden_on_purpose = ["quarantine", "mart_stage_win_rate"];
+        let hidden_on_purpose = ["quarantine"];
         for name in names {
             let p = policy(&name);
             assert!(
