@@ -190,3 +190,43 @@ async fn a_holding_token_sees_its_holdings_branches_and_client_figures() {
     assert_eq!(texts(&rows(&app, H1, "select holding_id from holdings").await, "holding_id"), set(&["h1"]));
     assert_eq!(sql(&app, Some(H1), "select * from quarantine").await.0, StatusCode::BAD_REQUEST);
 }
+
+/// Every GET endpoint of the OpenAPI document, called with the msk token, never answers with
+/// another branch's id (fixture texts carry their branch id), while the admin's answers do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_a_branch_token_with_its_branch_only() {
+    let (_tmp, app) = app("").await;
+    let (_, _, body) = call(&app, "GET", "/api/v1/openapi.json", Some(ADMIN), None).await;
+    let doc: Value = serde_json::from_slice(&body).expect("openapi json");
+    let mut called = 0;
+    let mut admin_sees_others = 0;
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        let Some(op) = ops.get("get") else { continue };
+        if !path.starts_with("/api/v1/") || path.contains("{path}") {
+            continue;
+        }
+        let required: Vec<String> = op["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["required"] == true && p["in"] == "query")
+                    .map(|p| format!("{}=win_rate", p["name"].as_str().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let uri = format!("{}?{}", path.replace("{id}", "overview"), required.join("&"));
+        let (status, _, body) = call(&app, "GET", &uri, Some(MSK), None).await;
+        let text = String::from_utf8_lossy(&body).to_lowercase();
+        assert!(status.is_success() || status.is_client_error(), "{uri}: {status} {text}");
+        for other in ["spb", "nsk"] {
+            assert!(!text.contains(other), "{uri} answered the msk token with `{other}`: {text}");
+        }
+        let (_, _, admin) = call(&app, "GET", &uri, Some(ADMIN), None).await;
+        if String::from_utf8_lossy(&admin).to_lowercase().contains("spb") {
+            admin_sees_others += 1;
+        }
+        called += 1;
+    }
+    assert!(called >= 15, "only {called} endpoints called");
+    assert!(admin_sees_others >= 5, "the admin saw other branches in only {admin_sees_others} answers: vacuous");
+}
