@@ -111,6 +111,15 @@ impl Warehouse {
     }
 
     fn builder(&self, name: &str) -> Result<DeltaTableBuilder> {
+        if self.root.scheme() != "file" {
+            // deltalake only knows the schemes whose handlers are compiled in; say so plainly
+            // instead of its "cannot infer storage location".
+            return Err(Error::Storage(format!(
+                "warehouse location `{}`: this build stores tables in a local folder only (a path or a \
+                 file:// URL); S3 support is not built in yet. Set [warehouse] location to a local path",
+                self.root
+            )));
+        }
         Ok(DeltaTableBuilder::from_url(self.table_url(name)?)?.with_storage_options(self.storage_options.clone()))
     }
 
