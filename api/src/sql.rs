@@ -18,9 +18,8 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dealhouse_warehouse::datafusion::arrow::array::RecordBatch;
-use dealhouse_warehouse::datafusion::arrow::compute::cast;
 use dealhouse_warehouse::datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
-use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use dealhouse_warehouse::datafusion::arrow::datatypes::SchemaRef;
 use dealhouse_warehouse::datafusion::arrow::ipc::writer::StreamWriter;
 use dealhouse_warehouse::datafusion::arrow::json::ArrayWriter;
 use dealhouse_warehouse::datafusion::logical_expr::LogicalPlan;
@@ -326,7 +325,7 @@ fn encode(format: Format, schema: &SchemaRef, batches: &[RecordBatch], truncated
             {
                 let mut w = ArrayWriter::new(&mut rows);
                 for b in batches {
-                    w.write(&decimals_as_text(b).map_err(wh)?).map_err(wh)?;
+                    w.write(&crate::query::decimals_as_text(b)?).map_err(wh)?;
                 }
                 w.finish().map_err(wh)?;
             }
@@ -370,28 +369,6 @@ fn encode(format: Format, schema: &SchemaRef, batches: &[RecordBatch], truncated
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response.headers_mut().insert(TRUNCATED_HEADER, HeaderValue::from_static(if truncated { "true" } else { "false" }));
     Ok(response)
-}
-
-/// Money must not pass through a JSON float: decimal columns are sent as exact strings.
-fn decimals_as_text(
-    batch: &RecordBatch,
-) -> Result<RecordBatch, dealhouse_warehouse::datafusion::arrow::error::ArrowError> {
-    let schema = batch.schema();
-    if !schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Decimal128(..) | DataType::Decimal256(..))) {
-        return Ok(batch.clone());
-    }
-    let mut fields = vec![];
-    let mut columns = vec![];
-    for (f, c) in schema.fields().iter().zip(batch.columns()) {
-        if matches!(f.data_type(), DataType::Decimal128(..) | DataType::Decimal256(..)) {
-            columns.push(cast(c, &DataType::Utf8)?);
-            fields.push(Field::new(f.name(), DataType::Utf8, f.is_nullable()));
-        } else {
-            columns.push(c.clone());
-            fields.push(f.as_ref().clone());
-        }
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 /// `GET /api/v1/tables`: the tables the caller may read, with version and row count (the row

@@ -4,7 +4,7 @@
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 /// Path of the `dealhouse` binary. The end-to-end tests are targets of the root package, so cargo
@@ -93,4 +93,31 @@ pub fn table_counts(project: &Path) -> Vec<(String, i64)> {
             (t.to_string(), n)
         })
         .collect()
+}
+
+/// A `dealhouse serve` on a free loopback port (field 1: its `HOST:PORT`), killed on drop.
+pub struct Server(pub Child, pub String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `dealhouse -C PROJECT serve` on port 0 and reads the address it prints first.
+pub fn serve(project: &str) -> Server {
+    let mut child = Command::new(dealhouse_bin())
+        .args(["-C", project, "serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dealhouse serve starts");
+    let line = webdriver::first_line(&mut child);
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Server(child, addr)
 }

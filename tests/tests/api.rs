@@ -1,38 +1,10 @@
 //! The server as a client sees it: health, the dashboards page, read-only SQL whose figures equal
 //! `dealhouse query`, refusals as JSON errors.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 
-use dealhouse_tests::{dealhouse_bin, dealhouse_ok, scratch};
-
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(project: &str) -> Server {
-    let mut child = Command::new(dealhouse_bin())
-        .args(["-C", project, "serve", "--bind", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dealhouse serve starts");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).expect("a first line");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    Server(child, addr)
-}
+use dealhouse_tests::{dealhouse_ok, scratch, serve};
 
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connects");
@@ -67,7 +39,7 @@ fn serves_health_page_and_sql_matching_the_cli() {
     // Six weeks of a demo company close deals; a zero here would make the comparison below vacuous.
     assert!(expected[0].parse::<i64>().expect("a count") > 0, "no won deals in the demo: {cli}");
 
-    let server = start(d);
+    let server = serve(d);
     assert_eq!(http(&server.1, "GET", "/healthz", "").0, 200);
     let (status, page) = http(&server.1, "GET", "/", "");
     assert_eq!(status, 200);

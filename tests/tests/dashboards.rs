@@ -6,12 +6,11 @@
 //! Screenshots of every dashboard at 1440x900 go to `<target>/screenshots/`.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use dealhouse_tests::webdriver::{Browser, first_line, http};
-use dealhouse_tests::{dealhouse_bin, dealhouse_ok, scratch};
+use dealhouse_tests::webdriver::{Browser, http};
+use dealhouse_tests::{dealhouse_ok, scratch, serve};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -26,31 +25,6 @@ fn demo() -> &'static str {
         (tmp, dir)
     })
     .1
-}
-
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(project: &str) -> Server {
-    let mut child = Command::new(dealhouse_bin())
-        .args(["-C", project, "serve", "--bind", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dealhouse serve starts");
-    let line = first_line(&mut child);
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    Server(child, addr)
 }
 
 /// One value from `dealhouse query` (first column of the first row, as printed in CSV).
