@@ -61,10 +61,15 @@ pub enum RawValue {
     /// A binary floating-point number (SQL REAL, an Excel number cell); money goes through its
     /// shortest decimal text, so `0.1` stays `0.1`.
     Float(f64),
+    /// An exact decimal (SQL NUMERIC/DECIMAL), kept exact all the way to money columns.
+    Decimal(Decimal),
     /// A boolean cell.
     Bool(bool),
-    /// An Excel date or date-time cell: a wall-clock time in the source's `time_zone`.
+    /// A wall-clock time in the source's `time_zone`: an Excel date or date-time cell, a SQL
+    /// `timestamp without time zone`, `DATETIME` or `DATE` (at midnight).
     DateTime(NaiveDateTime),
+    /// An instant (PostgreSQL `timestamptz`, MySQL `TIMESTAMP`): no zone applies to it.
+    Utc(DateTime<Utc>),
     /// A cell that holds something that is never a value (`#N/A`, a BLOB); the text says what.
     Invalid(String),
 }
@@ -91,9 +96,12 @@ impl RawValue {
             // Display of f64 is the shortest text that reads back as the same number, never
             // with an exponent: 17.0 -> "17", 0.1 -> "0.1".
             RawValue::Float(f) => Some(f.to_string()),
+            // Display of Decimal is plain digits, never an exponent.
+            RawValue::Decimal(d) => Some(d.to_string()),
             RawValue::Bool(b) => Some(b.to_string()),
             RawValue::DateTime(t) if t.time() == chrono::NaiveTime::MIN => Some(t.format("%Y-%m-%d").to_string()),
-            RawValue::DateTime(t) => Some(t.format("%Y-%m-%d %H:%M:%S").to_string()),
+            RawValue::DateTime(t) => Some(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+            RawValue::Utc(t) => Some(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
             RawValue::Invalid(s) => Some(s.clone()),
         }
     }
@@ -447,6 +455,8 @@ impl Mapper {
             DataType::Date32 => {
                 let date = match raw {
                     RawValue::DateTime(t) => t.date(),
+                    // The day it was where the source is.
+                    RawValue::Utc(t) => t.with_timezone(&self.options.time_zone).date_naive(),
                     _ => match parse_time(raw, self.options.date_format.as_deref()) {
                         Some(Instant::Date(d)) => d,
                         Some(Instant::Naive(t)) => t.date(),
@@ -462,9 +472,11 @@ impl Mapper {
             DataType::Timestamp(..) => {
                 let utc = match raw {
                     RawValue::DateTime(t) => local_to_utc(*t, self.options.time_zone),
-                    RawValue::Int(_) | RawValue::Float(_) => {
+                    RawValue::Utc(t) => Some(*t),
+                    RawValue::Int(_) | RawValue::Float(_) | RawValue::Decimal(_) => {
                         return Err(bad(
-                            "is a number, not a date-time; convert it at the source (SQLite: datetime(col, 'unixepoch'))",
+                            "is a number, not a date-time; convert it in the query (SQLite: datetime(col, 'unixepoch'), \
+                             PostgreSQL: to_timestamp(col), MySQL: FROM_UNIXTIME(col))",
                         ));
                     }
                     _ => match parse_time(raw, self.options.date_format.as_deref()) {
@@ -535,6 +547,7 @@ fn parse_bool(raw: &RawValue) -> Option<bool> {
 fn parse_decimal(raw: &RawValue, decimal_comma: bool) -> Option<Decimal> {
     match raw {
         RawValue::Int(i) => Some(Decimal::from(*i)),
+        RawValue::Decimal(d) => Some(*d),
         RawValue::Float(f) if f.is_finite() => decimal_text(&f.to_string()),
         RawValue::Text(s) => decimal_text(&normalize_number(s, decimal_comma).ok()?),
         _ => None,
@@ -582,6 +595,7 @@ fn decimal_text(s: &str) -> Option<Decimal> {
 fn parse_money(raw: &RawValue, decimal_comma: bool, precision: u8, scale: u32) -> std::result::Result<i128, String> {
     let text = match raw {
         RawValue::Int(i) => i.to_string(),
+        RawValue::Decimal(d) => d.to_string(),
         RawValue::Float(f) if f.is_finite() => f.to_string(),
         RawValue::Text(s) => normalize_number(s, decimal_comma)?,
         _ => return Err("is not an amount of money".into()),
@@ -917,6 +931,54 @@ codes = { legacy = "MSK", onec = "12" }
         let raw: serde_json::Value = serde_json::from_str(&q[0].raw).unwrap();
         assert_eq!(raw["stage"], "Черновик");
         assert_eq!(raw["source_id"], 17);
+    }
+
+    #[test]
+    fn mapping_database_decimals_stay_exact_and_instants_ignore_the_zone() {
+        let options = MappingOptions { time_zone: "Asia/Vladivostok".parse().unwrap(), ..MappingOptions::default() };
+        let mut m = Mapper::new(project(), "legacy", "deals", options).unwrap();
+        let nine = NaiveDate::from_ymd_opt(2025, 1, 10).unwrap().and_hms_opt(9, 0, 0).unwrap();
+        let dec = |s: &str| RawValue::Decimal(Decimal::from_str_exact(s).unwrap());
+        let r = record(&[
+            ("source_id", RawValue::Int(1)),
+            ("pipeline", text("p")),
+            ("stage", text("new")),
+            ("source_stage", text("new")),
+            ("status", text("open")),
+            ("amount", dec("9999999999999999.99")),
+            ("commission", dec("1.500")),
+            ("created_at", RawValue::DateTime(nine)),
+            ("updated_at", RawValue::Utc(nine.and_utc())),
+            ("title", RawValue::Utc(nine.and_utc())),
+        ]);
+        m.push(&r, "x:1", &r);
+        let mut bad = r.clone();
+        bad.fields[5].1 = dec("10.555");
+        m.push(&bad, "x:2", &bad);
+        let mut numeric_time = r.clone();
+        numeric_time.fields[7].1 = dec("1736499600");
+        m.push(&numeric_time, "x:3", &numeric_time);
+        let (batch, q) = m.finish().unwrap();
+        assert_eq!(batch.num_rows(), 1);
+        let money = |name: &str| batch.column_by_name(name).unwrap().as_primitive::<Decimal128Type>().value(0);
+        // 18 digits survive whole: through an f64 this would be 1e16.
+        assert_eq!((money("amount"), money("commission")), (999_999_999_999_999_999, 150));
+        let ts = |name: &str| batch.column_by_name(name).unwrap().as_primitive::<TimestampMicrosecondType>().value(0);
+        // 2025-01-10 00:00Z is 1736467200 s. 09:00 wall-clock in Vladivostok (UTC+10) is 23:00Z the
+        // day before: 1736467200 - 3600; the instant 09:00Z is 1736467200 + 32400.
+        assert_eq!(ts("created_at"), 1_736_463_600_000_000);
+        assert_eq!(ts("updated_at"), 1_736_499_600_000_000);
+        assert_eq!(batch.column_by_name("title").unwrap().as_string::<i32>().value(0), "2025-01-10T09:00:00Z");
+        assert_eq!(q.len(), 2, "{q:?}");
+        assert!(
+            q[0].reason.contains("`amount`") && q[0].reason.contains("`10.555`") && q[0].reason.contains("3 decimals")
+        );
+        assert!(q[1].reason.contains("`created_at`") && q[1].reason.contains("to_timestamp"), "{}", q[1].reason);
+        let raw: serde_json::Value = serde_json::from_str(&q[0].raw).unwrap();
+        assert_eq!(
+            (raw["amount"].as_str(), raw["updated_at"].as_str()),
+            (Some("10.555"), Some("2025-01-10T09:00:00Z"))
+        );
     }
 
     #[test]

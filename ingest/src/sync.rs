@@ -90,6 +90,10 @@ pub async fn connector_for(ctx: SourceContext, config: &SourceConfig) -> Result<
         SourceConfig::Bitrix24(c) => Box::new(crate::bitrix24::Bitrix24Source::connect(ctx, c.clone()).await?),
         SourceConfig::AmoCrm(c) => Box::new(crate::amocrm::AmoCrmSource::connect(ctx, c.clone()).await?),
         SourceConfig::Sqlite(c) => Box::new(crate::sql::SqliteSource::new(ctx, c.clone())?),
+        SourceConfig::Postgres(c) => {
+            Box::new(crate::sql::ServerSource::new(ctx, c.clone(), crate::sql::Engine::Postgres)?)
+        }
+        SourceConfig::Mysql(c) => Box::new(crate::sql::ServerSource::new(ctx, c.clone(), crate::sql::Engine::Mysql)?),
         SourceConfig::Xlsx(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Xlsx)?),
         SourceConfig::Csv(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Csv)?),
         SourceConfig::Push(_) => Box::new(crate::push::PushSource),

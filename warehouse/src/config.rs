@@ -179,6 +179,10 @@ pub enum SourceConfig {
     AmoCrm(AmoCrmConfig),
     /// A SQLite database file (the demo's legacy intake system).
     Sqlite(SqlConfig),
+    /// A PostgreSQL database, read over the network.
+    Postgres(SqlConfig),
+    /// A MySQL or MariaDB database, read over the network.
+    Mysql(SqlConfig),
     /// An XLSX workbook.
     Xlsx(FileConfig),
     /// A CSV file (1C and spreadsheet exports).
@@ -195,6 +199,8 @@ impl SourceConfig {
             SourceConfig::Bitrix24(_) => "bitrix24",
             SourceConfig::AmoCrm(_) => "amocrm",
             SourceConfig::Sqlite(_) => "sqlite",
+            SourceConfig::Postgres(_) => "postgres",
+            SourceConfig::Mysql(_) => "mysql",
             SourceConfig::Xlsx(_) => "xlsx",
             SourceConfig::Csv(_) => "csv",
             SourceConfig::Push(_) => "push",
@@ -310,21 +316,57 @@ fn default_chunk_rows() -> usize {
     5000
 }
 
-/// `kind = "sqlite"` (later also postgres/mysql): one query per canonical table whose result
-/// columns are named as the canonical columns.
+/// `kind = "sqlite" | "postgres" | "mysql"`: one query per canonical table whose result columns
+/// are named as the canonical columns.
 ///
-/// The row's canonical id (`deal_id`, `request_id`, ...) defaults to `{source}:{source_id}`; a
+/// A sqlite source reads the file in `path`; a postgres or mysql source connects to the URL held
+/// in the environment variable `url_env` (or, discouraged, written inline in `url`). The row's
+/// canonical id (`deal_id`, `request_id`, ...) defaults to `{source}:{source_id}`; a
 /// `branch_code` column is translated to `branch_id` through the branches' `codes`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqlConfig {
-    /// Database file, relative to the project directory.
-    pub path: PathBuf,
+    /// `kind = "sqlite"` only: the database file, relative to the project directory.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `kind = "postgres" | "mysql"`: environment variable holding the connection URL
+    /// (`postgres://user:password@host:5432/database`, `mysql://user:password@host:3306/database`).
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// `kind = "postgres" | "mysql"`: the connection URL written inline. Discouraged: the file
+    /// then holds the password; prefer `url_env`. Never logged.
+    #[serde(default)]
+    pub url: Option<Secret>,
     /// Zone of timestamps stored without an offset (legacy systems keep local time); default UTC.
+    /// PostgreSQL `timestamptz` and MySQL `TIMESTAMP` values are instants already and ignore it.
     #[serde(default)]
     pub time_zone: Option<String>,
     /// Canonical table -> how to read it.
     pub tables: BTreeMap<String, SqlTableConfig>,
+}
+
+/// A secret written in the file (a URL with a password): it prints as `<redacted>` in debug
+/// output, so a logged config never shows it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// `[sources.<name>.tables.<canonical table>]`.
@@ -724,7 +766,8 @@ impl ProjectConfig {
                 }
             }
             let checked = match source {
-                SourceConfig::Sqlite(s) => validate_sql(name, s),
+                SourceConfig::Sqlite(s) => validate_sql(name, s, source.kind()),
+                SourceConfig::Postgres(s) | SourceConfig::Mysql(s) => validate_sql(name, s, source.kind()),
                 SourceConfig::Csv(f) => validate_file(name, f, "csv"),
                 SourceConfig::Xlsx(f) => validate_file(name, f, "xlsx"),
                 SourceConfig::Bitrix24(_) => Ok(()),
@@ -871,12 +914,39 @@ fn check_time_zone(tz: Option<&String>) -> std::result::Result<(), String> {
     }
 }
 
-/// `kind = "sqlite"`: errors as (dotted key, message).
-fn validate_sql(name: &str, s: &SqlConfig) -> std::result::Result<(), (String, String)> {
+/// URL schemes each SQL server kind accepts.
+pub fn sql_url_schemes(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "postgres" => &["postgres", "postgresql"],
+        "mysql" => &["mysql", "mariadb"],
+        _ => &[],
+    }
+}
+
+/// `kind = "sqlite" | "postgres" | "mysql"`: errors as (dotted key, message).
+fn validate_sql(name: &str, s: &SqlConfig, kind: &str) -> std::result::Result<(), (String, String)> {
     let key = |k: &str| format!("sources.{name}.{k}");
     check_time_zone(s.time_zone.as_ref()).map_err(|m| (key("time_zone"), m))?;
-    if s.path.as_os_str().is_empty() {
-        return Err((key("path"), "set the database file (relative to the project directory)".into()));
+    if kind == "sqlite" {
+        for (k, set) in [("url_env", s.url_env.is_some()), ("url", s.url.is_some())] {
+            if set {
+                return Err((
+                    key(k),
+                    format!(
+                        "source `{name}` is kind = \"sqlite\", which reads the file in `path`; `{k}` is for \
+                         kind = \"postgres\" or \"mysql\": remove it or change the kind"
+                    ),
+                ));
+            }
+        }
+        if s.path.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
+            return Err((
+                key("path"),
+                format!("source `{name}`: set `path` to the database file (relative to the project directory)"),
+            ));
+        }
+    } else {
+        check_server_connection(name, s, kind).map_err(|(k, m)| (key(k), m))?;
     }
     if s.tables.is_empty() {
         return Err((
@@ -994,6 +1064,64 @@ fn check_amocrm_url(url: &str) -> std::result::Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A postgres/mysql source names its server by `url_env` or `url`, never by `path`. Messages
+/// never repeat the URL: it may hold a password.
+fn check_server_connection(name: &str, s: &SqlConfig, kind: &str) -> std::result::Result<(), (&'static str, String)> {
+    let schemes = sql_url_schemes(kind);
+    let example = format!("{}://user:password@host:{}/database", schemes[0], if kind == "mysql" { 3306 } else { 5432 });
+    if s.path.is_some() {
+        return Err((
+            "path",
+            format!(
+                "source `{name}` is kind = \"{kind}\": `path` is for kind = \"sqlite\" only; connect with \
+                 url_env = \"ENV_VAR\" naming a variable that holds {example}"
+            ),
+        ));
+    }
+    match (&s.url_env, &s.url) {
+        (Some(_), Some(_)) => Err((
+            "url",
+            format!(
+                "source `{name}` sets both `url_env` and `url`; keep one (url_env keeps the password out of the file)"
+            ),
+        )),
+        (None, None) => Err((
+            "url_env",
+            format!(
+                "source `{name}` (kind = \"{kind}\") needs a connection: set url_env = \"ENV_VAR\" naming a \
+                 variable that holds {example} (or `url`, which puts the password in this file)"
+            ),
+        )),
+        (Some(var), None) => {
+            let valid = !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if valid && !var.starts_with(|c: char| c.is_ascii_digit()) {
+                Ok(())
+            } else {
+                Err((
+                    "url_env",
+                    format!(
+                        "`{var}` is not an environment variable name; use letters, digits and _ (e.g. LEGACY_DB_URL)"
+                    ),
+                ))
+            }
+        }
+        (None, Some(url)) => match Url::parse(url.expose()) {
+            Err(e) => Err(("url", format!("not a valid URL ({e}); expected {example}"))),
+            Ok(u) if !schemes.contains(&u.scheme()) => Err((
+                "url",
+                format!(
+                    "the URL scheme is `{}`, but source `{name}` is kind = \"{kind}\": expected {example}",
+                    u.scheme()
+                ),
+            )),
+            Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+                Err(("url", format!("the URL names no host; expected {example}")))
+            }
+            Ok(_) => Ok(()),
+        },
+    }
 }
 
 /// `kind = "csv" | "xlsx"`: errors as (dotted key, message).
@@ -1261,6 +1389,48 @@ mod tests {
         assert!(e.contains("sources.amo.token_env"), "{e}");
         let e = parse(&ok.replace("commission_rate = \"0.1\"", "requests_per_second = 10")).unwrap_err().to_string();
         assert!(e.contains(":5") && e.contains("between 1 and 7"), "{e}");
+    }
+
+    #[test]
+    fn sql_server_sources_need_a_url_and_refuse_a_path() {
+        let head = "[sources.crm_db]\nkind = \"postgres\"\n";
+        let tables = "\n[sources.crm_db.tables.deals]\nquery = \"select 1\"\n";
+        let ok = parse(&format!("{head}url_env = \"CRM_DB_URL\"{tables}")).unwrap();
+        let SourceConfig::Postgres(c) = &ok.sources["crm_db"] else { panic!("{ok:?}") };
+        assert_eq!((c.url_env.as_deref(), c.path.as_ref()), (Some("CRM_DB_URL"), None));
+        assert_eq!(ok.sources["crm_db"].kind(), "postgres");
+
+        let e = parse(&format!("{head}path = \"crm.db\"\nurl_env = \"CRM_DB_URL\"{tables}")).unwrap_err().to_string();
+        assert!(e.contains(":3") && e.contains("sources.crm_db.path"), "{e}");
+        assert!(e.contains("source `crm_db`") && e.contains("sqlite") && e.contains("url_env"), "{e}");
+
+        let e = parse(&format!("{head}{tables}")).unwrap_err().to_string();
+        assert!(e.contains("sources.crm_db.url_env") && e.contains("postgres://"), "{e}");
+
+        let both = format!("{head}url_env = \"X\"\nurl = \"postgres://u:pw@h/db\"{tables}");
+        let e = parse(&both).unwrap_err().to_string();
+        assert!(e.contains(":4") && e.contains("sources.crm_db.url") && e.contains("both"), "{e}");
+        assert!(!e.contains("pw@"), "a URL in the file is never echoed: {e}");
+
+        let wrong_scheme = format!("{head}url = \"mysql://u:hunter2@h/db\"{tables}");
+        let e = parse(&wrong_scheme).unwrap_err().to_string();
+        assert!(e.contains("`mysql`") && e.contains("postgres://") && !e.contains("hunter2"), "{e}");
+        let e = parse(&format!("{head}url_env = \"1 BAD\"{tables}")).unwrap_err().to_string();
+        assert!(e.contains("sources.crm_db.url_env") && e.contains("not an environment variable"), "{e}");
+
+        let mysql = format!(
+            "[sources.m]\nkind = \"mysql\"\nurl = \"mariadb://root@127.0.0.1/test\"{}",
+            tables.replace("crm_db", "m")
+        );
+        let parsed = parse(&mysql).unwrap();
+        let SourceConfig::Mysql(c) = &parsed.sources["m"] else { panic!() };
+        assert_eq!(format!("{:?}", c.url), "Some(<redacted>)");
+
+        let sqlite = "[sources.l]\nkind = \"sqlite\"\npath = \"l.db\"\nurl_env = \"X\"\n[sources.l.tables.deals]\nquery = \"select 1\"\n";
+        let e = parse(sqlite).unwrap_err().to_string();
+        assert!(e.contains(":4") && e.contains("sources.l.url_env") && e.contains("source `l`"), "{e}");
+        let e = parse(&sqlite.replace("path = \"l.db\"\nurl_env = \"X\"\n", "")).unwrap_err().to_string();
+        assert!(e.contains("sources.l.path"), "{e}");
     }
 
     #[test]
