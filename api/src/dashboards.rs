@@ -1,6 +1,6 @@
 //! The dashboards' own routes: their definitions (`GET /api/v1/dashboards`, `/dashboards/{id}`,
 //! from the `dashboards` crate) and the few answers the generic endpoints do not give: the kanban
-//! cards (`/board`), time in stage with medians (`/stage-time`), the intake migration (`/intake`)
+//! cards (`/board`), time in stage with medians (`/stage-time`), the intake migration (`/intake-migration`)
 //! and one deal's card (`/deal-card`). They are documented in the same route table as the
 //! dashboard-data endpoints and read through the same [`Session`] extractor, so any branch
 //! scoping applied there applies here too.
@@ -21,7 +21,7 @@ const LIST: &str = "/api/v1/dashboards";
 const ONE: &str = "/api/v1/dashboards/{id}";
 const BOARD: &str = "/api/v1/board";
 const STAGE_TIME: &str = "/api/v1/stage-time";
-const INTAKE: &str = "/api/v1/intake";
+const INTAKE: &str = "/api/v1/intake-migration";
 const DEAL_CARD: &str = "/api/v1/deal-card";
 
 /// Cards per kanban column unless `per_stage` says otherwise.

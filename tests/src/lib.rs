@@ -29,9 +29,19 @@ pub fn dealhouse_bin() -> &'static Path {
     })
 }
 
+/// Environment variables every later [`dealhouse`] run gets (e.g. S3 credentials), as a shell
+/// would export them; the test's own environment is left alone.
+static CHILD_ENV: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Exports `name=value` to every later `dealhouse` run of this test process.
+pub fn export_env(name: &str, value: &str) {
+    CHILD_ENV.lock().unwrap_or_else(|e| e.into_inner()).push((name.into(), value.into()));
+}
+
 /// Runs `dealhouse ARGS` and returns its output.
 pub fn dealhouse(args: &[&str]) -> Output {
-    Command::new(dealhouse_bin()).args(args).env("NO_COLOR", "1").output().expect("cannot start dealhouse")
+    let env = CHILD_ENV.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Command::new(dealhouse_bin()).args(args).env("NO_COLOR", "1").envs(env).output().expect("cannot start dealhouse")
 }
 
 /// Runs `dealhouse ARGS`, asserting success, and returns stdout.

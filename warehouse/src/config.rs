@@ -672,6 +672,14 @@ fn resolve_location(dir: &Path, location: &str) -> std::result::Result<Url, Stri
     }
 }
 
+/// Storage options that carry a secret (or name the key that goes with one): they are read from
+/// the environment instead, so the project file can be committed and logged.
+fn is_credential_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let key = key.strip_prefix("aws_").unwrap_or(&key);
+    matches!(key, "access_key_id" | "secret_access_key" | "session_token" | "token")
+}
+
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
@@ -697,6 +705,18 @@ impl ProjectConfig {
         };
         resolve_location(Path::new("/"), config.warehouse.location.get_ref())
             .map_err(|m| err(config.warehouse.location.span(), "warehouse.location".into(), m))?;
+        if let Some(key) = config.warehouse.storage_options.keys().find(|k| is_credential_option(k)) {
+            let key = format!("warehouse.storage_options.{key}");
+            let at = key_offset(text, &key);
+            return Err(Error::Config {
+                file: file.to_path_buf(),
+                line: line_of(text, at),
+                key,
+                message: "credentials do not belong in dealhouse.toml; set AWS_ACCESS_KEY_ID and \
+                          AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / an instance role) in the environment"
+                    .into(),
+            });
+        }
         let holdings: Vec<&str> = config.organisation.holdings.iter().map(|h| h.id.as_str()).collect();
         let mut seen = std::collections::BTreeSet::new();
         for (i, b) in config.organisation.branches.iter().enumerate() {
@@ -1311,6 +1331,17 @@ mod tests {
         assert!(e.contains("warehouse.location"), "{e}");
         let e = parse("[sources.crm]\nkind = \"bitrix24\"\nwebhook_url = \"not a url\"\n").unwrap_err().to_string();
         assert!(e.contains(":3") && e.contains("sources.crm.webhook_url"), "{e}");
+    }
+
+    #[test]
+    fn s3_credentials_in_the_file_are_refused() {
+        let text = "[warehouse]\nlocation = \"s3://bucket/wh\"\n\n[warehouse.storage_options]\n\
+                    aws_endpoint = \"http://127.0.0.1:9000\"\nAWS_SECRET_ACCESS_KEY = \"hunter2\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains("dealhouse.toml:6") && e.contains("warehouse.storage_options.AWS_SECRET_ACCESS_KEY"), "{e}");
+        assert!(e.contains("environment") && !e.contains("hunter2"), "{e}");
+        let ok = parse(&text.replace("AWS_SECRET_ACCESS_KEY = \"hunter2\"", "aws_region = \"us-east-1\"")).unwrap();
+        assert_eq!(ok.warehouse.storage_options["aws_region"], "us-east-1");
     }
 
     #[test]

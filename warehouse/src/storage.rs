@@ -25,6 +25,13 @@ use url::Url;
 use crate::schema::{KEY_COLUMNS, TableDef};
 use crate::{Error, Result};
 
+/// Makes deltalake's S3 handlers known for `s3://` locations. deltalake registers them from a
+/// static constructor too; doing it here as well does not depend on the linker keeping that.
+fn register_object_stores() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| deltalake::aws::register_handlers(None));
+}
+
 /// Commit-info key under which dealhouse records what a commit did.
 const COMMIT_KEY: &str = "dealhouse";
 
@@ -90,6 +97,7 @@ pub struct TableInfo {
 impl Warehouse {
     /// A warehouse at `root` (a directory URL: `file:///...`, `s3://bucket/prefix`).
     pub fn new(root: Url, storage_options: HashMap<String, String>) -> Self {
+        register_object_stores();
         let mut root = root;
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
@@ -111,15 +119,7 @@ impl Warehouse {
     }
 
     fn builder(&self, name: &str) -> Result<DeltaTableBuilder> {
-        if self.root.scheme() != "file" {
-            // deltalake only knows the schemes whose handlers are compiled in; say so plainly
-            // instead of its "cannot infer storage location".
-            return Err(Error::Storage(format!(
-                "warehouse location `{}`: this build stores tables in a local folder only (a path or a \
-                 file:// URL); S3 support is not built in yet. Set [warehouse] location to a local path",
-                self.root
-            )));
-        }
+        register_object_stores();
         Ok(DeltaTableBuilder::from_url(self.table_url(name)?)?.with_storage_options(self.storage_options.clone()))
     }
 
@@ -300,6 +300,7 @@ impl Warehouse {
 
     /// Names of the tables present under the root.
     pub async fn list_tables(&self) -> Result<Vec<String>> {
+        register_object_stores();
         let store = DeltaTableBuilder::from_url(self.root.clone())?
             .with_storage_options(self.storage_options.clone())
             .build_storage()?
