@@ -96,6 +96,9 @@ pub async fn connector_for(ctx: SourceContext, config: &SourceConfig) -> Result<
         SourceConfig::Mysql(c) => Box::new(crate::sql::ServerSource::new(ctx, c.clone(), crate::sql::Engine::Mysql)?),
         SourceConfig::Xlsx(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Xlsx)?),
         SourceConfig::Csv(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Csv)?),
+        SourceConfig::Jsonl(c) => {
+            Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Jsonl)?)
+        }
         SourceConfig::Push(_) => Box::new(crate::push::PushSource),
     })
 }
