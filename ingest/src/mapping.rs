@@ -181,6 +181,9 @@ pub struct MappingOptions {
     /// The source fills several tables from the same records: quarantine ids carry the table
     /// (`agents.csv:3#managers`), so a record bad for two tables keeps both reasons.
     pub quarantine_per_table: bool,
+    /// The config table holding `values` when it is not `sources.<source>` (a file source's
+    /// `sources.x.tables.<table>`), for reasons.
+    pub values_section: Option<String>,
 }
 
 impl Default for MappingOptions {
@@ -193,6 +196,7 @@ impl Default for MappingOptions {
             columns_hint: "the source's columns".into(),
             own_branches: false,
             quarantine_per_table: false,
+            values_section: None,
         }
     }
 }
@@ -399,10 +403,10 @@ impl Mapper {
                 && !allowed.contains(&s.as_str())
             {
                 return Err(format!(
-                    "column `{}`: `{s}` is not one of {}; map it with [sources.{}.values.{}] or in the query",
+                    "column `{}`: `{s}` is not one of {}; map it with [{}.values.{}] or in the query",
                     c.name,
                     allowed.join(", "),
-                    self.source,
+                    self.values_section(),
                     c.name
                 ));
             }
@@ -424,9 +428,14 @@ impl Mapper {
             return Ok(raw.clone());
         }
         Err(format!(
-            "column `{column}`: value `{text}` is not in [sources.{}.values.{column}]; add `\"{text}\" = \"...\"` there",
-            self.source
+            "column `{column}`: value `{text}` is not in [{}.values.{column}]; add `\"{text}\" = \"...\"` there",
+            self.values_section()
         ))
+    }
+
+    /// The config table whose `values` map this table's raw values.
+    fn values_section(&self) -> String {
+        self.options.values_section.clone().unwrap_or_else(|| format!("sources.{}", self.source))
     }
 
     /// `branch_id` from a `branch_code` (through the branches' `codes`) or given directly.

@@ -110,8 +110,12 @@ impl TableMapping {
                     .map_err(|e| config_error(format!("{section} {column}: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let options =
-            MappingOptions { values: mapping.values.clone(), columns_hint: section.clone(), ..options.clone() };
+        let options = MappingOptions {
+            values: mapping.values.clone(),
+            columns_hint: section.clone(),
+            values_section: Some(mapping.section(source)),
+            ..options.clone()
+        };
         Ok(Self { table, specs, options, section })
     }
 }
