@@ -174,6 +174,16 @@ pub struct MappingOptions {
     pub values: BTreeMap<String, BTreeMap<String, String>>,
     /// Where the user supplies a column, for reasons (`[sources.x.columns]`).
     pub columns_hint: String,
+    /// The source describes its own branches (a file source filling `branches`): a
+    /// `branch_code` no [[organisation.branches]] claims names the source's branch
+    /// `{source}:{code}`, the id its `branches` rows get by default.
+    pub own_branches: bool,
+    /// The source fills several tables from the same records: quarantine ids carry the table
+    /// (`agents.csv:3#managers`), so a record bad for two tables keeps both reasons.
+    pub quarantine_per_table: bool,
+    /// The config table holding `values` when it is not `sources.<source>` (a file source's
+    /// `sources.x.tables.<table>`), for reasons.
+    pub values_section: Option<String>,
 }
 
 impl Default for MappingOptions {
@@ -184,6 +194,9 @@ impl Default for MappingOptions {
             date_format: None,
             values: BTreeMap::new(),
             columns_hint: "the source's columns".into(),
+            own_branches: false,
+            quarantine_per_table: false,
+            values_section: None,
         }
     }
 }
@@ -261,9 +274,15 @@ impl Mapper {
     /// Maps one record read at `location`; a record that does not map goes to quarantine with
     /// `raw` (the record as the source holds it).
     pub fn push(&mut self, record: &Record, location: &str, raw: &Record) {
+        self.push_with(record, location, || raw.to_json());
+    }
+
+    /// [`Mapper::push`] with the raw record as text (a JSON Lines line), made only when the
+    /// record is quarantined.
+    pub fn push_with(&mut self, record: &Record, location: &str, raw: impl FnOnce() -> String) {
         match self.map(record) {
             Ok(row) => self.rows.push(row),
-            Err(reason) => self.quarantine(location, raw.to_json(), reason),
+            Err(reason) => self.quarantine(location, raw(), reason),
         }
     }
 
@@ -277,7 +296,11 @@ impl Mapper {
             quarantined_at: Utc::now(),
             source_system: self.source.clone(),
             // The location is stable run to run, so a re-read replaces the entry.
-            source_id: location.to_string(),
+            source_id: if self.options.quarantine_per_table {
+                format!("{location}#{}", self.def.name)
+            } else {
+                location.to_string()
+            },
         });
     }
 
@@ -350,6 +373,7 @@ impl Mapper {
             let cell = match c.name {
                 "source_system" => Cell::Str(self.source.clone()),
                 "source_id" => Cell::Str(source_id.clone()),
+                "branch_id" if self.def.name == "branches" => self.own_branch_id(record, &source_id)?,
                 "branch_id" => self.branch_id(record)?,
                 name => {
                     let raw = self.value_mapped(name, record.get(name).unwrap_or(&RawValue::Null))?;
@@ -369,15 +393,20 @@ impl Mapper {
                 ));
             }
             if let Cell::Str(s) = &cell
+                && self.def.name == "branches"
+            {
+                self.check_branch_value(c.name, s)?;
+            }
+            if let Cell::Str(s) = &cell
                 && let Some((_, _, allowed)) =
                     VOCABULARY.iter().find(|(t, col, _)| *t == self.def.name && *col == c.name)
                 && !allowed.contains(&s.as_str())
             {
                 return Err(format!(
-                    "column `{}`: `{s}` is not one of {}; map it with [sources.{}.values.{}] or in the query",
+                    "column `{}`: `{s}` is not one of {}; map it with [{}.values.{}] or in the query",
                     c.name,
                     allowed.join(", "),
-                    self.source,
+                    self.values_section(),
                     c.name
                 ));
             }
@@ -399,9 +428,14 @@ impl Mapper {
             return Ok(raw.clone());
         }
         Err(format!(
-            "column `{column}`: value `{text}` is not in [sources.{}.values.{column}]; add `\"{text}\" = \"...\"` there",
-            self.source
+            "column `{column}`: value `{text}` is not in [{}.values.{column}]; add `\"{text}\" = \"...\"` there",
+            self.values_section()
         ))
+    }
+
+    /// The config table whose `values` map this table's raw values.
+    fn values_section(&self) -> String {
+        self.options.values_section.clone().unwrap_or_else(|| format!("sources.{}", self.source))
     }
 
     /// `branch_id` from a `branch_code` (through the branches' `codes`) or given directly.
@@ -409,7 +443,8 @@ impl Mapper {
         let config = &self.project.config;
         let direct = record.get("branch_id").and_then(RawValue::to_text);
         if let Some(id) = direct {
-            if !config.organisation.branches.is_empty() && config.branch(&id).is_none() {
+            let own = self.options.own_branches && id.starts_with(&format!("{}:", self.source));
+            if !own && !config.organisation.branches.is_empty() && config.branch(&id).is_none() {
                 return Err(format!(
                     "column `branch_id`: `{id}` is not a branch id in [[organisation.branches]]; use one of them or map a `branch_code`"
                 ));
@@ -420,11 +455,48 @@ impl Mapper {
         let Some(code) = code.to_text() else { return Ok(Cell::Null) };
         match config.branch_by_code(&self.source, &code) {
             Some(b) => Ok(Cell::Str(b.id.clone())),
+            None if self.options.own_branches => Ok(Cell::Str(format!("{}:{code}", self.source))),
             None => Err(format!(
                 "column `branch_code`: unknown branch code `{code}` for source `{src}`; add `{src} = \"{code}\"` to the \
                  `codes` of its branch in [[organisation.branches]]",
                 src = self.source
             )),
+        }
+    }
+
+    /// The id of a branch the source describes itself (a file's `branches` rows): given, or
+    /// `{source}:{source_id}`; never one [[organisation.branches]] declares, whose row comes from
+    /// the project file.
+    fn own_branch_id(&self, record: &Record, source_id: &str) -> std::result::Result<Cell, String> {
+        let id = match record.get("branch_id") {
+            Some(RawValue::Invalid(what)) => return Err(format!("column `branch_id` holds {what}")),
+            Some(v) => v.to_text(),
+            None => None,
+        };
+        let id = id.unwrap_or_else(|| format!("{}:{source_id}", self.source));
+        if self.project.config.branch(&id).is_some() {
+            return Err(format!(
+                "column `branch_id`: branch `{id}` is declared in [[organisation.branches]], which its row comes \
+                 from; leave it out of this source or give it another id"
+            ));
+        }
+        Ok(Cell::Str(id))
+    }
+
+    /// A branch's holding must be declared and its time zone real: every "per day" figure of
+    /// the branch is counted in that zone.
+    fn check_branch_value(&self, column: &str, value: &str) -> std::result::Result<(), String> {
+        let holdings = &self.project.config.organisation.holdings;
+        match column {
+            "holding_id" if !holdings.iter().any(|h| h.id == value) => Err(format!(
+                "column `holding_id`: `{value}` is not declared in [[organisation.holdings]] (declared: {})",
+                holdings.iter().map(|h| h.id.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+            "time_zone" if value.parse::<Tz>().is_err() => Err(format!(
+                "column `time_zone`: `{value}` is not an IANA time zone (e.g. Europe/Moscow); fix the value or map it in \
+                 the table's `values`"
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -869,6 +941,7 @@ codes = { legacy = "MSK", onec = "12" }
             date_format: Some("%d.%m.%Y".into()),
             values: [("stage".to_string(), [("Оплачен".to_string(), "won".to_string())].into())].into(),
             columns_hint: "[sources.onec.columns]".into(),
+            ..MappingOptions::default()
         };
         let mut m = Mapper::new(project(), "onec", "deals", options).unwrap();
         let good = record(&[
@@ -1006,6 +1079,82 @@ codes = { legacy = "MSK", onec = "12" }
         assert_eq!(months.values().to_vec(), vec![days(2025, 1), days(2025, 2), days(2025, 3)]);
         // plans has no own id column: `month` comes first.
         assert!(batch.column_by_name("plan_id").is_none());
+    }
+
+    #[test]
+    fn mapping_branches_a_source_describes_itself() {
+        let options = MappingOptions { own_branches: true, ..MappingOptions::default() };
+        let mut b = Mapper::new(project(), "agents", "branches", options.clone()).unwrap();
+        let branch = |id: &str, holding: &str, tz: &str| {
+            record(&[
+                ("source_id", text(id)),
+                ("name", text(id)),
+                ("holding_id", text(holding)),
+                ("city", text(id)),
+                ("time_zone", text(tz)),
+            ])
+        };
+        for (i, r) in [
+            branch("Central", "h", "America/Chicago"),
+            branch("East", "north", "America/New_York"),
+            branch("West", "h", "Pacific"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            b.push(r, &format!("agents.csv:{}", i + 2), r);
+        }
+        let mut declared = branch("x", "h", "UTC");
+        declared.push("branch_id", text("msk"));
+        b.push(&declared, "agents.csv:5", &declared);
+        let (batch, q) = b.finish().unwrap();
+        assert_eq!(batch.num_rows(), 1);
+        assert_eq!(batch.column_by_name("branch_id").unwrap().as_string::<i32>().value(0), "agents:Central");
+        let reasons: Vec<&str> = q.iter().map(|r| r.reason.as_str()).collect();
+        assert!(reasons[0].contains("`north`") && reasons[0].contains("declared: h"), "{reasons:?}");
+        assert!(reasons[1].contains("`Pacific`") && reasons[1].contains("IANA"), "{reasons:?}");
+        assert!(reasons[2].contains("`msk`") && reasons[2].contains("[[organisation.branches]]"), "{reasons:?}");
+
+        // The source's other tables: a code [organisation] knows is its branch, any other code
+        // names the source's own branch; without `own_branches` an unknown code is quarantined.
+        let mut m = Mapper::new(project(), "agents", "managers", options).unwrap();
+        for (id, code) in [("a", "Central"), ("b", "")] {
+            let r = record(&[
+                ("source_id", text(id)),
+                ("name", text(id)),
+                ("active", text("1")),
+                ("branch_code", text(code)),
+            ]);
+            m.push(&r, id, &r);
+        }
+        let mut onec = Mapper::new(
+            project(),
+            "onec",
+            "managers",
+            MappingOptions { own_branches: true, ..MappingOptions::default() },
+        )
+        .unwrap();
+        let r = record(&[
+            ("source_id", text("c")),
+            ("name", text("c")),
+            ("active", text("1")),
+            ("branch_code", text("12")),
+        ]);
+        onec.push(&r, "c", &r);
+        let (batch, q) = m.finish().unwrap();
+        assert!(q.is_empty(), "{q:?}");
+        let ids = batch.column_by_name("branch_id").unwrap().as_string::<i32>();
+        assert_eq!((ids.value(0), ids.is_null(1)), ("agents:Central", true));
+        assert_eq!(onec.finish().unwrap().0.column_by_name("branch_id").unwrap().as_string::<i32>().value(0), "msk");
+        let mut strict = Mapper::new(project(), "agents", "managers", MappingOptions::default()).unwrap();
+        let r = record(&[
+            ("source_id", text("a")),
+            ("name", text("a")),
+            ("active", text("1")),
+            ("branch_code", text("Central")),
+        ]);
+        strict.push(&r, "a", &r);
+        assert!(strict.finish().unwrap().1[0].reason.contains("unknown branch code `Central`"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use dealhouse_warehouse::config::SourceConfig;
+use dealhouse_warehouse::datafusion::arrow::record_batch::RecordBatch;
 use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord, canonical_table};
 use dealhouse_warehouse::{CommitMeta, Project, Warehouse};
 use futures::StreamExt;
@@ -96,6 +97,9 @@ pub async fn connector_for(ctx: SourceContext, config: &SourceConfig) -> Result<
         SourceConfig::Mysql(c) => Box::new(crate::sql::ServerSource::new(ctx, c.clone(), crate::sql::Engine::Mysql)?),
         SourceConfig::Xlsx(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Xlsx)?),
         SourceConfig::Csv(c) => Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Csv)?),
+        SourceConfig::Jsonl(c) => {
+            Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Jsonl)?)
+        }
         SourceConfig::Push(_) => Box::new(crate::push::PushSource),
     })
 }
@@ -179,6 +183,16 @@ async fn sync_source(
             }
             let meta = CommitMeta { operation: "sync".into(), source: name.clone(), cursor: chunk.cursor.clone() };
             let stats = warehouse.upsert(&def, vec![chunk.batch], &meta).await?;
+            // A merge that changes no row makes no Delta commit, so its cursor would be lost and
+            // the unchanged rows read again every sync: store the cursor in an empty commit.
+            if rows > 0
+                && stats.inserted == 0
+                && stats.updated == 0
+                && meta.cursor.is_some()
+                && warehouse.last_cursor(stream.table, &name).await? != meta.cursor
+            {
+                warehouse.upsert(&def, vec![RecordBatch::new_empty(def.schema())], &meta).await?;
+            }
             table_report.read += rows;
             table_report.inserted += stats.inserted;
             table_report.updated += stats.updated;

@@ -187,6 +187,8 @@ pub enum SourceConfig {
     Xlsx(FileConfig),
     /// A CSV file (1C and spreadsheet exports).
     Csv(FileConfig),
+    /// A JSON Lines file: one object per line, its keys read like CSV headers.
+    Jsonl(FileConfig),
     /// Records delivered to the server (`POST /api/v1/intake/<name>`): the self-service portal,
     /// CRM webhooks. `sync` has nothing to pull for it.
     Push(PushConfig),
@@ -203,6 +205,7 @@ impl SourceConfig {
             SourceConfig::Mysql(_) => "mysql",
             SourceConfig::Xlsx(_) => "xlsx",
             SourceConfig::Csv(_) => "csv",
+            SourceConfig::Jsonl(_) => "jsonl",
             SourceConfig::Push(_) => "push",
         }
     }
@@ -384,23 +387,34 @@ pub struct SqlTableConfig {
     pub lookback_seconds: u64,
 }
 
-/// `kind = "csv" | "xlsx"`: rows of one file mapped onto one canonical table.
+/// `kind = "csv" | "xlsx" | "jsonl"`: rows of files mapped onto canonical tables.
 ///
-/// `columns` maps each canonical column to a header in the file, a template mixing text and
-/// headers (`"crm:{Сделка}"`), or a constant (`"=contract_signed"`). `values` maps raw values of a
-/// canonical column to canonical ones (`metric = { "Выручка" = "won_amount" }`).
+/// `path` names one file or, with `*`, `?`, `[...]` or `**`, every file matching a glob
+/// (`exports/deals_*.csv`, read in path order); relative to the project directory, or a URL
+/// (`file:///srv/exports/*.csv`, `s3://bucket/exports/*.jsonl`). Each file is tracked on its own:
+/// one loaded before with the same bytes and the same mapping is skipped.
+///
+/// One table: `table` with `columns` and `values`. Several tables from the same rows:
+/// `[sources.<name>.tables.<canonical table>]` sections, each with its own `columns` and
+/// `values`. `columns` maps each canonical column to a header in the file (a key of a JSON Lines
+/// object), a template mixing text and headers (`"crm:{Сделка}"`), or a constant
+/// (`"=contract_signed"`). `values` maps raw values of a canonical column to canonical ones
+/// (`metric = { "Выручка" = "won_amount" }`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// File path, relative to the project directory.
-    pub path: PathBuf,
-    /// Canonical table the rows go to.
-    pub table: String,
+    /// A file or a glob of files: a path relative to the project directory (or absolute), or a
+    /// `file://` or `s3://` URL.
+    pub path: String,
+    /// Canonical table the rows go to (with `columns` and `values`); or use `tables`.
+    #[serde(default)]
+    pub table: Option<String>,
     /// XLSX sheet name (default: the first sheet).
     #[serde(default)]
     pub sheet: Option<String>,
     /// Text encoding (CSV): `utf-8` (BOM allowed) or `windows-1251`. Unset: UTF-8 when the
-    /// file is valid UTF-8, else windows-1251 (1C and Russian Excel exports).
+    /// file is valid UTF-8, else windows-1251 (1C and Russian Excel exports). JSON Lines files
+    /// are always UTF-8.
     #[serde(default)]
     pub encoding: Option<String>,
     /// Field delimiter (CSV), one ASCII character; default `,`.
@@ -415,17 +429,80 @@ pub struct FileConfig {
     /// Zone of timestamps without an offset; default UTC.
     #[serde(default)]
     pub time_zone: Option<String>,
-    /// Canonical column -> header, `{Header}` template or `=constant`. Only mapped columns are
-    /// read; `branch_code` is translated to `branch_id` through the branches' `codes`; the
-    /// table's own id defaults to `{source}:{source_id}`. A mapped header missing from the file
-    /// refuses the whole file.
+    /// With `table`: canonical column -> header, `{Header}` template or `=constant`. Only
+    /// mapped columns are read; `branch_code` is translated to `branch_id` through the branches'
+    /// `codes`; the table's own id defaults to `{source}:{source_id}`. A mapped header missing
+    /// from a file refuses that whole file.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
-    /// Canonical column -> (raw value -> canonical value). A value that is neither a key nor
-    /// already one of the canonical values quarantines its row.
+    /// With `table`: canonical column -> (raw value -> canonical value). A value that is neither
+    /// a key nor already one of the canonical values quarantines its row.
+    #[serde(default)]
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// Instead of `table`: canonical table -> its `columns` and `values`, so each row feeds
+    /// several tables (an agents file filling `managers` and `branches`). `branches` may be
+    /// filled here: their id defaults to `{source}:{source_id}`, and a `branch_code` in this
+    /// source's other tables that no [[organisation.branches]] claims names that branch.
+    #[serde(default)]
+    pub tables: BTreeMap<String, FileTableConfig>,
+    /// object_store options for a URL `path` (`aws_region`, `aws_endpoint`, ...), as in
+    /// `[warehouse]`; credentials come from the environment, never from this file.
+    #[serde(default)]
+    pub storage_options: BTreeMap<String, String>,
+}
+
+/// `[sources.<name>.tables.<canonical table>]` of a file source.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTableConfig {
+    /// Canonical column -> header, `{Header}` template or `=constant` (as `columns` of a
+    /// single-table source).
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// Canonical column -> (raw value -> canonical value).
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
 }
+
+/// One canonical table a file source fills and how, from either form of [`FileConfig`].
+#[derive(Debug, Clone, Copy)]
+pub struct FileTableMapping<'a> {
+    /// Canonical table name as configured.
+    pub table: &'a str,
+    /// Canonical column -> header, template or constant.
+    pub columns: &'a BTreeMap<String, String>,
+    /// Canonical column -> (raw value -> canonical value).
+    pub values: &'a BTreeMap<String, BTreeMap<String, String>>,
+    /// Set for a `[sources.<name>.tables.<table>]` section, unset for the `table` form.
+    pub in_tables: bool,
+}
+
+impl FileTableMapping<'_> {
+    /// The dotted key of this mapping's section: `sources.x` (`table` form) or
+    /// `sources.x.tables.managers`.
+    pub fn section(&self, source: &str) -> String {
+        if self.in_tables { format!("sources.{source}.tables.{}", self.table) } else { format!("sources.{source}") }
+    }
+}
+
+impl FileConfig {
+    /// The tables the rows go to, with their mappings (`table` alone, or every `tables` entry).
+    pub fn mappings(&self) -> Vec<FileTableMapping<'_>> {
+        match &self.table {
+            Some(table) => {
+                vec![FileTableMapping { table, columns: &self.columns, values: &self.values, in_tables: false }]
+            }
+            None => self
+                .tables
+                .iter()
+                .map(|(table, t)| FileTableMapping { table, columns: &t.columns, values: &t.values, in_tables: true })
+                .collect(),
+        }
+    }
+}
+
+/// Characters that make a file source's `path` a glob.
+pub const GLOB_CHARS: [char; 3] = ['*', '?', '['];
 
 /// `kind = "push"`: JSON objects (one, an array, or JSON Lines) POSTed to
 /// `/api/v1/intake/<name>`, keyed by the canonical column names of `table` (`source_id`
@@ -788,8 +865,9 @@ impl ProjectConfig {
             let checked = match source {
                 SourceConfig::Sqlite(s) => validate_sql(name, s, source.kind()),
                 SourceConfig::Postgres(s) | SourceConfig::Mysql(s) => validate_sql(name, s, source.kind()),
-                SourceConfig::Csv(f) => validate_file(name, f, "csv"),
-                SourceConfig::Xlsx(f) => validate_file(name, f, "xlsx"),
+                SourceConfig::Csv(f) => validate_file(name, f, "csv", &config.organisation),
+                SourceConfig::Xlsx(f) => validate_file(name, f, "xlsx", &config.organisation),
+                SourceConfig::Jsonl(f) => validate_file(name, f, "jsonl", &config.organisation),
                 SourceConfig::Bitrix24(_) => Ok(()),
                 SourceConfig::AmoCrm(a) => validate_amocrm(name, a),
                 SourceConfig::Push(p) => check_source_table(&p.table)
@@ -1144,20 +1222,76 @@ fn check_server_connection(name: &str, s: &SqlConfig, kind: &str) -> std::result
     }
 }
 
-/// `kind = "csv" | "xlsx"`: errors as (dotted key, message).
-fn validate_file(name: &str, f: &FileConfig, kind: &str) -> std::result::Result<(), (String, String)> {
+/// `kind = "csv" | "xlsx" | "jsonl"`: errors as (dotted key, message).
+fn validate_file(
+    name: &str,
+    f: &FileConfig,
+    kind: &str,
+    org: &OrganisationConfig,
+) -> std::result::Result<(), (String, String)> {
     let key = |k: &str| format!("sources.{name}.{k}");
-    let table = check_source_table(&f.table).map_err(|m| (key("table"), m))?;
-    check_time_zone(f.time_zone.as_ref()).map_err(|m| (key("time_zone"), m))?;
-    if kind == "xlsx" {
-        for (k, set) in [("encoding", f.encoding.is_some()), ("delimiter", f.delimiter.is_some())] {
-            if set {
-                return Err((key(k), format!("`{k}` applies to csv files only; remove it")));
+    check_file_path(&f.path).map_err(|m| (key("path"), m))?;
+    if let Some(option) = f.storage_options.keys().find(|k| is_secret_storage_option(k)) {
+        return Err((
+            key(&format!("storage_options.{option}")),
+            "credentials do not belong in dealhouse.toml; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or \
+             AWS_PROFILE / an instance role) in the environment"
+                .into(),
+        ));
+    }
+    match (&f.table, f.tables.is_empty()) {
+        (Some(_), false) => {
+            return Err((
+                key("table"),
+                format!(
+                    "`table` and [sources.{name}.tables.*] are both set; use `table` with [sources.{name}.columns] \
+                     for one table, or only [sources.{name}.tables.<canonical table>] sections for several"
+                ),
+            ));
+        }
+        (None, true) => {
+            return Err((
+                key("table"),
+                format!(
+                    "set `table` (the canonical table the rows go to, mapped in [sources.{name}.columns]) or add \
+                     [sources.{name}.tables.<canonical table>] sections to fill several tables"
+                ),
+            ));
+        }
+        (None, false) => {
+            for (k, set) in [("columns", !f.columns.is_empty()), ("values", !f.values.is_empty())] {
+                if set {
+                    return Err((
+                        key(k),
+                        format!(
+                            "with [sources.{name}.tables.*] each table has its own `{k}`: move these under \
+                             [sources.{name}.tables.<canonical table>.{k}]"
+                        ),
+                    ));
+                }
             }
         }
+        (Some(_), true) => {}
     }
-    if kind == "csv" && f.sheet.is_some() {
-        return Err((key("sheet"), "`sheet` applies to xlsx files only; remove it".into()));
+    check_time_zone(f.time_zone.as_ref()).map_err(|m| (key("time_zone"), m))?;
+    let only = |k: &str, set: bool, kinds: &str| {
+        if set { Err((key(k), format!("`{k}` applies to {kinds} only; remove it"))) } else { Ok(()) }
+    };
+    match kind {
+        "xlsx" => {
+            only("encoding", f.encoding.is_some(), "csv files")?;
+            only("delimiter", f.delimiter.is_some(), "csv files")?;
+        }
+        "jsonl" => {
+            only("delimiter", f.delimiter.is_some(), "csv files")?;
+            only("sheet", f.sheet.is_some(), "xlsx files")?;
+            if let Some(e) = &f.encoding
+                && !matches!(e.trim().to_ascii_lowercase().as_str(), "utf-8" | "utf8")
+            {
+                return Err((key("encoding"), format!("JSON Lines files are UTF-8, not `{e}`; remove the key")));
+            }
+        }
+        _ => only("sheet", f.sheet.is_some(), "xlsx files")?,
     }
     if let Some(e) = &f.encoding
         && !matches!(e.trim().to_ascii_lowercase().as_str(), "utf-8" | "utf8" | "windows-1251" | "cp1251")
@@ -1181,11 +1315,35 @@ fn validate_file(name: &str, f: &FileConfig, kind: &str) -> std::result::Result<
             ));
         }
     }
+    for mapping in f.mappings() {
+        validate_file_table(name, &mapping, org)?;
+    }
+    Ok(())
+}
+
+/// One table of a file source: the table, its `columns` and `values`.
+fn validate_file_table(
+    name: &str,
+    m: &FileTableMapping<'_>,
+    org: &OrganisationConfig,
+) -> std::result::Result<(), (String, String)> {
+    let section = m.section(name);
+    let key = |k: &str| format!("{section}.{k}");
+    let table_key = if m.in_tables { section.clone() } else { key("table") };
+    let table = check_file_table(m.table).map_err(|msg| (table_key, msg))?;
     let columns: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-    for (column, spec) in &f.columns {
+    for (column, spec) in m.columns {
         let ckey = key(&format!("columns.{column}"));
         if column == "source_system" {
             return Err((ckey, "`source_system` is always the source's name; remove it".into()));
+        }
+        if column == "branch_code" && table.name == "branches" {
+            return Err((
+                ckey,
+                "a branch's own id is `branch_id` (default `{source}:{source_id}`); `branch_code` is for rows that \
+                 refer to a branch"
+                    .into(),
+            ));
         }
         if !columns.contains(&column.as_str()) && column != "branch_code" {
             return Err((
@@ -1197,12 +1355,25 @@ fn validate_file(name: &str, f: &FileConfig, kind: &str) -> std::result::Result<
                 ),
             ));
         }
-        check_column_spec(spec).map_err(|m| (ckey, m))?;
+        check_column_spec(spec).map_err(|msg| (ckey.clone(), msg))?;
+        if table.name == "branches"
+            && let Some(constant) = spec.strip_prefix('=')
+        {
+            match column.as_str() {
+                "holding_id" if !org.holdings.iter().any(|h| h.id == constant) => {
+                    return Err((ckey, format!("holding `{constant}` is not declared in [[organisation.holdings]]")));
+                }
+                "time_zone" if constant.parse::<chrono_tz::Tz>().is_err() => {
+                    return Err((ckey, format!("`{constant}` is not an IANA time zone (e.g. Europe/Moscow)")));
+                }
+                _ => {}
+            }
+        }
     }
     // The table's own id (first column) defaults to `{source}:{source_id}`, `deleted` to false.
     for (i, c) in table.columns.iter().enumerate() {
         let defaulted = c.name == "source_system" || c.name == "deleted" || (i == 0 && c.name.ends_with("_id"));
-        if !c.nullable && !defaulted && !f.columns.contains_key(c.name) {
+        if !c.nullable && !defaulted && !m.columns.contains_key(c.name) {
             return Err((
                 key("columns"),
                 format!(
@@ -1212,15 +1383,66 @@ fn validate_file(name: &str, f: &FileConfig, kind: &str) -> std::result::Result<
             ));
         }
     }
-    for column in f.values.keys() {
-        if !f.columns.contains_key(column) {
+    for column in m.values.keys() {
+        if !m.columns.contains_key(column) {
             return Err((
                 key(&format!("values.{column}")),
-                format!("`{column}` is not in [sources.{name}.columns]; map it first"),
+                format!("`{column}` is not in [{section}.columns]; map it first"),
             ));
         }
     }
     Ok(())
+}
+
+/// Canonical tables a file source may fill: those of any source, and `branches` too (a file
+/// may describe offices the project file does not list).
+fn check_file_table(table: &str) -> std::result::Result<crate::schema::TableDef, String> {
+    match crate::schema::canonical_table(table) {
+        Some(t) if t.name == "branches" => Ok(t),
+        _ => check_source_table(table)
+            .map_err(|m| m.replace("; sources fill one of: ", "; file sources fill branches or one of: ")),
+    }
+}
+
+/// A file source's `path`: a path or a `file://` / `s3://` URL, with an optional glob in its
+/// folders or file name (not in the bucket).
+fn check_file_path(path: &str) -> std::result::Result<(), String> {
+    if path.trim().is_empty() {
+        return Err("empty; name a file (`exports/deals.csv`), a glob (`exports/deals_*.csv`) or a URL".into());
+    }
+    if path.ends_with('/') {
+        return Err(format!("`{path}` names a folder; name its files, e.g. `{path}*.csv`"));
+    }
+    if let Some((scheme, rest)) = path.split_once("://") {
+        match scheme {
+            "file" if !rest.starts_with('/') => {
+                return Err(format!("`{path}` is not an absolute file URL; write file:///absolute/path"));
+            }
+            "file" => {}
+            "s3" | "s3a" => {
+                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() || bucket.contains(GLOB_CHARS) || key.is_empty() {
+                    return Err(format!("`{path}` names no file in a bucket; write s3://bucket/prefix/file.csv"));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unsupported scheme `{other}` in `{path}`: use a path, file:///absolute/path or s3://bucket/key"
+                ));
+            }
+        }
+    }
+    glob::Pattern::new(path).map(|_| ()).map_err(|e| {
+        format!("`{path}` is not a valid glob ({e}); `*`, `?`, `[abc]` and `**` are special, `[[]` is a literal `[`")
+    })
+}
+
+/// Storage options that carry a secret: they come from the environment, so the project file
+/// can be committed and logged.
+fn is_secret_storage_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    let key = key.strip_prefix("aws_").unwrap_or(&key);
+    matches!(key, "access_key_id" | "secret_access_key" | "session_token" | "token")
 }
 
 /// A `columns` value: `=constant`, a header, or text with balanced `{Header}` references.
@@ -1249,10 +1471,12 @@ fn check_column_spec(spec: &str) -> std::result::Result<(), String> {
 }
 
 /// Byte offset of a dotted key, best effort: the deepest `[table]` header the key is under, then
-/// the line in that table that sets the key's next part (or the header line itself).
+/// the line in that table that sets the key's next part; else the first header under the key
+/// (`[a.b.c]` for `a.b`), else the deepest header itself.
 fn key_offset(text: &str, key: &str) -> usize {
     let parts: Vec<&str> = key.split('.').collect();
     let mut best: Option<(usize, usize)> = None; // (depth, offset of the header line)
+    let mut below: Option<usize> = None; // offset of the first header deeper than the key
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         let t = line.trim();
@@ -1265,11 +1489,15 @@ fn key_offset(text: &str, key: &str) -> usize {
             {
                 best = Some((header.len(), offset));
             }
+            if below.is_none() && header.len() > parts.len() && header[..parts.len()] == parts[..] {
+                below = Some(offset);
+            }
         }
         offset += line.len();
     }
-    let Some((depth, start)) = best else { return 0 };
+    let Some((depth, start)) = best else { return below.unwrap_or(0) };
     let Some(next) = parts.get(depth) else { return start };
+    let start_or_below = below.unwrap_or(start);
     let mut at = start;
     for (i, line) in text[start..].split_inclusive('\n').enumerate() {
         let t = line.trim_start();
@@ -1283,7 +1511,7 @@ fn key_offset(text: &str, key: &str) -> usize {
         }
         at += line.len();
     }
-    start
+    start_or_below
 }
 
 /// The dotted key at a parse error, best effort, from the table header and the key on the line.
@@ -1377,6 +1605,82 @@ mod tests {
         parse(ok).unwrap();
         let e = parse(&ok.replace("metric = {", "kind = {")).unwrap_err().to_string();
         assert!(e.contains(":12") && e.contains("sources.plans.values.kind") && e.contains("map it first"), "{e}");
+    }
+
+    #[test]
+    fn file_sources_tables_paths_and_kinds_are_validated() {
+        let org = "[[organisation.holdings]]\nid = \"mv\"\nname = \"MavenTech\"\n";
+        let tables = "[sources.agents.tables.managers.columns]\nsource_id = \"sales_agent\"\nname = \"sales_agent\"\n\
+                      branch_code = \"regional_office\"\nactive = \"=true\"\n\n\
+                      [sources.agents.tables.branches.columns]\nsource_id = \"regional_office\"\n\
+                      name = \"regional_office\"\nholding_id = \"=mv\"\ncity = \"regional_office\"\n\
+                      time_zone = \"=America/Chicago\"\n";
+        let ok = format!("{org}\n[sources.agents]\nkind = \"csv\"\npath = \"maven/*.csv\"\n\n{tables}");
+        let c = parse(&ok).unwrap();
+        let SourceConfig::Csv(f) = &c.sources["agents"] else { panic!("{c:?}") };
+        let mapped: Vec<(&str, usize, bool)> =
+            f.mappings().iter().map(|m| (m.table, m.columns.len(), m.in_tables)).collect();
+        assert_eq!(mapped, [("branches", 5, true), ("managers", 4, true)]);
+
+        // `table` on line 8 beside [sources.agents.tables.*].
+        let both = ok.replace("path = \"maven/*.csv\"\n", "path = \"maven/*.csv\"\ntable = \"managers\"\n");
+        let e = parse(&both).unwrap_err().to_string();
+        assert!(e.contains("dealhouse.toml:8") && e.contains("key `sources.agents.table`"), "{e}");
+        assert!(e.contains("both set") && e.contains("[sources.agents.tables.<canonical table>]"), "{e}");
+        let neither = format!("{org}\n[sources.agents]\nkind = \"csv\"\npath = \"a.csv\"\n");
+        let e = parse(&neither).unwrap_err().to_string();
+        assert!(e.contains(":5") && e.contains("sources.agents.table") && e.contains("set `table`"), "{e}");
+        let stray = ok.replace(
+            "\n\n[sources.agents.tables.managers",
+            "\n[sources.agents.columns]\nx = \"y\"\n\n[sources.agents.tables.managers",
+        );
+        let e = parse(&stray).unwrap_err().to_string();
+        assert!(e.contains(":8") && e.contains("sources.agents.columns") && e.contains("move these"), "{e}");
+
+        // Each table's mapping is checked like a single table's, with its own section as the key.
+        let e = parse(&ok.replace("name = \"sales_agent\"\n", "")).unwrap_err().to_string();
+        assert!(
+            e.contains(":9") && e.contains("sources.agents.tables.managers.columns") && e.contains("`name`"),
+            "{e}"
+        );
+        let e = parse(&ok.replace("holding_id = \"=mv\"", "holding_id = \"=south\"")).unwrap_err().to_string();
+        assert!(e.contains(":18") && e.contains("tables.branches.columns.holding_id") && e.contains("`south`"), "{e}");
+        let e = parse(&ok.replace("\"=America/Chicago\"", "\"=Chicago\"")).unwrap_err().to_string();
+        assert!(e.contains(":20") && e.contains("tables.branches.columns.time_zone"), "{e}");
+        let e = parse(&ok.replace("source_id = \"regional_office\"", "branch_code = \"regional_office\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":16") && e.contains("tables.branches.columns.branch_code") && e.contains("own id"), "{e}");
+        let e = parse(&ok.replace("tables.branches", "tables.offices")).unwrap_err().to_string();
+        assert!(e.contains(":15") && e.contains("key `sources.agents.tables.offices`"), "{e}");
+        assert!(e.contains("not a canonical table") && e.contains("branches"), "{e}");
+
+        // Paths: globs, URLs, kinds.
+        for (path, words) in [
+            ("maven/[ab.csv", "not a valid glob"),
+            ("ftp://host/a.csv", "unsupported scheme `ftp`"),
+            ("file://relative/a.csv", "absolute"),
+            ("s3://bucket-*/a.csv", "s3://bucket/prefix/file.csv"),
+            ("maven/", "names a folder"),
+        ] {
+            let e = parse(&ok.replace("maven/*.csv", path)).unwrap_err().to_string();
+            assert!(e.contains(":7") && e.contains("key `sources.agents.path`") && e.contains(words), "{path}: {e}");
+        }
+        for path in ["file:///srv/exports/deals_*.csv", "s3://bucket/exports/**/*.csv", "/srv/a.csv", "a[[]1].csv"] {
+            parse(&ok.replace("maven/*.csv", path)).unwrap();
+        }
+        let secret = ok.replace(
+            "path = \"maven/*.csv\"\n",
+            "path = \"s3://b/x.csv\"\nstorage_options = { aws_region = \"eu\", aws_secret_access_key = \"hunter2\" }\n",
+        );
+        let e = parse(&secret).unwrap_err().to_string();
+        assert!(e.contains("sources.agents.storage_options.aws_secret_access_key") && !e.contains("hunter2"), "{e}");
+        let jsonl = ok.replace("kind = \"csv\"", "kind = \"jsonl\"");
+        assert_eq!(parse(&jsonl).unwrap().sources["agents"].kind(), "jsonl");
+        let e = parse(&jsonl.replace("path =", "delimiter = \";\"\npath =")).unwrap_err().to_string();
+        assert!(e.contains(":7") && e.contains("sources.agents.delimiter") && e.contains("csv files only"), "{e}");
+        let e = parse(&jsonl.replace("path =", "encoding = \"cp1251\"\npath =")).unwrap_err().to_string();
+        assert!(e.contains("sources.agents.encoding") && e.contains("UTF-8"), "{e}");
     }
 
     #[test]
