@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use dealhouse_warehouse::config::SourceConfig;
-use dealhouse_warehouse::datafusion::arrow::record_batch::RecordBatch;
 use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord, canonical_table};
 use dealhouse_warehouse::{CommitMeta, Project, Warehouse};
 use futures::StreamExt;
@@ -183,16 +182,6 @@ async fn sync_source(
             }
             let meta = CommitMeta { operation: "sync".into(), source: name.clone(), cursor: chunk.cursor.clone() };
             let stats = warehouse.upsert(&def, vec![chunk.batch], &meta).await?;
-            // A merge that changes no row makes no Delta commit, so its cursor would be lost and
-            // the unchanged rows read again every sync: store the cursor in an empty commit.
-            if rows > 0
-                && stats.inserted == 0
-                && stats.updated == 0
-                && meta.cursor.is_some()
-                && warehouse.last_cursor(stream.table, &name).await? != meta.cursor
-            {
-                warehouse.upsert(&def, vec![RecordBatch::new_empty(def.schema())], &meta).await?;
-            }
             table_report.read += rows;
             table_report.inserted += stats.inserted;
             table_report.updated += stats.updated;

@@ -749,6 +749,9 @@ fn resolve_location(dir: &Path, location: &str) -> std::result::Result<Url, Stri
     }
 }
 
+const CREDENTIALS_IN_FILE: &str = "credentials do not belong in dealhouse.toml; set AWS_ACCESS_KEY_ID and \
+     AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / an instance role) in the environment";
+
 /// Storage options that carry a secret (or name the key that goes with one): they are read from
 /// the environment instead, so the project file can be committed and logged.
 fn is_credential_option(key: &str) -> bool {
@@ -789,9 +792,7 @@ impl ProjectConfig {
                 file: file.to_path_buf(),
                 line: line_of(text, at),
                 key,
-                message: "credentials do not belong in dealhouse.toml; set AWS_ACCESS_KEY_ID and \
-                          AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / an instance role) in the environment"
-                    .into(),
+                message: CREDENTIALS_IN_FILE.into(),
             });
         }
         let holdings: Vec<&str> = config.organisation.holdings.iter().map(|h| h.id.as_str()).collect();
@@ -1231,13 +1232,8 @@ fn validate_file(
 ) -> std::result::Result<(), (String, String)> {
     let key = |k: &str| format!("sources.{name}.{k}");
     check_file_path(&f.path).map_err(|m| (key("path"), m))?;
-    if let Some(option) = f.storage_options.keys().find(|k| is_secret_storage_option(k)) {
-        return Err((
-            key(&format!("storage_options.{option}")),
-            "credentials do not belong in dealhouse.toml; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or \
-             AWS_PROFILE / an instance role) in the environment"
-                .into(),
-        ));
+    if let Some(option) = f.storage_options.keys().find(|k| is_credential_option(k)) {
+        return Err((key(&format!("storage_options.{option}")), CREDENTIALS_IN_FILE.into()));
     }
     match (&f.table, f.tables.is_empty()) {
         (Some(_), false) => {
@@ -1435,14 +1431,6 @@ fn check_file_path(path: &str) -> std::result::Result<(), String> {
     glob::Pattern::new(path).map(|_| ()).map_err(|e| {
         format!("`{path}` is not a valid glob ({e}); `*`, `?`, `[abc]` and `**` are special, `[[]` is a literal `[`")
     })
-}
-
-/// Storage options that carry a secret: they come from the environment, so the project file
-/// can be committed and logged.
-fn is_secret_storage_option(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    let key = key.strip_prefix("aws_").unwrap_or(&key);
-    matches!(key, "access_key_id" | "secret_access_key" | "session_token" | "token")
 }
 
 /// A `columns` value: `=constant`, a header, or text with balanced `{Header}` references.

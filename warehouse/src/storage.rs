@@ -203,6 +203,7 @@ impl Warehouse {
             return Ok(WriteStats { inserted: rows, updated: 0, version: table.version().map(|v| v as i64) });
         }
 
+        let before = table.version();
         let ctx = SessionContext::new();
         let source = ctx.read_batch(batch).map_err(|e| Error::delta(def.name, e.into()))?;
         let key = format!("t.{a} = s.{a} AND t.{b} = s.{b}", a = KEY_COLUMNS[0], b = KEY_COLUMNS[1]);
@@ -229,10 +230,19 @@ impl Warehouse {
             .map_err(|e| Error::delta(def.name, e))?
             .await
             .map_err(|e| Error::delta(def.name, e))?;
+        let mut version = table.version().map(|v| v as i64);
+        if table.version() == before
+            && meta.cursor.is_some()
+            && self.last_cursor(def.name, &meta.source).await? != meta.cursor
+        {
+            // A merge that changes no row makes no commit; the cursor must still move, or the
+            // same unchanged rows are read again on every sync.
+            version = self.commit_empty(def.name, table, &schema, meta).await?;
+        }
         Ok(WriteStats {
             inserted: metrics.num_target_rows_inserted as u64,
             updated: metrics.num_target_rows_updated as u64,
-            version: table.version().map(|v| v as i64),
+            version,
         })
     }
 
