@@ -393,9 +393,9 @@ mod tests {
         let e = refusal(&[("measures", "win_rate"), ("by", "planet")]);
         assert_eq!(e.code, "unknown_dimension");
         assert!(e.message.contains("branch") && e.message.contains("month"));
-        let e = refusal(&[("measures", "churn_rate,win_rate"), ("by", "branch")]);
+        let e = refusal(&[("measures", "churn_rate,win_rate"), ("by", "manager")]);
         assert_eq!(e.code, "incompatible_dimensions");
-        assert!(e.message.contains("churn_rate") && e.message.contains("holding, month"), "{}", e.message);
+        assert!(e.message.contains("churn_rate") && e.message.contains("branch, holding, month"), "{}", e.message);
         let e = refusal(&[("measures", "conversion")]);
         assert_eq!(e.code, "dimension_required");
         let e = refusal(&[("measures", "created_to_won"), ("by", "stage")]);

@@ -88,6 +88,17 @@ async fn a_branch_token_sees_only_its_branch() {
             q("select count(*) from fct_stage_transition t join fct_deal d using (deal_id) where d.branch_id = 'msk'"),
         ),
         (q("select count(*) from mart_plan_fact"), q("select count(*) from mart_plan_fact where branch_id = 'msk'")),
+        // Client figures: each client counts in one branch.
+        (
+            q("select concat(count(*), '/', min(branch_id), max(branch_id)) from fct_client_month"),
+            q(
+                "select concat(count(*), '/', min(branch_id), max(branch_id)) from fct_client_month where branch_id = 'msk'",
+            ),
+        ),
+        (
+            q("select concat(count(*), '/', sum(cohort_clients)) from mart_cohort_retention"),
+            q("select concat(count(*), '/', sum(cohort_clients)) from mart_cohort_retention where branch_id = 'msk'"),
+        ),
         (q("select string_agg(holding_id, ',') from holdings"), q("select 'h1'")),
     ];
     for (scoped, by_hand) in &checks {
@@ -106,13 +117,24 @@ async fn a_branch_token_sees_only_its_branch() {
         &rows(&app, MSK, "select table_name from information_schema.tables where table_schema = 'public'").await,
         "table_name",
     );
-    for hidden in ["quarantine", "fct_client_month", "mart_client_lifecycle", "mart_cohort_retention"] {
+    for hidden in ["quarantine"] {
         assert!(!visible.contains(hidden), "{hidden} visible: {visible:?}");
         let (status, v) = sql(&app, Some(MSK), &format!("select * from {hidden}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{hidden}: {v}");
         assert_eq!(v["code"], "bad_sql");
     }
-    for shown in ["deals", "branches", "managers", "fct_deal", "mart_win_rate_monthly", "dim_stage", "activities"] {
+    for shown in [
+        "deals",
+        "branches",
+        "managers",
+        "fct_deal",
+        "mart_win_rate_monthly",
+        "dim_stage",
+        "activities",
+        "fct_client_month",
+        "mart_client_lifecycle",
+        "mart_cohort_retention",
+    ] {
         assert!(visible.contains(shown), "{shown} missing: {visible:?}");
     }
     // The benchmark by design: the network's win rate per stage, the same for every token (group
@@ -176,7 +198,7 @@ async fn a_holding_token_sees_its_holdings_branches_and_client_figures() {
         texts(&rows(&app, H1, "select distinct branch_id from fct_deal").await, "branch_id"),
         set(&["msk", "spb"])
     );
-    // Holding-level client figures: visible, h1 only, equal to the admin's h1 rows.
+    // Client figures: h1 only, equal to the admin's h1 rows.
     let mine =
         scalar(&app, H1, "select concat(count(*), '/', min(holding_id), max(holding_id)) from fct_client_month").await;
     let admin = scalar(

@@ -35,9 +35,6 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
     branches: BTreeSet<String>,
-    /// Holdings all of whose branches are in `branches`: holding-level aggregates of these are
-    /// made only of visible rows.
-    whole_holdings: BTreeSet<String>,
     /// Holdings with at least one visible branch (their names may be shown).
     any_holdings: BTreeSet<String>,
 }
@@ -81,22 +78,12 @@ impl Scope {
             };
             any_holdings.insert((*h).to_string());
         }
-        let whole_holdings = any_holdings
-            .iter()
-            .filter(|h| holding_of.iter().filter(|(_, hh)| hh == h).all(|(b, _)| branches.contains(*b)))
-            .cloned()
-            .collect();
-        Ok(Self { branches, whole_holdings, any_holdings })
+        Ok(Self { branches, any_holdings })
     }
 
     /// The visible branch ids.
     pub fn branches(&self) -> &BTreeSet<String> {
         &self.branches
-    }
-
-    /// Holdings whose every branch is visible.
-    pub fn whole_holdings(&self) -> &BTreeSet<String> {
-        &self.whole_holdings
     }
 }
 
@@ -107,10 +94,6 @@ pub enum TablePolicy {
     Global,
     /// Rows whose column holds one of the visible branches (rows with a null branch are hidden).
     Branch(&'static str),
-    /// Rows whose column holds a holding all of whose branches are visible. A principal that
-    /// covers no whole holding does not see the table: a holding-level figure sums branches it
-    /// may not see.
-    WholeHolding(&'static str),
     /// Rows whose column holds a holding with at least one visible branch (names only).
     AnyHolding(&'static str),
     /// Rows whose `column` value is in `parent.parent_column` of the scoped `parent` table (for
@@ -157,11 +140,12 @@ pub fn policy(table: &str) -> TablePolicy {
         | "mart_sales_cycle_monthly"
         | "mart_stalled_deals"
         | "mart_time_in_stage"
-        | "mart_win_rate_monthly" => Branch("branch_id"),
-        // Client figures are per holding (one holding per client).
-        "fct_client_month" | "mart_client_lifecycle" | "mart_client_monthly" | "mart_cohort_retention" => {
-            WholeHolding("holding_id")
-        }
+        | "mart_win_rate_monthly"
+        // Client figures: each client counts in one branch (fct_client_month).
+        | "fct_client_month"
+        | "mart_client_lifecycle"
+        | "mart_client_monthly"
+        | "mart_cohort_retention" => Branch("branch_id"),
         // The network's win rate per stage: group-wide counts with no branch's rows, the one
         // benchmark a scoped user sees by design (it weights their own pipeline's forecast).
         "mart_stage_win_rate" => Global,
@@ -201,9 +185,6 @@ fn scoped_plan(
         TablePolicy::Global => scan()?.build()?,
         TablePolicy::Hidden => return Ok(None),
         TablePolicy::Branch(c) if has(c) => scan()?.filter(member(c, &scope.branches))?.build()?,
-        TablePolicy::WholeHolding(c) if has(c) && !scope.whole_holdings.is_empty() => {
-            scan()?.filter(member(c, &scope.whole_holdings))?.build()?
-        }
         TablePolicy::AnyHolding(c) if has(c) => scan()?.filter(member(c, &scope.any_holdings))?.build()?,
         // A parent that is itself derived is never needed; the depth bound keeps a mistake in
         // the policy list from recursing forever.
@@ -363,7 +344,7 @@ mod tests {
                 "table `{name}` has no scoping decision in scope::policy"
             );
             let column = match p {
-                TablePolicy::Branch(c) | TablePolicy::WholeHolding(c) | TablePolicy::AnyHolding(c) => Some(c),
+                TablePolicy::Branch(c) | TablePolicy::AnyHolding(c) => Some(c),
                 TablePolicy::Via { column, parent, .. } => {
                     assert!(matches!(policy(parent), TablePolicy::Branch(_)), "`{name}` scopes via `{parent}`");
                     Some(column)
@@ -393,13 +374,10 @@ mod tests {
         )
         .expect("valid config");
         let one = Scope::for_branches(&config, &["a".into()]).expect("scope");
-        assert!(one.whole_holdings.is_empty(), "h1 also has b");
         assert_eq!(one.any_holdings, BTreeSet::from(["h1".to_string()]));
-        let two = Scope::for_branches(&config, &["a".into(), "b".into()]).expect("scope");
-        assert_eq!(two.whole_holdings, BTreeSet::from(["h1".to_string()]));
         let h = Scope::for_holdings(&config, &["h2".into()]).expect("scope");
         assert_eq!(h.branches, BTreeSet::from(["c".to_string()]));
-        assert_eq!(h.whole_holdings, BTreeSet::from(["h2".to_string()]));
+        assert_eq!(h.any_holdings, BTreeSet::from(["h2".to_string()]));
         assert!(Scope::for_branches(&config, &["zzz".into()]).is_err());
     }
 }

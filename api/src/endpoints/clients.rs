@@ -1,5 +1,6 @@
-//! Client-base endpoints: cohort retention, churn and inflow by month, lifecycle states. Clients
-//! count in one holding each (see fct_client_month), so these have no branch or manager filter.
+//! Client-base endpoints: cohort retention, churn and inflow by month, lifecycle states. Each
+//! client counts in one branch (see fct_client_month), so holding and branch figures are sums;
+//! there is no manager filter (a client is served by several).
 
 use axum::Json;
 use axum::extract::Query;
@@ -10,7 +11,7 @@ use super::sales::paged;
 use super::{JSON, Route, Session};
 use crate::ApiError;
 use crate::openapi::schema as s;
-use crate::query::{Args, Columns, FROM, HOLDING, Kind, LIMIT, OFFSET, Param, Sql, TO, where_all};
+use crate::query::{Args, BRANCH, Columns, FROM, HOLDING, Kind, LIMIT, OFFSET, Param, Sql, TO, where_all};
 
 const RETENTION: &str = "/api/v1/retention";
 const CHURN: &str = "/api/v1/churn";
@@ -18,13 +19,14 @@ const LIFECYCLE: &str = "/api/v1/lifecycle";
 
 const STATES: &[&str] = &["new", "active", "at_risk", "churned", "reactivated"];
 
-fn period_holding() -> Vec<Param> {
-    vec![FROM, TO, HOLDING, LIMIT, OFFSET]
+fn period_org() -> Vec<Param> {
+    vec![FROM, TO, HOLDING, BRANCH, LIMIT, OFFSET]
 }
 
 fn lifecycle_params() -> Vec<Param> {
     vec![
         HOLDING,
+        BRANCH,
         Param::new("state", Kind::List, "Lifecycle states: new, active, at_risk, churned, reactivated."),
         LIMIT,
         OFFSET,
@@ -43,8 +45,8 @@ pub fn routes() -> Vec<Route> {
             summary: "Cohort retention grid",
             description: "Clients grouped by the month of their first won deal (`from`/`to` select cohort months); for \
                 each later month, how many of them won a deal that month. retention = retained / cohort clients, \
-                summed over the selected holdings first. From mart_cohort_retention.",
-            params: period_holding,
+                summed over the selected holdings and branches first. From mart_cohort_retention.",
+            params: period_org,
             response: retention_schema,
             handler: Some(|| get(retention)),
         },
@@ -57,8 +59,8 @@ pub fn routes() -> Vec<Route> {
             summary: "Churn and inflow by month",
             description: "Per month: clients active at the start and end, new, churned and reactivated clients; \
                 churn_rate = churned / active at start, inflow_rate = new / active at start, after summing over the \
-                selected holdings. `period` sums the months (rates as ratios of the sums). From mart_client_monthly.",
-            params: period_holding,
+                selected holdings and branches. `period` sums the months (rates as ratios of the sums). From mart_client_monthly.",
+            params: period_org,
             response: churn_schema,
             handler: Some(|| get(churn)),
         },
@@ -79,9 +81,14 @@ pub fn routes() -> Vec<Route> {
 }
 
 async fn retention(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
-    let args = Args::parse(RETENTION, q, &period_holding())?;
+    let args = Args::parse(RETENTION, q, &period_org())?;
     let mut sql = Sql::default();
-    let cols = Columns { month: Some("cohort_month"), holding: Some("holding_id"), ..Columns::default() };
+    let cols = Columns {
+        month: Some("cohort_month"),
+        holding: Some("holding_id"),
+        branch: Some("branch_id"),
+        ..Columns::default()
+    };
     let filter = where_all(&args.filters(&mut sql, &cols)?);
     let text = format!(
         "select cohort_month, months_since, sum(cohort_clients) as cohort_clients,
@@ -96,9 +103,10 @@ async fn retention(Session(session): Session, Query(q): Query<Vec<(String, Strin
 }
 
 async fn churn(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
-    let args = Args::parse(CHURN, q, &period_holding())?;
+    let args = Args::parse(CHURN, q, &period_org())?;
     let mut sql = Sql::default();
-    let cols = Columns { month: Some("month"), holding: Some("holding_id"), ..Columns::default() };
+    let cols =
+        Columns { month: Some("month"), holding: Some("holding_id"), branch: Some("branch_id"), ..Columns::default() };
     let filter = where_all(&args.filters(&mut sql, &cols)?);
     let measures = "sum(new_clients) as new_clients, sum(churned_clients) as churned_clients,
             sum(reactivated_clients) as reactivated_clients,
@@ -126,8 +134,8 @@ async fn lifecycle(Session(session): Session, Query(q): Query<Vec<(String, Strin
         }
     }
     let mut sql = Sql::default();
-    let cols = Columns { holding: Some("l.holding_id"), ..Columns::default() };
-    let holding = args.filters(&mut sql, &cols)?;
+    let cols = Columns { holding: Some("l.holding_id"), branch: Some("l.branch_id"), ..Columns::default() };
+    let org = args.filters(&mut sql, &cols)?;
     let states = sql
         .rows(
             &session,
@@ -137,14 +145,14 @@ async fn lifecycle(Session(session): Session, Query(q): Query<Vec<(String, Strin
                 from mart_client_lifecycle l {}
                 group by state
                 order by state",
-                where_all(&holding)
+                where_all(&org)
             ),
         )
         .await?;
-    let mut conds = holding;
+    let mut conds = org;
     conds.extend(sql.text_in("l.state", args.list("state")));
     let text = format!(
-        "select l.client_id, c.name as client_name, l.holding_id, l.state, l.first_won_at, l.last_won_at,
+        "select l.client_id, c.name as client_name, l.branch_id, l.holding_id, l.state, l.first_won_at, l.last_won_at,
             l.first_won_month, l.last_won_month, l.won_deals, l.lifetime_amount, l.lifetime_commission
         from mart_client_lifecycle l
         left join clients c on c.client_id = l.client_id
@@ -196,6 +204,7 @@ fn lifecycle_schema() -> Value {
         s::obj(&[
             ("client_id", s::text("The client.")),
             ("client_name", s::nullable(s::text("Its name."))),
+            ("branch_id", s::nullable(s::text("Its branch."))),
             ("holding_id", s::nullable(s::text("Its holding."))),
             ("state", s::text("new, active, at_risk, churned or reactivated.")),
             ("first_won_at", s::timestamp("Close time of the first won deal (UTC).")),

@@ -1,6 +1,7 @@
 -- One row per client per month from its first won deal, for the months it is active at the start or the end: its won deals that month and the flags the client KPIs count.
 -- column client_id: the client
--- column holding_id: the client's holding: that of its own branch, else that of its first won deal (one holding per client, so holding rollups are sums)
+-- column branch_id: the client's branch: its own (clients.branch_id), else that of its first won deal (one branch per client, so branch and holding rollups are sums)
+-- column holding_id: the holding of that branch (else that of the first won deal)
 -- column month: first day of the month (won deals count in the branch's local month of their close)
 -- column month_index: months since 1970-01 (dim_month)
 -- column won_deals: deals won that month
@@ -27,31 +28,36 @@ won as (
     group by client_id, closed_month
 ),
 first_deal as (
-    select client_id, holding_id
+    select client_id, branch_id, holding_id
     from (
-        select client_id, holding_id,
+        select client_id, branch_id, holding_id,
             row_number() over (partition by client_id order by closed_at, deal_id) as rn
         from fct_deal
         where status = 'won' and client_id is not null
     ) f
     where rn = 1
 ),
+client_branch as (
+    select f.client_id, coalesce(c.branch_id, f.branch_id) as branch_id, f.holding_id as first_holding_id
+    from first_deal f
+    left join clients c on c.client_id = f.client_id
+),
 client as (
-    select w.client_id, coalesce(min(b.holding_id), min(f.holding_id)) as holding_id, min(w.month_index) as first_index
+    select w.client_id, min(cb.branch_id) as branch_id, coalesce(min(b.holding_id), min(cb.first_holding_id)) as holding_id,
+        min(w.month_index) as first_index
     from won w
-    join first_deal f on f.client_id = w.client_id
-    left join clients c on c.client_id = w.client_id
-    left join branches b on b.branch_id = c.branch_id
+    join client_branch cb on cb.client_id = w.client_id
+    left join branches b on b.branch_id = cb.branch_id
     group by w.client_id
 ),
 grid as (
-    select c.client_id, c.holding_id, c.first_index, m.month, m.month_index
+    select c.client_id, c.branch_id, c.holding_id, c.first_index, m.month, m.month_index
     from client c
     join dim_month m on m.month_index >= c.first_index
 ),
 status as (
     select
-        g.client_id, g.holding_id, g.month, g.month_index, g.first_index,
+        g.client_id, g.branch_id, g.holding_id, g.month, g.month_index, g.first_index,
         coalesce(sum(case when w.month_index = g.month_index then w.won_deals end), 0) as won_deals,
         sum(case when w.month_index = g.month_index then w.won_amount end) as won_amount,
         sum(case when w.month_index = g.month_index then w.won_commission end) as won_commission,
@@ -62,10 +68,11 @@ status as (
     left join won w
         on w.client_id = g.client_id
         and w.month_index between g.month_index - p.active_months and g.month_index
-    group by g.client_id, g.holding_id, g.month, g.month_index, g.first_index
+    group by g.client_id, g.branch_id, g.holding_id, g.month, g.month_index, g.first_index
 )
 select
     client_id,
+    branch_id,
     holding_id,
     month,
     month_index,

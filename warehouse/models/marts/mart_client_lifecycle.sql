@@ -1,6 +1,7 @@
 -- Each client with a won deal: its lifecycle state at the reference month and its lifetime won deals, amount and commission.
 -- column client_id: the client
--- column holding_id: the client's holding (fct_client_month)
+-- column branch_id: the client's branch (fct_client_month)
+-- column holding_id: the branch's holding
 -- column state: at the last month of the spine: churned (no won deal in the 12 months ending it), at_risk (active, but no won deal in the last 6 months), new (first won deal in the last 6 months), reactivated (came back from churn in the last 6 months), else active
 -- column first_won_at: close time of the first won deal (UTC)
 -- column last_won_at: close time of the latest won deal (UTC)
@@ -31,6 +32,7 @@ lifetime as (
 months as (
     select
         c.client_id,
+        min(c.branch_id) as branch_id,
         min(c.holding_id) as holding_id,
         min(case when c.is_new then c.month end) as first_won_month,
         max(case when c.won_deals > 0 then c.month end) as last_won_month,
@@ -44,6 +46,7 @@ months as (
 )
 select
     l.client_id,
+    m.branch_id,
     m.holding_id,
     case
         when not m.active_now then 'churned'

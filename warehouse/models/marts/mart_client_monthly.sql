@@ -1,32 +1,36 @@
--- Client base per month and holding: active at the start and end, new, churned and reactivated clients; every month of the spine appears, with zeros when nothing happened. Churn rate = churned_clients / active_start, inflow = new_clients / active_start, computed after summing.
+-- Client base per month and branch: active at the start and end, new, churned and reactivated clients; every month of the spine appears, with zeros when nothing happened. Churn rate = churned_clients / active_start, inflow = new_clients / active_start, computed after summing.
 -- column month: first day of the month
--- column holding_id: holding (a client counts in one holding: see fct_client_month)
+-- column branch_id: branch (a client counts in one branch: see fct_client_month)
+-- column holding_id: the branch's holding
 -- column active_start: clients active at the end of the previous month (a won deal in the 12 months ending it)
 -- column new_clients: clients whose first ever won deal is in the month
 -- column churned_clients: clients active at the end of the previous month and not at the end of this one
 -- column reactivated_clients: clients who won a deal in the month after having churned
 -- column active_end: clients active at the end of the month
--- test: unique(month, holding_id)
+-- test: unique(month, branch_id)
 -- test: not_null(month, active_start, new_clients, churned_clients, reactivated_clients, active_end)
 -- test: relationships(holding_id -> holdings.holding_id)
 -- test: sql: select * from mart_client_monthly where active_end <> active_start + new_clients + reactivated_clients - churned_clients
--- test: sql: select a.* from mart_client_monthly a join mart_client_monthly b on coalesce(a.holding_id, '') = coalesce(b.holding_id, '') and month_diff(b.month, a.month) = 1 where b.active_start <> a.active_end
--- test: sql: select m.month from dim_month m where (select count(*) from holdings) > 0 and m.month not in (select month from mart_client_monthly)
-with client_holdings as (
-    select holding_id from holdings
+-- test: sql: select a.* from mart_client_monthly a join mart_client_monthly b on coalesce(a.branch_id, '') = coalesce(b.branch_id, '') and month_diff(b.month, a.month) = 1 where b.active_start <> a.active_end
+-- test: sql: select m.month from dim_month m where (select count(*) from branches) > 0 and m.month not in (select month from mart_client_monthly)
+with client_branches as (
+    select branch_id, holding_id from branches
     union
-    select holding_id from fct_client_month
+    select branch_id, holding_id from fct_client_month
 )
 select
     m.month,
-    h.holding_id,
+    b.branch_id,
+    b.holding_id,
     count(case when c.active_start then 1 end) as active_start,
     count(case when c.is_new then 1 end) as new_clients,
     count(case when c.is_churned then 1 end) as churned_clients,
     count(case when c.is_reactivated then 1 end) as reactivated_clients,
     count(case when c.active_end then 1 end) as active_end
 from dim_month m
-cross join client_holdings h
+cross join client_branches b
 left join fct_client_month c
-    on c.month_index = m.month_index and coalesce(c.holding_id, '') = coalesce(h.holding_id, '')
-group by m.month, h.holding_id
+    on c.month_index = m.month_index
+    and coalesce(c.branch_id, '') = coalesce(b.branch_id, '')
+    and coalesce(c.holding_id, '') = coalesce(b.holding_id, '')
+group by m.month, b.branch_id, b.holding_id
