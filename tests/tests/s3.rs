@@ -1,7 +1,9 @@
 //! A warehouse on S3: the demo project moved to an `s3://` location on a local S3 server
-//! (moto, from PyPI; `scripts/test` installs it) syncs, builds and answers queries exactly like
-//! the local one, a second sync adds nothing, and the tables are Delta logs in the bucket.
+//! (moto, from PyPI; `scripts/test` installs it), with its 1C export read from the bucket by a
+//! glob, syncs, builds and answers queries exactly like the local one, a second sync adds
+//! nothing, and the tables are Delta logs in the bucket.
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,6 +42,19 @@ fn start_s3() -> S3Server {
     S3Server(child, addr)
 }
 
+/// Uploads `bytes` as `key` (moto accepts unsigned requests).
+fn put_object(addr: &str, key: &str, bytes: &[u8]) {
+    let mut s = std::net::TcpStream::connect(addr).expect("moto answers");
+    let head = format!(
+        "PUT /{BUCKET}/{key} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    );
+    s.write_all(head.as_bytes()).and_then(|_| s.write_all(bytes)).expect("upload written");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("upload answered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "upload of {key} failed: {answer}");
+}
+
 fn count(project: &Path, sql: &str) -> i64 {
     let out = dealhouse_ok(&["-C", project.to_str().unwrap(), "query", "--format", "csv", sql]);
     out.lines().nth(1).and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no count in {out:?}"))
@@ -76,6 +91,22 @@ fn the_demo_runs_on_an_s3_warehouse() {
     }
     point_at(&remote, &format!("s3://{BUCKET}/acme/wh"), &s3.1);
     std::fs::remove_dir_all(remote.join("warehouse")).unwrap();
+    // The 1C export lives in the bucket too, found by a glob; the local copy is gone.
+    let csv = remote.join("sources/accounting_1c.csv");
+    put_object(&s3.1, "acme/exports/accounting_1c.csv", &std::fs::read(&csv).unwrap());
+    std::fs::remove_file(&csv).unwrap();
+    let file = remote.join("dealhouse.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("path = \"sources/accounting_1c.csv\""), "the demo's config changed shape");
+    let text = text.replace(
+        "path = \"sources/accounting_1c.csv\"",
+        &format!("path = \"s3://{BUCKET}/acme/exports/accounting_*.csv\""),
+    ) + &format!(
+        "\n[sources.accounting.storage_options]\naws_endpoint = \"http://{}\"\naws_region = \"us-east-1\"\n\
+         aws_allow_http = \"true\"\n",
+        s3.1
+    );
+    std::fs::write(&file, text).unwrap();
     let p = remote.to_str().unwrap();
     dealhouse_ok(&["-C", p, "sync"]);
     dealhouse_ok(&["-C", p, "build"]);
