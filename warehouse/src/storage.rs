@@ -318,7 +318,15 @@ impl Warehouse {
         let listing = match store.list_with_delimiter(None).await {
             Ok(l) => l,
             Err(deltalake::ObjectStoreError::NotFound { .. }) => return Ok(vec![]),
-            Err(e) => return Err(Error::Storage(format!("cannot list {}: {e}", self.root))),
+            Err(e) => {
+                let hint = if self.root.scheme() == "file" {
+                    "check that the folder is readable"
+                } else {
+                    "check [warehouse] location and storage_options (endpoint, region) in dealhouse.toml and the \
+                     AWS_* credentials in the environment"
+                };
+                return Err(Error::Storage(format!("cannot list {}: {e}; {hint}", self.root)));
+            }
         };
         let mut names = vec![];
         for prefix in listing.common_prefixes {
