@@ -72,7 +72,7 @@ impl IntoResponse for ApiError {
 impl From<dealhouse_warehouse::Error> for ApiError {
     fn from(e: dealhouse_warehouse::Error) -> Self {
         match e {
-            dealhouse_warehouse::Error::Sql(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_sql", m),
+            e if e.is_bad_sql() => ApiError::new(StatusCode::BAD_REQUEST, "bad_sql", e.to_string()),
             dealhouse_warehouse::Error::Refused { code, message } => {
                 let status =
                     if code == "sql_too_large" { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };

@@ -96,10 +96,10 @@ impl Warehouse {
         let batches = changed
             .select_columns(&[column])
             .and_then(|df| df.distinct())
-            .map_err(|e| Error::Model(format!("reading `{column}` of changed rows of `{name}`: {e}")))?
+            .map_err(|e| changed_rows(name, column, e))?
             .collect()
             .await
-            .map_err(|e| Error::Model(format!("reading `{column}` of changed rows of `{name}`: {e}")))?;
+            .map_err(|e| changed_rows(name, column, e))?;
         let mut values = HashSet::new();
         for batch in &batches {
             for row in 0..batch.num_rows() {
@@ -121,7 +121,7 @@ impl Warehouse {
         meta: &CommitMeta,
     ) -> Result<WriteStats> {
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let table = self.open(name).await?.ok_or_else(|| Error::Model(format!("table `{name}` does not exist")))?;
+        let table = self.open(name).await?.ok_or_else(|| Error::TableMissing { table: name.to_string() })?;
         let batches = if batches.is_empty() { vec![RecordBatch::new_empty(schema)] } else { batches };
         let predicate = col(column).in_list(keys.iter().cloned().map(lit).collect(), false);
         let table = table
@@ -133,4 +133,8 @@ impl Warehouse {
             .map_err(|e| Error::delta(name, e))?;
         Ok(WriteStats { inserted: rows, updated: 0, version: table.version().map(|v| v as i64) })
     }
+}
+
+fn changed_rows(table: &str, column: &str, source: datafusion::error::DataFusionError) -> Error {
+    Error::ChangedRows { table: table.to_string(), column: column.to_string(), source }
 }

@@ -4,6 +4,7 @@
 
 mod changes;
 pub mod config;
+mod error;
 pub mod deadline;
 pub mod models;
 pub mod schema;
@@ -13,82 +14,8 @@ pub mod sql_guard;
 pub mod storage;
 pub mod udf;
 
-use std::path::PathBuf;
-
 pub use changes::FileDiff;
+pub use error::{Error, Result};
 pub use config::{Project, ProjectConfig};
 pub use datafusion;
 pub use storage::{CommitMark, CommitMeta, TableInfo, Warehouse, WriteStats};
-
-/// Errors of the warehouse crate. Each says what failed, where, and how to fix it.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// `dealhouse.toml` is unreadable or invalid.
-    #[error("{}:{line}: {}{message}", file.display(), if key.is_empty() { String::new() } else { format!("key `{key}`: ") })]
-    Config {
-        /// The project file.
-        file: PathBuf,
-        /// 1-based line (0 when unknown).
-        line: usize,
-        /// Dotted key, when known.
-        key: String,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-    /// A Delta table could not be read or written.
-    #[error("table `{table}`: {source}")]
-    Delta {
-        /// Table name.
-        table: String,
-        /// The delta-rs error.
-        #[source]
-        source: Box<deltalake::DeltaTableError>,
-    },
-    /// Storage-level failure outside a table.
-    #[error("storage: {0}")]
-    Storage(String),
-    /// A value does not fit its column.
-    #[error("{0}")]
-    Value(String),
-    /// A SQL statement failed or was refused.
-    #[error("{0}")]
-    Sql(String),
-    /// Untrusted SQL refused before planning (too large, too complex, a refused function).
-    #[error("{message}")]
-    Refused {
-        /// Stable code: `sql_too_large`, `sql_too_complex`, `function_not_allowed`, `bad_sql`.
-        code: &'static str,
-        /// What was refused and how to fix it.
-        message: String,
-    },
-    /// A model file is broken or the DAG is invalid.
-    #[error("{0}")]
-    Model(String),
-    /// Arrow error.
-    #[error(transparent)]
-    Arrow(#[from] datafusion::arrow::error::ArrowError),
-    /// DataFusion error.
-    #[error(transparent)]
-    DataFusion(#[from] datafusion::error::DataFusionError),
-    /// Bad URL.
-    #[error(transparent)]
-    Url(#[from] url::ParseError),
-    /// I/O.
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-}
-
-impl Error {
-    fn delta(table: &str, source: deltalake::DeltaTableError) -> Self {
-        Error::Delta { table: table.to_string(), source: Box::new(source) }
-    }
-}
-
-impl From<deltalake::DeltaTableError> for Error {
-    fn from(e: deltalake::DeltaTableError) -> Self {
-        Error::Storage(e.to_string())
-    }
-}
-
-/// Result with the warehouse [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;

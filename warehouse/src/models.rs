@@ -67,9 +67,10 @@ pub struct Incremental {
 
 fn parse_incremental(origin: &str, line: usize, spec: &str) -> Result<Incremental> {
     let bad = |why: &str| {
-        Error::Model(format!(
-            "{origin}:{line}: `-- incremental: {spec}`: {why}; write `-- incremental: KEY from table.column, ...`"
-        ))
+        Error::ModelFile {
+            origin: format!("{origin}:{line}"),
+            message: format!("`-- incremental: {spec}`: {why}; write `-- incremental: KEY from table.column, ...`"),
+        }
     };
     let (key, sources) = spec.split_once(" from ").ok_or_else(|| bad("missing ` from `"))?;
     let mut changes = BTreeMap::new();
@@ -136,7 +137,10 @@ impl DataTest {
 }
 
 fn parse_test(origin: &str, line_no: usize, spec: &str) -> Result<DataTest> {
-    let bad = |why: &str| Error::Model(format!("{origin}:{line_no}: bad test `{spec}`: {why}"));
+    let bad = |why: &str| Error::ModelFile {
+        origin: format!("{origin}:{line_no}"),
+        message: format!("bad test `{spec}`: {why}"),
+    };
     if let Some(sql) = spec.strip_prefix("sql:") {
         return Ok(DataTest::Sql(sql.trim().to_string()));
     }
@@ -190,7 +194,10 @@ impl Model {
             && !columns.is_empty()
             && !columns.iter().any(|(c, _)| *c == inc.key)
         {
-            return Err(Error::Model(format!("{origin}: incremental key `{}` is not a documented column", inc.key)));
+            return Err(Error::ModelFile {
+                origin: origin.to_string(),
+                message: format!("incremental key `{}` is not a documented column", inc.key),
+            });
         }
         Ok(Model {
             name: name.into(),
@@ -216,9 +223,13 @@ fn dependencies(origin: &str, sql: &str) -> Result<BTreeSet<String>> {
             let last = sql.trim_end().lines().count().max(1);
             msg.push_str(&format!(" at Line: {last}, end of input"));
         }
-        Error::Model(format!("{origin}: SQL syntax error: {msg}"))
+        Error::ModelSql { origin: origin.to_string(), message: format!("SQL syntax error: {msg}"), source: e }
     })?;
-    let refs = state.resolve_table_references(&statement).map_err(|e| Error::Model(format!("{origin}: {e}")))?;
+    let refs = state.resolve_table_references(&statement).map_err(|e| Error::ModelSql {
+        origin: origin.to_string(),
+        message: e.to_string(),
+        source: e,
+    })?;
     Ok(refs.into_iter().map(|r| r.table().to_string()).collect())
 }
 
@@ -260,10 +271,10 @@ pub fn plan(models: &BTreeMap<String, Model>, base_tables: &BTreeSet<String>) ->
     for m in models.values() {
         for dep in &m.depends_on {
             if !models.contains_key(dep) && !base_tables.contains(dep) {
-                return Err(Error::Model(format!(
-                    "{}: reads unknown table `{dep}` (not a canonical table nor a model)",
-                    m.origin
-                )));
+                return Err(Error::ModelFile {
+                    origin: m.origin.clone(),
+                    message: format!("reads unknown table `{dep}` (not a canonical table nor a model)"),
+                });
             }
         }
     }
@@ -279,7 +290,7 @@ pub fn plan(models: &BTreeMap<String, Model>, base_tables: &BTreeSet<String>) ->
         if level.is_empty() {
             let stuck: Vec<String> =
                 models.values().filter(|m| !done.contains(&m.name)).map(|m| m.origin.clone()).collect();
-            return Err(Error::Model(format!("dependency cycle among: {}", stuck.join(", "))));
+            return Err(Error::ModelCycle { models: stuck });
         }
         done.extend(level.iter().cloned());
         levels.push(level);
@@ -337,10 +348,7 @@ pub fn select(models: &BTreeMap<String, Model>, selector: &str) -> Result<BTreeS
         None => (selector, false),
     };
     if !models.contains_key(name) {
-        return Err(Error::Model(format!(
-            "no model `{name}`; models: {}",
-            models.keys().cloned().collect::<Vec<_>>().join(", ")
-        )));
+        return Err(Error::UnknownModel { name: name.to_string(), known: models.keys().cloned().collect() });
     }
     let mut chosen = BTreeSet::from([name.to_string()]);
     if downstream {
@@ -468,9 +476,11 @@ async fn materialise(
     model: &Model,
     options: BuildOptions,
 ) -> Result<(u64, Materialized)> {
-    let fail = |e: String| match unknown_name_line(&model.sql, &e) {
-        Some(line) => Error::Model(format!("model `{}` ({}:{line}): {e}", model.name, model.origin)),
-        None => Error::Model(format!("model `{}` ({}): {e}", model.name, model.origin)),
+    let fail = |e: Box<dyn std::error::Error + Send + Sync>| Error::ModelBuild {
+        model: model.name.clone(),
+        origin: model.origin.clone(),
+        line: unknown_name_line(&model.sql, &e.to_string()),
+        source: e,
     };
     let mut state = BuildState { sql: sql_hash(&model.sql), inputs: BTreeMap::new() };
     for table in canonical_inputs(model, models) {
@@ -480,7 +490,7 @@ async fn materialise(
     let meta = CommitMeta {
         operation: "build".into(),
         source: model.name.clone(),
-        cursor: Some(serde_json::to_string(&state).map_err(|e| fail(e.to_string()))?),
+        cursor: Some(serde_json::to_string(&state).map_err(|e| fail(e.into()))?),
     };
     if let Some(inc) = &model.incremental
         && !options.full_refresh
@@ -496,22 +506,22 @@ async fn materialise(
             .sql(&model.sql)
             .await
             .and_then(|df| df.filter(filter))
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
         let schema = df.schema().as_arrow().clone();
-        let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| fail(e.to_string()))?;
+        let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| fail(e.into()))?;
         let stats = warehouse
             .replace_keys(&model.name, std::sync::Arc::new(schema), batches, &inc.key, &keys, &meta)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
         return Ok((stats.inserted, Materialized::Incremental { keys: keys.len() }));
     }
-    let df = session.context().sql(&model.sql).await.map_err(|e| fail(e.to_string()))?;
+    let df = session.context().sql(&model.sql).await.map_err(|e| fail(e.into()))?;
     let schema = df.schema().as_arrow().clone();
-    let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| fail(e.to_string()))?;
+    let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| fail(e.into()))?;
     let stats = warehouse
         .overwrite(&model.name, std::sync::Arc::new(schema), batches, &meta)
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(e.into()))?;
     Ok((stats.inserted, Materialized::Full))
 }
 

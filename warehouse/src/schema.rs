@@ -47,15 +47,12 @@ impl Money {
     pub fn to_scaled(self) -> Result<i128> {
         let mut d = self.0;
         if d.round_dp(MONEY_SCALE as u32) != d {
-            return Err(Error::Value(format!(
-                "money value {} has more than 2 decimals; round it at the source",
-                self.0
-            )));
+            return Err(Error::Money { value: self.0, problem: "has more than 2 decimals; round it at the source" });
         }
         d.rescale(MONEY_SCALE as u32);
         let m = d.mantissa();
         if m.abs() >= 10i128.pow(MONEY_PRECISION as u32) {
-            return Err(Error::Value(format!("money value {} exceeds 18 digits", self.0)));
+            return Err(Error::Money { value: self.0, problem: "exceeds 18 digits" });
         }
         Ok(m)
     }

@@ -50,7 +50,7 @@ impl Scope {
         let holdings: BTreeSet<String> = holdings.iter().cloned().collect();
         for h in &holdings {
             if !config.organisation.holdings.iter().any(|k| &k.id == h) {
-                return Err(Error::Value(format!("holding `{h}` is not declared in [organisation]")));
+                return Err(Error::UnknownScope { kind: "holding", id: h.to_string() });
             }
         }
         let branches = config
@@ -74,7 +74,7 @@ impl Scope {
         let mut any_holdings: BTreeSet<String> = holdings.clone();
         for b in &branches {
             let Some(h) = holding_of.get(b.as_str()) else {
-                return Err(Error::Value(format!("branch `{b}` is not declared in [organisation]")));
+                return Err(Error::UnknownScope { kind: "branch", id: b.to_string() });
             };
             any_holdings.insert((*h).to_string());
         }

@@ -152,12 +152,12 @@ fn context_with(runtime: Option<Arc<RuntimeEnv>>) -> SessionContext {
 /// Refuses anything that is not exactly one query, before DataFusion plans it.
 pub fn check_read_only(sql: &str) -> Result<()> {
     if sql.len() > MAX_SQL_BYTES {
-        return Err(Error::Sql(format!("query is {} bytes; the limit is {MAX_SQL_BYTES}", sql.len())));
+        return Err(Error::SqlTooLarge { bytes: sql.len(), limit: MAX_SQL_BYTES });
     }
     let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
-        .map_err(|e| Error::Sql(format!("SQL syntax error: {e}")))?;
+        .map_err(|source| Error::SqlSyntax { source })?;
     if statements.len() != 1 {
-        return Err(Error::Sql(format!("expected exactly one statement, got {}", statements.len())));
+        return Err(Error::NotOneStatement { count: statements.len() });
     }
     match &statements[0] {
         DfStatement::Statement(s) if matches!(**s, Statement::Query(_)) => Ok(()),
@@ -165,10 +165,7 @@ pub fn check_read_only(sql: &str) -> Result<()> {
         DfStatement::Statement(s) if matches!(**s, Statement::ShowTables { .. } | Statement::ShowColumns { .. }) => {
             Ok(())
         }
-        other => Err(Error::Sql(format!(
-            "only read-only queries (SELECT, WITH, EXPLAIN, SHOW TABLES) are allowed; refused: {}",
-            first_words(&other.to_string())
-        ))),
+        other => Err(Error::NotReadOnly { statement: first_words(&other.to_string()) }),
     }
 }
 

@@ -113,14 +113,16 @@ impl Warehouse {
     /// The URL of a table's folder.
     pub fn table_url(&self, name: &str) -> Result<Url> {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(Error::Value(format!("`{name}` is not a valid table name (use a-z, 0-9, _)")));
+            return Err(Error::InvalidTableName { name: name.to_string() });
         }
         Ok(self.root.join(&format!("{name}/"))?)
     }
 
     fn builder(&self, name: &str) -> Result<DeltaTableBuilder> {
         register_object_stores();
-        Ok(DeltaTableBuilder::from_url(self.table_url(name)?)?.with_storage_options(self.storage_options.clone()))
+        Ok(DeltaTableBuilder::from_url(self.table_url(name)?)
+            .map_err(|e| Error::delta(name, e))?
+            .with_storage_options(self.storage_options.clone()))
     }
 
     /// Opens a table, or `None` if it was never written.
@@ -133,12 +135,11 @@ impl Warehouse {
             // Checked up front: delta-kernel logs a missing local table as an error before failing.
             return Ok(None);
         }
-        let mut table = self.builder(name)?.build()?;
+        let mut table = self.builder(name)?.build().map_err(|e| Error::delta(name, e))?;
         match table.load().await {
             Ok(()) => Ok(Some(table)),
-            Err(DeltaTableError::NotATable(_)) => Ok(None),
-            // delta-kernel reports a missing local folder as a kernel error, not NotATable.
-            Err(e) if e.to_string().contains("does not exist") => Ok(None),
+            // A local folder that vanished between the check above and the load is "never written".
+            Err(DeltaTableError::NotATable(_) | DeltaTableError::InvalidTableLocation(_)) => Ok(None),
             Err(e) => Err(Error::delta(name, e)),
         }
     }
@@ -155,7 +156,7 @@ impl Warehouse {
                 std::fs::create_dir_all(&path)?;
             }
         }
-        let table = self.builder(name)?.build()?;
+        let table = self.builder(name)?.build().map_err(|e| Error::delta(name, e))?;
         let delta_schema: StructType = schema.as_ref().try_into_kernel().map_err(|e| Error::delta(name, e.into()))?;
         table
             .create()
@@ -214,7 +215,7 @@ impl Warehouse {
                 binary_expr(col(format!("t.{}", f.name())), Operator::IsDistinctFrom, col(format!("s.{}", f.name())))
             })
             .reduce(|a, b| a.or(b))
-            .ok_or_else(|| Error::Value("table without columns".into()))?;
+            .ok_or_else(|| Error::NoColumns { table: def.name.to_string() })?;
         let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let (table, metrics) = table
             .merge(source, key)
@@ -311,22 +312,25 @@ impl Warehouse {
     /// Names of the tables present under the root.
     pub async fn list_tables(&self) -> Result<Vec<String>> {
         register_object_stores();
-        let store = DeltaTableBuilder::from_url(self.root.clone())?
-            .with_storage_options(self.storage_options.clone())
-            .build_storage()?
+        let hint = if self.root.scheme() == "file" {
+            "check that the folder is readable"
+        } else {
+            "check [warehouse] location and storage_options (endpoint, region) in dealhouse.toml and the \
+             AWS_* credentials in the environment"
+        };
+        let location = |source: Box<dyn std::error::Error + Send + Sync>| Error::Location {
+            location: self.root.to_string(),
+            hint,
+            source,
+        };
+        let store = DeltaTableBuilder::from_url(self.root.clone())
+            .and_then(|b| b.with_storage_options(self.storage_options.clone()).build_storage())
+            .map_err(|e| location(e.into()))?
             .object_store(None);
         let listing = match store.list_with_delimiter(None).await {
             Ok(l) => l,
             Err(deltalake::ObjectStoreError::NotFound { .. }) => return Ok(vec![]),
-            Err(e) => {
-                let hint = if self.root.scheme() == "file" {
-                    "check that the folder is readable"
-                } else {
-                    "check [warehouse] location and storage_options (endpoint, region) in dealhouse.toml and the \
-                     AWS_* credentials in the environment"
-                };
-                return Err(Error::Storage(format!("cannot list {}: {e}; {hint}", self.root)));
-            }
+            Err(e) => return Err(location(e.into())),
         };
         let mut names = vec![];
         for prefix in listing.common_prefixes {
