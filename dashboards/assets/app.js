@@ -1,20 +1,49 @@
+// @ts-check
 // The application shell: the menu of dashboards, the shared filter bar, the hash router
 // (#/<dashboard>?from=..&to=..&holding=..&branch=..&manager=..), the drill-down dialog with the
 // deals behind a number and a deal's card, the language switch and the token login.
 "use strict";
 
-import {
-  AuthError, FILTERS, L, apiGet, clearCache, currentLang, dims, esc, fmt, hashOf, readHash, reportError,
-  setDimensions, setLang, setToken, token, tr, valueLabel,
-} from "./api.js";
-import { filterParams, renderPanel } from "./panels.js";
+import { AuthError, apiGet, clearCache, reportError, setToken, token } from "./client.js";
+import { dims, setDimensions } from "./dimensions.js";
+import { fmt } from "./format.js";
+import { append, html, render } from "./html.js";
+import { L, currentLang, setLang, tr, valueLabel } from "./i18n.js";
+import { renderPanel } from "./panels.js";
+import { filterParams } from "./requests.js";
+import { FILTERS, hashOf, readHash } from "./state.js";
 
-const $ = (sel) => document.querySelector(sel);
+/**
+ * @typedef {import("./html.js").Html} Html
+ * @typedef {import("./state.js").State} State
+ * @typedef {import("./requests.js").Panel} Panel
+ * @typedef {import("./requests.js").Row} Row
+ * @typedef {import("./requests.js").Period} Period
+ * @typedef {import("./i18n.js").Label} Label
+ * @typedef {{ id: string, order: number, title: Label, description: Label, panels: Panel[] }} Dashboard
+ */
 
+/**
+ * The element `sel` of the page (index.html has every one the shell uses).
+ * @param {string} sel
+ */
+const $ = (sel) => /** @type {HTMLElement} */ (document.querySelector(sel));
+/** @param {string} sel */
+const dialog = (sel) => /** @type {HTMLDialogElement} */ (document.querySelector(sel));
+/** @param {string} sel */
+const field = (sel) => /** @type {HTMLInputElement} */ (document.querySelector(sel));
+
+/** @type {Dashboard[]} */
 let dashboards = [];
+/** @type {Map<string, Promise<Dashboard>>} */
 const definitions = new Map();
 let state = readHash();
 let renderSeq = 0;
+
+/** @param {{ message: string }} e */
+function errorHtml(e) {
+  return html`<p class="error" role="alert">${tr("error")}: ${e.message}</p>`;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Start
@@ -29,15 +58,16 @@ async function start() {
     dashboards = list.dashboards || [];
     setDimensions(d);
   } catch (e) {
-    return fail(e);
+    return fail(/** @type {Error} */ (e));
   }
   window.addEventListener("hashchange", onHash);
   onHash();
 }
 
+/** @param {Error} e */
 function fail(e) {
   if (e instanceof AuthError) return showLogin(e.message);
-  $("#content").innerHTML = `<p class="error" role="alert">${esc(tr("error"))}: ${esc(e.message)}</p>`;
+  render($("#content"), errorHtml(e));
   document.documentElement.dataset.rendered = String(++renderSeq);
 }
 
@@ -58,11 +88,15 @@ function onHash() {
   // The filter bar is rebuilt: a keyboard user keeps their place in it.
   const focused = document.activeElement && document.activeElement.id;
   renderShell();
-  if (focused && focused.startsWith("f-") && document.getElementById(focused)) document.getElementById(focused).focus();
+  const again = focused && focused.startsWith("f-") ? document.getElementById(focused) : null;
+  if (again) again.focus();
   renderDashboard();
 }
 
-/** Changes the state; the URL carries it, so the view can be bookmarked and shared. */
+/**
+ * Changes the state; the URL carries it, so the view can be bookmarked and shared.
+ * @param {Partial<State>} patch
+ */
 function setState(patch) {
   const next = { ...state, ...patch };
   const hash = hashOf(next);
@@ -86,9 +120,9 @@ function wireStatic() {
   $("#login-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     document.documentElement.dataset.busy = "true";
-    setToken($("#token").value.trim());
-    $("#token").value = "";
-    $("#login").close();
+    setToken(field("#token").value.trim());
+    field("#token").value = "";
+    dialog("#login").close();
     delete document.documentElement.dataset.login;
     clearCache();
     try {
@@ -99,16 +133,31 @@ function wireStatic() {
       window.addEventListener("hashchange", onHash);
       onHash();
     } catch (err) {
-      fail(err);
+      fail(/** @type {Error} */ (err));
     }
   });
-  $("#drill-close").addEventListener("click", () => $("#drill").close());
+  $("#drill-close").addEventListener("click", () => dialog("#drill").close());
 }
 
+/**
+ * The options of a filter's <select>.
+ * @param {[string, string][]} values id and name
+ * @param {string} selected
+ * @param {string | null} allLabel the first option, "any value"; null for none
+ */
 function options(values, selected, allLabel) {
-  return [`<option value="">${esc(allLabel)}</option>`]
-    .concat(values.map(([v, label]) => `<option value="${esc(v)}"${selected === v ? " selected" : ""}>${esc(label)}</option>`))
-    .join("");
+  return [
+    allLabel === null ? null : html`<option value="">${allLabel}</option>`,
+    ...values.map(([v, label]) => html`<option value="${v}"${selected === v ? html` selected` : null}>${label}</option>`),
+  ];
+}
+
+/**
+ * A filter's value on the event's <select>.
+ * @param {Event} e
+ */
+function chosen(e) {
+  return /** @type {HTMLSelectElement} */ (e.target).value;
 }
 
 function renderShell() {
@@ -119,74 +168,109 @@ function renderShell() {
   $("#logout").hidden = !token();
   $("#logout").textContent = tr("logout");
   $("#nav").setAttribute("aria-label", tr("menu"));
-  $("#nav").innerHTML = dashboards.map((d) => {
-    const current = d.id === state.dashboard ? ' aria-current="page"' : "";
-    return `<a href="${esc(hashOf({ ...state, dashboard: d.id, cmp: "" }))}" data-dashboard="${esc(d.id)}"${current}>${esc(L(d.title, d.id))}</a>`;
-  }).join("");
+  render($("#nav"), html`${dashboards.map((d) => {
+    const current = d.id === state.dashboard ? html` aria-current="page"` : null;
+    return html`<a href="${hashOf({ ...state, dashboard: d.id, cmp: "" })}" data-dashboard="${d.id}"${current}>${L(d.title, d.id)}</a>`;
+  })}`);
 
+  /** @type {[string, string][]} */
   const months = dims.months.map((m) => [m, fmt(m, "month")]);
+  /** @param {string[]} list */
   const one = (list) => (list.length === 1 ? list[0] : "");
+  /** @type {[string, string][]} */
+  const holdings = [...dims.holdings.values()].map((h) => [h.holding_id, h.name]);
+  /** @type {[string, string][]} */
   const branches = [...dims.branches.values()]
     .filter((b) => !state.holding.length || state.holding.includes(b.holding_id))
     .map((b) => [b.branch_id, b.name]);
+  /** @type {[string, string][]} */
   const managers = [...dims.managers.values()]
     .filter((m) => (!state.branch.length || state.branch.includes(m.branch_id))
       && (!state.holding.length || state.holding.includes(m.holding_id)))
     .map((m) => [m.manager_id, m.name]);
-  $("#filters").innerHTML =
-    `<fieldset class="period"><legend>${esc(tr("period"))}</legend>` +
-    `<label>${esc(tr("from"))} <select id="f-from">${options(months, state.from, "—").replace(/^<option value="">—<\/option>/, "")}</select></label>` +
-    `<label>${esc(tr("to"))} <select id="f-to">${options(months, state.to, "—").replace(/^<option value="">—<\/option>/, "")}</select></label></fieldset>` +
-    `<label>${esc(tr("holding"))} <select id="f-holding">${options([...dims.holdings.values()].map((h) => [h.holding_id, h.name]), one(state.holding), tr("all"))}</select></label>` +
-    `<label>${esc(tr("branch"))} <select id="f-branch">${options(branches, one(state.branch), tr("all"))}</select></label>` +
-    `<label>${esc(tr("manager"))} <select id="f-manager">${options(managers, one(state.manager), tr("all"))}</select></label>` +
-    `<button type="button" id="f-reset">${esc(tr("reset"))}</button>`;
+  render($("#filters"), html`${[
+    html`<fieldset class="period"><legend>${tr("period")}</legend>`,
+    html`<label>${tr("from")} <select id="f-from">${options(months, state.from, null)}</select></label>`,
+    html`<label>${tr("to")} <select id="f-to">${options(months, state.to, null)}</select></label></fieldset>`,
+    html`<label>${tr("holding")} <select id="f-holding">${options(holdings, one(state.holding), tr("all"))}</select></label>`,
+    html`<label>${tr("branch")} <select id="f-branch">${options(branches, one(state.branch), tr("all"))}</select></label>`,
+    html`<label>${tr("manager")} <select id="f-manager">${options(managers, one(state.manager), tr("all"))}</select></label>`,
+    html`<button type="button" id="f-reset">${tr("reset")}</button>`,
+  ]}`);
   $("#f-from").addEventListener("change", (e) => {
-    const from = e.target.value;
+    const from = chosen(e);
     setState({ from, to: state.to < from ? from : state.to });
   });
   $("#f-to").addEventListener("change", (e) => {
-    const to = e.target.value;
+    const to = chosen(e);
     setState({ to, from: state.from > to ? to : state.from });
   });
   $("#f-holding").addEventListener("change", (e) => {
-    const holding = e.target.value ? [e.target.value] : [];
-    const keep = (b) => !holding.length || (dims.branches.get(b) && holding.includes(dims.branches.get(b).holding_id));
+    const holding = chosen(e) ? [chosen(e)] : [];
+    /** @param {string} b */
+    const keep = (b) => {
+      const where = dims.branches.get(b);
+      return !holding.length || (where !== undefined && holding.includes(where.holding_id));
+    };
     const branch = state.branch.filter(keep);
-    setState({ holding, branch, manager: state.manager.filter((m) => dims.managers.get(m) && keep(dims.managers.get(m).branch_id)) });
+    const manager = state.manager.filter((m) => {
+      const who = dims.managers.get(m);
+      return who !== undefined && keep(who.branch_id);
+    });
+    setState({ holding, branch, manager });
   });
   $("#f-branch").addEventListener("change", (e) => {
-    const branch = e.target.value ? [e.target.value] : [];
-    const manager = state.manager.filter((m) => !branch.length || (dims.managers.get(m) && branch.includes(dims.managers.get(m).branch_id)));
+    const branch = chosen(e) ? [chosen(e)] : [];
+    const manager = state.manager.filter((m) => {
+      const who = dims.managers.get(m);
+      return !branch.length || (who !== undefined && branch.includes(who.branch_id));
+    });
     setState({ branch, manager });
   });
-  $("#f-manager").addEventListener("change", (e) => setState({ manager: e.target.value ? [e.target.value] : [] }));
+  $("#f-manager").addEventListener("change", (e) => setState({ manager: chosen(e) ? [chosen(e)] : [] }));
   $("#f-reset").addEventListener("click", () => setState({ holding: [], branch: [], manager: [], cmp: "" }));
 }
 
 // ---------------------------------------------------------------------------------------------
 // A dashboard
 
+/** @param {string} id */
 async function definition(id) {
-  if (!definitions.has(id)) definitions.set(id, apiGet(`dashboards/${encodeURIComponent(id)}`));
-  return definitions.get(id);
+  let d = definitions.get(id);
+  if (!d) definitions.set(id, (d = apiGet(`dashboards/${encodeURIComponent(id)}`)));
+  return d;
 }
 
+/** @param {Panel} panel */
 function visible(panel) {
   const one = state.manager.length === 1;
   return panel.show === "always" || (panel.show === "one_manager" ? one : !one);
 }
 
-const FILTER_NAMES = { holding: "holding", branch: "branch", manager: "manager" };
-
+/**
+ * The shared filters set now that `panel` cannot honour, as words.
+ * @param {Panel} panel
+ */
 function ignoredFilters(panel) {
-  return FILTERS.filter((f) => state[f].length && !panel.query.filters.includes(f)).map((f) => tr(FILTER_NAMES[f]).toLowerCase());
+  return FILTERS.filter((f) => state[f].length && !panel.query.filters.includes(f)).map((f) => tr(f).toLowerCase());
 }
 
+/** @param {Panel} panel */
 function periodNote(panel) {
   if (panel.query.period === "none") return tr("current");
   if (panel.query.period === "trend") return `${tr("months12")} ${fmt(state.to, "month")}`;
   return state.from === state.to ? fmt(state.from, "month") : `${fmt(state.from, "month")} – ${fmt(state.to, "month")}`;
+}
+
+/** @param {Panel} p the panel's frame, drawn while its rows load */
+function panelFrame(p) {
+  const ignored = ignoredFilters(p);
+  const note = [L(p.note), ignored.length ? `${tr("notFiltered")}: ${ignored.join(", ")}.` : ""].filter(Boolean).join(" ");
+  return html`<section class="panel w${p.width} chart-${p.chart}" id="panel-${p.id}" data-panel="${p.id}" data-state="loading" aria-labelledby="h-${p.id}">${[
+    html`<header><h2 id="h-${p.id}">${L(p.title)}</h2><span class="period-note">${periodNote(p)}</span></header>`,
+    html`<div class="body" aria-live="polite"><p class="muted">${tr("loading")}</p></div>`,
+    note ? html`<p class="note">${note}</p>` : null,
+  ]}</section>`;
 }
 
 async function renderDashboard() {
@@ -198,48 +282,49 @@ async function renderDashboard() {
   try {
     def = await definition(state.dashboard);
   } catch (e) {
-    if (seq === renderSeq) fail(e);
+    if (seq === renderSeq) fail(/** @type {Error} */ (e));
     return;
   }
   if (seq !== renderSeq) return;
   const panels = def.panels.filter(visible);
   const managerPage = state.manager.length === 1 && def.panels.some((p) => p.show === "one_manager");
   const heading = managerPage ? `${L(def.title)}: ${fmt(state.manager[0], "manager")}` : L(def.title);
-  content.innerHTML = `<h1 id="page-title">${esc(heading)}</h1><p class="description">${esc(L(def.description))}</p>` +
-    `<div class="grid">${panels.map((p) => {
-      const ignored = ignoredFilters(p);
-      const note = [L(p.note), ignored.length ? `${tr("notFiltered")}: ${ignored.join(", ")}.` : ""].filter(Boolean).join(" ");
-      return `<section class="panel w${p.width} chart-${p.chart}" id="panel-${esc(p.id)}" data-panel="${esc(p.id)}" data-state="loading" aria-labelledby="h-${esc(p.id)}">` +
-        `<header><h2 id="h-${esc(p.id)}">${esc(L(p.title))}</h2><span class="period-note">${esc(periodNote(p))}</span></header>` +
-        `<div class="body" aria-live="polite"><p class="muted">${esc(tr("loading"))}</p></div>` +
-        (note ? `<p class="note">${esc(note)}</p>` : "") + "</section>";
-    }).join("")}</div>`;
+  render(content, html`<h1 id="page-title">${heading}</h1><p class="description">${L(def.description)}</p><div class="grid">${panels.map(panelFrame)}</div>`);
   const actions = { drill, openDeal, setState, filterBy };
   const results = await Promise.allSettled(panels.map(async (p) => {
-    const section = content.querySelector(`#panel-${CSS.escape(p.id)}`);
-    const body = section.querySelector(".body");
+    const section = /** @type {HTMLElement} */ (content.querySelector(`#panel-${CSS.escape(p.id)}`));
+    const body = /** @type {HTMLElement} */ (section.querySelector(".body"));
     try {
       await renderPanel(p, body, state, actions);
       section.dataset.state = "ready";
-    } catch (e) {
+    } catch (err) {
+      const e = /** @type {any} */ (err);
       section.dataset.state = "error";
       if (e instanceof AuthError) throw e;
       if (!e || !e.reported) reportError("render", `${p.id}: ${e && e.stack ? e.stack : e}`);
-      body.innerHTML = `<p class="error" role="alert">${esc(tr("error"))}: ${esc(e.message)}</p>`;
+      render(body, errorHtml(e));
     }
   }));
   if (seq !== renderSeq) return;
   const auth = results.find((r) => r.status === "rejected" && r.reason instanceof AuthError);
-  if (auth) showLogin(auth.reason.message);
+  if (auth && auth.status === "rejected") showLogin(auth.reason.message);
   document.documentElement.dataset.busy = "false";
   document.documentElement.dataset.rendered = String(seq);
 }
 
+/**
+ * Sets the shared filters `map` names from the clicked `row`.
+ * @param {Record<string, string>} map filter -> row key
+ * @param {Row} row
+ */
 function filterBy(map, row) {
+  /** @type {Partial<State>} */
   const patch = {};
   for (const [filter, key] of Object.entries(map)) {
     const v = row[key];
-    if (v !== null && v !== undefined && v !== "") patch[filter] = [String(v)];
+    if (v !== null && v !== undefined && v !== "" && (filter === "holding" || filter === "branch" || filter === "manager")) {
+      patch[filter] = [String(v)];
+    }
   }
   if (patch.holding) { patch.branch = []; patch.manager = []; }
   if (patch.branch) patch.manager = [];
@@ -261,68 +346,98 @@ const DEAL_FIELDS = [
   { key: "closed_at", label: "closed", format: "datetime" },
 ];
 
+/**
+ * `template` with every `{key}` replaced by the row's value.
+ * @param {string} template
+ * @param {Row} row
+ */
 function substitute(template, row) {
   return String(template).replace(/\{(\w+)\}/g, (_, k) => (row && row[k] !== undefined && row[k] !== null ? String(row[k]) : ""));
 }
 
-/** Opens the deals behind `row` of `panel`: its drill parameters, the period it shows, the filters. */
+/**
+ * Opens the deals behind `row` of `panel`: its drill parameters, the period it shows, the filters.
+ * @param {Panel} panel
+ * @param {Row} row
+ * @param {Period} [period]
+ * @param {State} [st]
+ */
 function drill(panel, row, period, st = state) {
+  /** @type {Record<string, string>} */
   const spec = {};
   for (const [k, v] of Object.entries(panel.drill || {})) spec[k] = substitute(v, row);
   if (spec.deal) return openDeal(spec.deal);
+  /** @type {import("./client.js").Params} */
   const params = { ...filterParams(panel.query, st), ...(period || {}), ...spec };
   for (const [k, v] of Object.entries(params)) if (v === "" || (Array.isArray(v) && !v.length)) delete params[k];
   openDeals(L(panel.title), params);
 }
 
-async function openDeals(title, params, offset = 0, append = false) {
-  const dialog = $("#drill");
+/**
+ * The deals list in the drill dialog, 50 at a time.
+ * @param {string} title
+ * @param {import("./client.js").Params} params
+ * @param {number} [offset]
+ * @param {boolean} [more] add the rows to those shown
+ */
+async function openDeals(title, params, offset = 0, more = false) {
+  const box = dialog("#drill");
   const body = $("#drill-body");
   $("#drill-title").textContent = `${tr("deals")}: ${title}`;
-  if (!append) body.innerHTML = `<p class="muted">${esc(tr("loading"))}</p>`;
-  if (!dialog.open) dialog.showModal();
+  if (!more) render(body, html`<p class="muted">${tr("loading")}</p>`);
+  if (!box.open) box.showModal();
   try {
     const page = await apiGet("deals", { ...params, limit: 50, offset });
+    /** @type {Row[]} */
     const rows = page.rows || [];
     const table = body.querySelector("tbody");
-    const html = rows.map((r) => `<tr tabindex="0" class="clickable" data-deal="${esc(r.deal_id)}">${DEAL_FIELDS.map((f, i) => {
-      const tag = i === 0 ? "th scope=\"row\"" : "td";
-      return `<${tag} class="${["rub"].includes(f.format) ? "num" : ""}">${esc(fmt(r[f.key], f.format, r))}</${tag.split(" ")[0]}>`;
-    }).join("")}</tr>`).join("");
-    if (append && table) {
-      table.insertAdjacentHTML("beforeend", html);
+    const lines = rows.map((r) => html`<tr tabindex="0" class="clickable" data-deal="${r.deal_id}">${DEAL_FIELDS.map((f, i) => {
+      const cls = f.format === "rub" ? "num" : "";
+      const text = fmt(r[f.key], f.format, r);
+      return i === 0 ? html`<th scope="row" class="${cls}">${text}</th>` : html`<td class="${cls}">${text}</td>`;
+    })}</tr>`);
+    if (more && table) {
+      append(table, html`${lines}`);
     } else {
-      body.innerHTML = `<p class="drill-total" data-total="${esc(page.total)}" data-amount="${esc(page.total_amount ?? "")}">${esc(tr("total"))}: ${esc(fmt(page.total, "count"))} · ${esc(fmt(page.total_amount, "rub"))}</p>` +
-        `<div class="table-wrap scroll"><table class="data"><caption class="sr-only">${esc(title)}</caption><thead><tr>${DEAL_FIELDS.map((f) => `<th scope="col">${esc(tr(f.label))}</th>`).join("")}</tr></thead><tbody>${html}</tbody></table></div>` +
-        `<button type="button" id="drill-more">${esc(tr("more"))}</button>`;
+      render(body, html`${[
+        html`<p class="drill-total" data-total="${page.total}" data-amount="${page.total_amount ?? ""}">${tr("total")}: ${fmt(page.total, "count")} · ${fmt(page.total_amount, "rub")}</p>`,
+        html`<div class="table-wrap scroll"><table class="data"><caption class="sr-only">${title}</caption><thead><tr>${DEAL_FIELDS.map((f) => html`<th scope="col">${tr(f.label)}</th>`)}</tr></thead><tbody>${lines}</tbody></table></div>`,
+        html`<button type="button" id="drill-more">${tr("more")}</button>`,
+      ]}`);
     }
-    body.querySelectorAll("tr[data-deal]:not([data-wired])").forEach((tr_) => {
-      tr_.dataset.wired = "1";
-      const open = () => openDeal(tr_.dataset.deal, () => openDeals(title, params));
-      tr_.addEventListener("click", open);
-      tr_.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+    body.querySelectorAll("tr[data-deal]:not([data-wired])").forEach((node) => {
+      const row = /** @type {HTMLElement} */ (node);
+      row.dataset.wired = "1";
+      const open = () => openDeal(String(row.dataset.deal), () => openDeals(title, params));
+      row.addEventListener("click", open);
+      row.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
     });
-    const more = body.querySelector("#drill-more");
+    const button = /** @type {HTMLButtonElement} */ (body.querySelector("#drill-more"));
     const shown = body.querySelectorAll("tbody tr").length;
-    more.hidden = shown >= page.total;
-    more.onclick = () => openDeals(title, params, shown, true);
+    button.hidden = shown >= page.total;
+    button.onclick = () => openDeals(title, params, shown, true);
   } catch (e) {
-    if (e instanceof AuthError) { dialog.close(); return showLogin(e.message); }
-    body.innerHTML = `<p class="error" role="alert">${esc(tr("error"))}: ${esc(e.message)}</p>`;
+    if (e instanceof AuthError) { box.close(); return showLogin(e.message); }
+    render(body, errorHtml(/** @type {Error} */ (e)));
   }
 }
 
+/**
+ * One deal's card in the drill dialog: facts, stage history, activities.
+ * @param {string} id
+ * @param {() => void} [back] returns to the list the deal was opened from
+ */
 async function openDeal(id, back) {
-  const dialog = $("#drill");
+  const box = dialog("#drill");
   const body = $("#drill-body");
   $("#drill-title").textContent = tr("deal");
-  body.innerHTML = `<p class="muted">${esc(tr("loading"))}</p>`;
-  if (!dialog.open) dialog.showModal();
+  render(body, html`<p class="muted">${tr("loading")}</p>`);
+  if (!box.open) box.showModal();
   try {
     const card = await apiGet("deal-card", { deal: id });
     const d = card.deal;
     if (!d) {
-      body.innerHTML = `<p>${esc(tr("dealNotFound"))}</p>`;
+      render(body, html`<p>${tr("dealNotFound")}</p>`);
       return;
     }
     $("#drill-title").textContent = `${tr("deal")}: ${d.title || d.deal_id}`;
@@ -331,36 +446,41 @@ async function openDeal(id, back) {
       ["stage", valueLabel(d.stage)], ["status", valueLabel(d.status)], ["amount", fmt(d.amount, "rub", d)],
       ["commission", fmt(d.commission, "rub", d)], ["created", fmt(d.created_at, "datetime", d)],
       ["closed", fmt(d.closed_at, "datetime", d)], ["lostReason", d.lost_reason || "—"],
-    ].map(([k, v]) => `<dt>${esc(tr(k))}</dt><dd>${esc(v ?? "—")}</dd>`).join("");
-    const stages = (card.stages || []).map((s) => `<tr><th scope="row">${esc(valueLabel(s.stage))}</th><td>${esc(fmt(s.entered_at, "datetime", d))}</td><td>${esc(fmt(s.left_at, "datetime", d))}</td><td class="num">${esc(fmt(s.days_in_stage, "days"))}</td></tr>`).join("");
-    const acts = (card.activities || []).map((a) => `<tr><td>${esc(fmt(a.at, "datetime", d))}</td><th scope="row">${esc(valueLabel(a.activity_type))}</th><td>${esc(fmt(a.manager_id, "manager"))}</td><td>${esc(a.result || "")}</td></tr>`).join("");
-    body.innerHTML = (back ? `<button type="button" id="deal-back">← ${esc(tr("deals"))}</button>` : "") +
-      `<dl class="facts" data-deal="${esc(d.deal_id)}">${facts}</dl>` +
-      `<h3>${esc(tr("history"))}</h3><table class="data"><thead><tr><th scope="col">${esc(tr("stage"))}</th><th scope="col">${esc(tr("entered"))}</th><th scope="col">${esc(tr("left"))}</th><th scope="col">${esc(tr("days"))}</th></tr></thead><tbody>${stages}</tbody></table>` +
-      `<h3>${esc(tr("activities"))}</h3><div class="table-wrap scroll"><table class="data"><thead><tr><th scope="col">${esc(tr("when"))}</th><th scope="col">${esc(tr("type"))}</th><th scope="col">${esc(tr("manager"))}</th><th scope="col">${esc(tr("result"))}</th></tr></thead><tbody>${acts}</tbody></table></div>`;
-    if (back) body.querySelector("#deal-back").addEventListener("click", back);
+    ].map(([k, v]) => html`<dt>${tr(k)}</dt><dd>${v ?? "—"}</dd>`);
+    const stages = (card.stages || []).map((/** @type {Row} */ s) => html`<tr><th scope="row">${valueLabel(s.stage)}</th><td>${fmt(s.entered_at, "datetime", d)}</td><td>${fmt(s.left_at, "datetime", d)}</td><td class="num">${fmt(s.days_in_stage, "days")}</td></tr>`);
+    const acts = (card.activities || []).map((/** @type {Row} */ a) => html`<tr><td>${fmt(a.at, "datetime", d)}</td><th scope="row">${valueLabel(a.activity_type)}</th><td>${fmt(a.manager_id, "manager")}</td><td>${a.result || ""}</td></tr>`);
+    /** @param {string[]} keys */
+    const head = (keys) => html`<thead><tr>${keys.map((k) => html`<th scope="col">${tr(k)}</th>`)}</tr></thead>`;
+    render(body, html`${[
+      back ? html`<button type="button" id="deal-back">← ${tr("deals")}</button>` : null,
+      html`<dl class="facts" data-deal="${d.deal_id}">${facts}</dl>`,
+      html`<h3>${tr("history")}</h3><table class="data">${head(["stage", "entered", "left", "days"])}<tbody>${stages}</tbody></table>`,
+      html`<h3>${tr("activities")}</h3><div class="table-wrap scroll"><table class="data">${head(["when", "type", "manager", "result"])}<tbody>${acts}</tbody></table></div>`,
+    ]}`);
+    if (back) $("#deal-back").addEventListener("click", back);
   } catch (e) {
-    if (e instanceof AuthError) { dialog.close(); return showLogin(e.message); }
-    body.innerHTML = `<p class="error" role="alert">${esc(tr("error"))}: ${esc(e.message)}</p>`;
+    if (e instanceof AuthError) { box.close(); return showLogin(e.message); }
+    render(body, errorHtml(/** @type {Error} */ (e)));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Login: shown when the API answers 401 (tokens configured); the token stays in localStorage.
 
+/** @param {string} message */
 function showLogin(message) {
-  const dialog = $("#login");
+  const box = dialog("#login");
   $("#login-title").textContent = tr("loginTitle");
   $("#login-message").textContent = message || "";
   $("#token-label").textContent = tr("tokenLabel");
   $("#login-hint").textContent = tr("loginHint");
   $("#login-submit").textContent = tr("login");
-  $("#content").innerHTML = `<p class="muted">${esc(message || tr("needToken"))}</p>`;
+  render($("#content"), html`<p class="muted">${message || tr("needToken")}</p>`);
   document.documentElement.dataset.busy = "false";
   document.documentElement.dataset.rendered = String(++renderSeq);
   document.documentElement.dataset.login = "true";
-  if (!dialog.open) dialog.showModal();
-  $("#token").focus();
+  if (!box.open) box.showModal();
+  field("#token").focus();
 }
 
 start();

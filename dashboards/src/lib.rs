@@ -1,6 +1,7 @@
 //! The dashboards: their definitions (`definitions/*.toml`, one file per dashboard) and the static
-//! UI (`assets/**`), both embedded into the binary by `build.rs`, so the UI works with no internet
-//! access and an analyst adds a dashboard by adding a file. A leaf crate: it knows nothing of HTTP
+//! UI (`assets/**`), both embedded into the binary by `rust-embed` (in debug builds too: the
+//! workspace turns on `debug-embed`), so the UI works with no internet access and an analyst adds a
+//! dashboard by adding a file. A leaf crate: it knows nothing of HTTP
 //! or the warehouse; `api` serves both and checks every panel's query against its routes.
 
 mod definition;
@@ -9,8 +10,34 @@ pub use definition::{
     Better, Chart, Compare, Dashboard, Field, Filter, Format, Label, Panel, Period, Query, Rollup, Show,
 };
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+use std::borrow::Cow;
+
+/// Every file under `assets/`, by its path relative to it.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "assets/"]
+struct Assets;
+
+/// Every file under `definitions/`; the `*.toml` ones are dashboards.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "definitions/"]
+struct Definitions;
+
+/// The bytes of an embedded file. With `debug-embed` (set in the workspace) every build includes
+/// the files, so the data is always a `'static` borrow; an owned copy would mean rust-embed read
+/// the disk at run time, which this crate does not allow (the UI must not depend on the checkout).
+fn embedded(data: Cow<'static, [u8]>) -> Option<&'static [u8]> {
+    match data {
+        Cow::Borrowed(bytes) => Some(bytes),
+        Cow::Owned(_) => None,
+    }
+}
+
+/// Every embedded name, as a `'static` borrow (see [`embedded`]).
+fn names(iter: impl Iterator<Item = Cow<'static, str>>) -> impl Iterator<Item = &'static str> {
+    iter.filter_map(|name| match name {
+        Cow::Borrowed(name) => Some(name),
+        Cow::Owned(_) => None,
+    })
 }
 
 /// Errors of the dashboards crate.
@@ -53,12 +80,13 @@ fn content_type(path: &str) -> &'static str {
 /// The asset at `path` (`""` is `index.html`).
 pub fn asset(path: &str) -> Option<Asset> {
     let path = if path.is_empty() { "index.html" } else { path };
-    embedded::ASSETS.iter().find(|(p, _)| *p == path).map(|(p, bytes)| Asset { bytes, content_type: content_type(p) })
+    let bytes = embedded(Assets::get(path)?.data)?;
+    Some(Asset { bytes, content_type: content_type(path) })
 }
 
 /// Paths of every embedded asset.
 pub fn asset_paths() -> impl Iterator<Item = &'static str> {
-    embedded::ASSETS.iter().map(|(p, _)| *p)
+    names(Assets::iter())
 }
 
 /// Every dashboard, in menu order, parsed and validated once. An invalid file is an error naming
@@ -66,9 +94,21 @@ pub fn asset_paths() -> impl Iterator<Item = &'static str> {
 pub fn dashboards() -> Result<&'static [Dashboard], &'static Error> {
     static ALL: std::sync::OnceLock<Result<Vec<Dashboard>>> = std::sync::OnceLock::new();
     ALL.get_or_init(|| {
-        let mut out = embedded::DEFINITIONS
-            .iter()
-            .map(|(stem, text)| Dashboard::parse(stem, text))
+        let mut out = names(Definitions::iter())
+            .filter_map(|name| name.strip_suffix(".toml").map(|stem| (name, stem)))
+            .map(|(name, stem)| {
+                let bytes = Definitions::get(name).and_then(|f| embedded(f.data)).ok_or_else(|| Error::Definition {
+                    file: stem.to_string(),
+                    message: "listed but not embedded; keep rust-embed's `debug-embed` feature on in the workspace \
+                              Cargo.toml"
+                        .to_string(),
+                })?;
+                let text = std::str::from_utf8(bytes).map_err(|e| Error::Definition {
+                    file: stem.to_string(),
+                    message: format!("not UTF-8 text ({e}); save the file as UTF-8"),
+                })?;
+                Dashboard::parse(stem, text)
+            })
             .collect::<Result<Vec<_>>>()?;
         out.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
         Ok(out)
@@ -107,6 +147,20 @@ mod tests {
                 assert!(asset(target).is_some(), "{path} imports ./{target}, which is not embedded");
             }
         }
+    }
+
+    #[test]
+    fn every_listed_asset_is_embedded_in_this_build() {
+        let paths: Vec<&str> = asset_paths().collect();
+        assert_eq!(paths.len(), Assets::iter().count(), "a name rust-embed lists is not a 'static borrow");
+        for path in ["index.html", "app.js", "style.css", "errors.js"] {
+            assert!(paths.contains(&path), "{path} is not embedded: {paths:?}");
+        }
+        for path in paths {
+            let a = asset(path).unwrap_or_else(|| panic!("{path} is listed but not embedded"));
+            assert!(!a.bytes.is_empty(), "{path} is empty");
+        }
+        assert!(asset("nope.js").is_none() && asset("../Cargo.toml").is_none());
     }
 
     #[test]

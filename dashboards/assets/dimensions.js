@@ -1,0 +1,44 @@
+// @ts-check
+// The names behind ids (holdings, branches, managers), the months with data and the stages, from
+// /api/v1/dimensions, loaded once at start and read by the filters and the formatting.
+"use strict";
+
+/**
+ * @typedef {{ holding_id: string, name: string }} Holding
+ * @typedef {{ branch_id: string, holding_id: string, name: string, time_zone?: string }} Branch
+ * @typedef {{ manager_id: string, branch_id: string, holding_id: string, name: string }} Manager
+ * @typedef {{ stage: string, stage_order: number }} Stage
+ */
+
+export const dims = {
+  /** @type {Map<string, Holding>} */
+  holdings: new Map(),
+  /** @type {Map<string, Branch>} */
+  branches: new Map(),
+  /** @type {Map<string, Manager>} */
+  managers: new Map(),
+  /** @type {string[]} */
+  months: [],
+  /** @type {Stage[]} */
+  stages: [],
+};
+
+/** @param {any} d the answer of /api/v1/dimensions */
+export function setDimensions(d) {
+  dims.holdings = new Map((d.holdings || []).map((/** @type {Holding} */ h) => [h.holding_id, h]));
+  dims.branches = new Map((d.branches || []).map((/** @type {Branch} */ b) => [b.branch_id, b]));
+  dims.managers = new Map((d.managers || []).map((/** @type {Manager} */ m) => [m.manager_id, m]));
+  dims.months = d.months || [];
+  dims.stages = d.stages || [];
+}
+
+/**
+ * The IANA zone a row's instants are shown in: its own, its branch's, else Moscow.
+ * @param {Record<string, any> | null | undefined} row
+ */
+export function zoneOf(row) {
+  if (row && row.time_zone) return row.time_zone;
+  const b = row && (row.branch_id || row.branch);
+  const branch = b && dims.branches.get(b);
+  return (branch && branch.time_zone) || "Europe/Moscow";
+}

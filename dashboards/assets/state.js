@@ -1,0 +1,80 @@
+// @ts-check
+// What the page shows, kept in the URL hash so a view can be bookmarked and shared:
+// #/<dashboard>?from=2026-01&to=2026-03&holding=..&branch=msk&manager=..&cmp=..&lang=en
+// and the month arithmetic on its "YYYY-MM" periods.
+"use strict";
+
+import { queryString } from "./client.js";
+
+/** The shared filters, in the order of the filter bar. */
+export const FILTERS = /** @type {const} */ (["holding", "branch", "manager"]);
+
+/** @typedef {typeof FILTERS[number]} FilterName */
+
+/**
+ * @typedef {object} State
+ * @property {string} dashboard  dashboard id
+ * @property {string} from       first month, "YYYY-MM"
+ * @property {string} to         last month
+ * @property {string[]} holding  holding ids
+ * @property {string[]} branch   branch ids
+ * @property {string[]} manager  manager ids
+ * @property {string} cmp        the funnel's comparison: "", "prev" or "b:<branch>"
+ * @property {string} lang       "ru" or "en"
+ */
+
+/**
+ * The state the URL describes.
+ * @returns {State}
+ */
+export function readHash() {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, query] = raw.split("?");
+  const q = new URLSearchParams(query || "");
+  /** @param {string} k */
+  const list = (k) => (q.get(k) || "").split(",").map((s) => s.trim()).filter(Boolean);
+  return {
+    dashboard: decodeURIComponent(path || ""),
+    from: q.get("from") || "",
+    to: q.get("to") || "",
+    holding: list("holding"),
+    branch: list("branch"),
+    manager: list("manager"),
+    cmp: q.get("cmp") || "",
+    lang: q.get("lang") || "",
+  };
+}
+
+/**
+ * The URL hash of `state`.
+ * @param {State} state
+ */
+export function hashOf(state) {
+  const q = {
+    from: state.from, to: state.to, holding: state.holding, branch: state.branch,
+    manager: state.manager, cmp: state.cmp, lang: state.lang === "ru" ? "" : state.lang,
+  };
+  return "#/" + encodeURIComponent(state.dashboard) + queryString(q);
+}
+
+/**
+ * The month `n` months after `month` ("YYYY-MM").
+ * @param {string} month
+ * @param {number} n
+ */
+export function addMonths(month, n) {
+  const [y, m] = month.split("-").map(Number);
+  const d = new Date(Date.UTC(y, m - 1 + n, 1));
+  return d.toISOString().slice(0, 7);
+}
+
+/**
+ * How many months `from`..`to` spans, both included.
+ * @param {string} from
+ * @param {string} to
+ */
+export function monthsBetween(from, to) {
+  const [fy, fm] = from.split("-").map(Number);
+  const [ty, tm] = to.split("-").map(Number);
+  return (ty - fy) * 12 + (tm - fm) + 1;
+}
