@@ -15,8 +15,9 @@ use dealhouse_warehouse::Project;
 use dealhouse_warehouse::config::TokenRole;
 use dealhouse_warehouse::scope::Scope;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-use crate::{ApiError, AppState, Error, Result};
+use crate::{ApiError, AppState, Error, ErrorCode, Result};
 
 /// What a principal may do.
 pub type Role = TokenRole;
@@ -46,7 +47,7 @@ impl Principal {
         let names: Vec<String> = roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!("this endpoint needs a token with role {}", names.join(" or ")),
         ))
     }
@@ -95,7 +96,7 @@ impl Tokens {
             return Ok(Principal::local_admin());
         }
         let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Err(unauthorized("unauthorized", "send `Authorization: Bearer <token>`"));
+            return Err(unauthorized(ErrorCode::Unauthorized, "send `Authorization: Bearer <token>`"));
         };
         let presented = value
             .to_str()
@@ -104,7 +105,9 @@ impl Tokens {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("unauthorized", "the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                unauthorized(ErrorCode::Unauthorized, "the Authorization header must be `Bearer <token>`")
+            })?;
         let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         // Every stored hash is compared in full, whatever matches, so the time taken does not
         // depend on which token (or how much of a hash) matched.
@@ -116,24 +119,23 @@ impl Tokens {
         }
         let Some(token) = found else {
             tracing::info!("API request with an unknown token refused");
-            return Err(unauthorized("invalid_token", "the token is not valid"));
+            return Err(unauthorized(ErrorCode::InvalidToken, "the token is not valid"));
         };
         if token.expires.is_some_and(|e| now >= e) {
             tracing::info!(token = %token.name, "API request with an expired token refused");
-            return Err(unauthorized("token_expired", "the token has expired; ask for a new one"));
+            return Err(unauthorized(ErrorCode::TokenExpired, "the token has expired; ask for a new one"));
         }
         Ok(Principal { name: token.name.clone(), role: token.role, scope: token.scope.clone() })
     }
 }
 
-fn unauthorized(code: &'static str, message: &str) -> ApiError {
+fn unauthorized(code: ErrorCode, message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message).with_header(header::WWW_AUTHENTICATE, "Bearer")
 }
 
 /// Compares two hashes in time independent of their contents.
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    bool::from(a[..].ct_eq(&b[..]))
 }
 
 impl FromRequestParts<AppState> for Principal {

@@ -1,172 +1,14 @@
-//! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`), written from the same route table that
-//! registers the dashboard-data handlers, plus entries for the routes `lib.rs` registers itself.
+//! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`), rendered from the route table
+//! (`routes.rs`): every route the server registers is documented by the same entry.
 
-use axum::Json;
-use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use crate::endpoints::{JSON, Route};
+use crate::error::ErrorCode;
 use crate::query::{Kind, Param};
+use crate::route::{JSON, Route, schema};
 
 /// The document's own route.
 pub const PATH: &str = "/api/v1/openapi.json";
-
-/// Every route the server has: those `lib.rs` registers by hand (documented here), the
-/// dashboard-data routes, and this document.
-pub fn all_routes() -> Vec<Route> {
-    let mut out = vec![
-        Route {
-            method: "get",
-            path: "/",
-            tag: "dashboards",
-            content_type: "text/html",
-            request_body: None,
-            summary: "The dashboards page",
-            description: "The single-page dashboards UI (assets are embedded; works offline).",
-            params: Vec::new,
-            response: || schema::text("HTML."),
-            handler: None,
-        },
-        Route {
-            method: "get",
-            path: "/assets/{path}",
-            tag: "dashboards",
-            content_type: "application/octet-stream",
-            request_body: None,
-            summary: "A dashboards asset",
-            description: "A static file of the dashboards UI by its path (404 JSON error when there is none).",
-            params: Vec::new,
-            response: || json!({ "type": "string", "format": "binary" }),
-            handler: None,
-        },
-        Route {
-            method: "get",
-            path: "/healthz",
-            tag: "ops",
-            content_type: "text/plain",
-            request_body: None,
-            summary: "Liveness",
-            description: "Answers `ok` while the server runs.",
-            params: Vec::new,
-            response: || schema::text("`ok`."),
-            handler: None,
-        },
-        Route {
-            method: "get",
-            path: "/api/v1/tables",
-            tag: "sql",
-            content_type: JSON,
-            request_body: None,
-            summary: "Every warehouse table with its version and row count",
-            description: "Canonical tables and model outputs (Delta tables).",
-            params: Vec::new,
-            response: || {
-                schema::obj(&[(
-                    "tables",
-                    schema::array(schema::obj(&[
-                        ("name", schema::text("Table name (query it by this name).")),
-                        ("version", schema::int("Delta table version.")),
-                        ("rows", schema::int("Row count.")),
-                    ])),
-                )])
-            },
-            handler: None,
-        },
-        Route {
-            method: "post",
-            path: "/api/v1/sql",
-            tag: "sql",
-            content_type: JSON,
-            request_body: Some(|| {
-                schema::obj(&[("sql", schema::text("One read-only statement (SELECT, WITH, EXPLAIN, SHOW TABLES)."))])
-            }),
-            summary: "Read-only SQL over every table",
-            description: "Runs one read-only statement; at most 10000 rows (`truncated` says when there were more). \
-                Decimals come as exact strings. DDL, DML, COPY and SET are refused with 400 `bad_sql`.",
-            params: Vec::new,
-            response: || {
-                schema::obj(&[
-                    ("columns", schema::array(schema::text("Column name."))),
-                    ("rows", schema::array(json!({ "type": "object", "description": "Column name -> value." }))),
-                    ("truncated", schema::boolean("True when rows were cut at 10000.")),
-                ])
-            },
-            handler: None,
-        },
-        Route {
-            method: "get",
-            path: "/readyz",
-            tag: "ops",
-            content_type: "text/plain",
-            request_body: None,
-            summary: "Readiness",
-            description: "200 when the warehouse can be read, else 503 JSON `not_ready`.",
-            params: Vec::new,
-            response: || schema::text("`ready`."),
-            handler: None,
-        },
-        Route {
-            method: "get",
-            path: "/metrics",
-            tag: "ops",
-            content_type: "text/plain",
-            request_body: None,
-            summary: "Prometheus metrics (admin token)",
-            description: "Requests by route and status, latency histograms, SQL durations by outcome, running \
-                queries, table versions, rows and last commits, in Prometheus text format.",
-            params: Vec::new,
-            response: || schema::text("Prometheus text exposition format."),
-            handler: None,
-        },
-        Route {
-            method: "post",
-            path: "/api/v1/intake/{source}",
-            tag: "intake",
-            content_type: JSON,
-            request_body: Some(|| {
-                json!({
-                    "description": "One JSON object, an array of objects, or JSON Lines; keys are the canonical \
-                        column names of the push source's table (`source_id` required); at most 10000 records."
-                })
-            }),
-            summary: "Push records to a `kind = \"push\"` source",
-            description: "The records are committed to the source's table before the answer; a replayed \
-                `source_id` replaces the stored record. Rows that do not map go to `quarantine`. 400 `bad_body` \
-                when the body is not JSON objects (nothing stored), 404 `unknown_source`.",
-            params: Vec::new,
-            response: || {
-                schema::obj(&[
-                    ("table", schema::text("Canonical table written.")),
-                    ("received", schema::int("Records received.")),
-                    ("inserted", schema::int("Records new to the table.")),
-                    ("updated", schema::int("Records that replaced a stored version.")),
-                    ("quarantined", schema::int("Records quarantined with their reason.")),
-                ])
-            },
-            handler: None,
-        },
-        Route {
-            method: "get",
-            path: PATH,
-            tag: "ops",
-            content_type: JSON,
-            request_body: None,
-            summary: "This OpenAPI document",
-            description: "OpenAPI 3.1 description of every route.",
-            params: Vec::new,
-            response: || json!({ "type": "object", "description": "An OpenAPI 3.1 document." }),
-            handler: Some(|| get(handler)),
-        },
-    ];
-    out.extend(crate::endpoints::routes());
-    // The dashboards' routes, registered by `dashboards::router` (so without handlers here).
-    out.extend(crate::dashboards::documented());
-    out
-}
-
-async fn handler() -> Json<Value> {
-    Json(document())
-}
 
 fn param_schema(kind: Kind) -> Value {
     match kind {
@@ -233,12 +75,12 @@ fn operation_id(r: &Route) -> String {
 }
 
 /// The whole document.
-pub fn document() -> Value {
+pub fn document(routes: &[Route]) -> Value {
     let mut paths = Map::new();
-    for r in all_routes() {
+    for r in routes {
         let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
         if let Some(o) = entry.as_object_mut() {
-            o.insert(r.method.to_string(), operation(&r));
+            o.insert(r.method.to_string(), operation(r));
         }
     }
     json!({
@@ -254,7 +96,7 @@ pub fn document() -> Value {
         "components": {
             "schemas": {
                 "Error": schema::obj(&[
-                    ("code", schema::text("Stable machine-readable code (unknown_parameter, unknown_measure, bad_parameter, ...).")),
+                    ("code", error_codes()),
                     ("message", schema::text("What was wrong and how to fix it.")),
                 ]),
             },
@@ -262,81 +104,12 @@ pub fn document() -> Value {
     })
 }
 
-/// JSON-schema builders for the route table's answers.
-pub mod schema {
-    use serde_json::{Map, Value, json};
-
-    /// An object with these properties, all present (nullable ones say so in their type).
-    pub fn obj(props: &[(&str, Value)]) -> Value {
-        let mut properties = Map::new();
-        for (k, v) in props {
-            properties.insert((*k).to_string(), v.clone());
-        }
-        let required: Vec<&str> = props.iter().map(|(k, _)| *k).collect();
-        json!({ "type": "object", "properties": properties, "required": required })
-    }
-
-    fn typed(t: &str, description: &str) -> Value {
-        json!({ "type": t, "description": description })
-    }
-
-    /// Text.
-    pub fn text(description: &str) -> Value {
-        typed("string", description)
-    }
-
-    /// An exact decimal as a string (money).
-    pub fn decimal(description: &str) -> Value {
-        json!({ "type": "string", "format": "decimal", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": description })
-    }
-
-    /// An integer.
-    pub fn int(description: &str) -> Value {
-        typed("integer", description)
-    }
-
-    /// A number.
-    pub fn num(description: &str) -> Value {
-        typed("number", description)
-    }
-
-    /// A boolean.
-    pub fn boolean(description: &str) -> Value {
-        typed("boolean", description)
-    }
-
-    /// A calendar date, YYYY-MM-DD.
-    pub fn date(description: &str) -> Value {
-        json!({ "type": "string", "format": "date", "description": description })
-    }
-
-    /// An instant (UTC).
-    pub fn timestamp(description: &str) -> Value {
-        json!({ "type": "string", "format": "date-time", "description": description })
-    }
-
-    /// The same, or null.
-    pub fn nullable(mut v: Value) -> Value {
-        if let Some(t) = v.get("type").and_then(Value::as_str).map(str::to_string) {
-            v["type"] = json!([t, "null"]);
-        }
-        v
-    }
-
-    /// An array of these.
-    pub fn array(items: Value) -> Value {
-        json!({ "type": "array", "items": items })
-    }
-
-    /// A page of rows: `{total, limit, offset, rows}` plus extra fields.
-    pub fn page(row: Value, extra: &[(&str, Value)]) -> Value {
-        let mut props = vec![
-            ("total", int("Rows matching the filters, over every page.")),
-            ("limit", int("Page size.")),
-            ("offset", int("Rows skipped.")),
-            ("rows", array(row)),
-        ];
-        props.extend(extra.iter().cloned());
-        obj(&props)
-    }
+/// The `code` of the `Error` schema: every [`ErrorCode`], so the document cannot drift from them.
+fn error_codes() -> Value {
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    json!({
+        "type": "string",
+        "enum": codes,
+        "description": "Stable machine-readable code (unknown_parameter, unknown_measure, bad_parameter, ...).",
+    })
 }

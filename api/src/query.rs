@@ -1,12 +1,16 @@
-//! What every dashboard-data endpoint shares: its documented query parameters (checked against the
-//! route's own list, so an unknown name is a 400 naming the valid ones), SQL with user values bound
-//! as parameters (`$1`, never pasted into the text), paging, and Arrow rows as JSON with decimals
-//! as exact strings.
+//! What every data endpoint shares: the query session it reads through ([`Session`], scoped to
+//! the caller), its documented query parameters (checked against the route's own list, so an
+//! unknown name is a 400 naming the valid ones), SQL with user values bound as parameters (`$1`,
+//! never pasted into the text), paging ([`paged`]), and Arrow rows as JSON with decimals as exact
+//! strings.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Json;
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use chrono::{Datelike, NaiveDate};
 use dealhouse_warehouse::datafusion::arrow::array::RecordBatch;
 use dealhouse_warehouse::datafusion::arrow::compute::cast;
@@ -17,7 +21,42 @@ use dealhouse_warehouse::datafusion::dataframe::DataFrame;
 use dealhouse_warehouse::session::QuerySession;
 use serde_json::Value;
 
-use crate::ApiError;
+use crate::auth::Principal;
+use crate::{ApiError, AppState, ErrorCode};
+
+/// The query session a handler reads through. Every data endpoint takes it as an extractor, so
+/// this impl is the single place sessions are scoped to the caller.
+pub struct Session(pub QuerySession);
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // The caller's token decides what the session holds: a branch-scoped principal gets
+        // tables already filtered to its branches.
+        let principal = Principal::from_request_parts(parts, state).await?;
+        Ok(Session(state.session_for(&principal).await?))
+    }
+}
+
+/// `{rows, total, limit, offset}` plus extra fields.
+pub fn paged(total: usize, args: &Args, rows: Vec<Value>, extra: Value) -> Result<Json<Value>, ApiError> {
+    let page = args.page()?;
+    let mut out = serde_json::json!({ "total": total, "limit": page.limit, "offset": page.offset, "rows": rows });
+    if let (Some(o), Value::Object(e)) = (out.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    Ok(Json(out))
+}
+
+/// The semantic-layer table's source SQL, so the endpoints and `/api/v1/metrics` define a set of
+/// rows once.
+pub fn catalog_source(table: &str) -> Result<String, ApiError> {
+    crate::semantic::catalog().ok().and_then(|c| c.tables.get(table)).map(|t| t.source_sql()).ok_or_else(|| {
+        tracing::error!(table, "metrics.toml has no such table");
+        ApiError::internal()
+    })
+}
 
 /// Default page size of list endpoints.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -84,7 +123,7 @@ pub const LIMIT: Param = Param::new("limit", Kind::Integer(MAX_LIMIT), "Rows per
 pub const OFFSET: Param = Param::new("offset", Kind::Integer(usize::MAX), "Rows to skip (default 0).");
 
 /// A 400 with a stable code.
-pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
@@ -102,7 +141,7 @@ impl Args {
         for (name, value) in pairs {
             let Some(p) = params.iter().find(|p| p.name == name) else {
                 return Err(bad_request(
-                    "unknown_parameter",
+                    ErrorCode::UnknownParameter,
                     format!(
                         "{path} has no parameter `{}`; valid parameters: {}",
                         clip(&name),
@@ -116,17 +155,20 @@ impl Args {
                     entry.extend(value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string))
                 }
                 _ if !entry.is_empty() => {
-                    return Err(bad_request("bad_parameter", format!("`{}` is given more than once", p.name)));
+                    return Err(bad_request(ErrorCode::BadParameter, format!("`{}` is given more than once", p.name)));
                 }
                 _ => entry.push(value),
             }
             if entry.len() > MAX_VALUES {
-                return Err(bad_request("bad_parameter", format!("`{}` takes at most {MAX_VALUES} values", p.name)));
+                return Err(bad_request(
+                    ErrorCode::BadParameter,
+                    format!("`{}` takes at most {MAX_VALUES} values", p.name),
+                ));
             }
             for v in entry.iter() {
                 if v.len() > MAX_VALUE_LEN || v.chars().any(char::is_control) {
                     return Err(bad_request(
-                        "bad_parameter",
+                        ErrorCode::BadParameter,
                         format!("`{}`: values are at most {MAX_VALUE_LEN} bytes of printable text", p.name),
                     ));
                 }
@@ -149,7 +191,7 @@ impl Args {
                         && !allowed.contains(&v)
                     {
                         return Err(bad_request(
-                            "bad_parameter",
+                            ErrorCode::BadParameter,
                             format!("`{}` must be one of {}; got `{}`", p.name, allowed.join(", "), clip(v)),
                         ));
                     }
@@ -157,13 +199,16 @@ impl Args {
                 Kind::List => {}
             }
             if p.required && args.values.get(p.name).is_none_or(|v| v.is_empty()) {
-                return Err(bad_request("missing_parameter", format!("{path} needs `{}`: {}", p.name, p.description)));
+                return Err(bad_request(
+                    ErrorCode::MissingParameter,
+                    format!("{path} needs `{}`: {}", p.name, p.description),
+                ));
             }
         }
         if let (Some(from), Some(to)) = (args.month("from")?, args.month("to")?)
             && from > to
         {
-            return Err(bad_request("bad_parameter", format!("`from` ({from}) is after `to` ({to})")));
+            return Err(bad_request(ErrorCode::BadParameter, format!("`from` ({from}) is after `to` ({to})")));
         }
         Ok(args)
     }
@@ -188,7 +233,10 @@ impl Args {
         self.one(name)
             .map(|v| {
                 NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
-                    bad_request("bad_parameter", format!("`{name}` must be a day as YYYY-MM-DD; got `{}`", clip(v)))
+                    bad_request(
+                        ErrorCode::BadParameter,
+                        format!("`{name}` must be a day as YYYY-MM-DD; got `{}`", clip(v)),
+                    )
                 })
             })
             .transpose()
@@ -200,7 +248,7 @@ impl Args {
             .map(|v| match v.parse::<usize>() {
                 Ok(n) if n <= max => Ok(n),
                 _ => Err(bad_request(
-                    "bad_parameter",
+                    ErrorCode::BadParameter,
                     format!("`{name}` must be an integer from 0 to {max}; got `{}`", clip(v)),
                 )),
             })
@@ -249,7 +297,7 @@ pub fn parse_month(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
         .or_else(|_| NaiveDate::parse_from_str(v, "%Y-%m-%d"))
         .map_err(|_| {
             bad_request(
-                "bad_parameter",
+                ErrorCode::BadParameter,
                 format!("`{name}` must be a month as YYYY-MM (e.g. 2025-01); got `{}`", clip(v)),
             )
         })?;
@@ -367,7 +415,7 @@ pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Value>, ApiError> 
     }
     serde_json::from_slice(&buf).map_err(|e| {
         tracing::error!(error = %e, "arrow json output does not parse");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        ApiError::internal()
     })
 }
 

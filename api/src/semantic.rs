@@ -1,5 +1,5 @@
 //! The semantic layer's definitions: dimensions, tables and measures, read from `api/metrics.toml`
-//! (compiled in) and validated once. The SQL built from them lives in `metrics.rs`.
+//! (compiled in) and validated once. The SQL built from them lives in `measures.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use dealhouse_warehouse::datafusion::arrow::array::RecordBatch;
 use dealhouse_warehouse::datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use dealhouse_warehouse::datafusion::arrow::datatypes::SchemaRef;
@@ -34,7 +35,8 @@ use tokio::sync::Semaphore;
 
 use crate::auth::Principal;
 use crate::prometheus::Metrics;
-use crate::{ApiError, AppState, Error};
+use crate::route::{JSON, Route, schema};
+use crate::{ApiError, AppState, Error, ErrorCode};
 
 /// The media type of an Arrow IPC stream.
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -48,6 +50,56 @@ const QUEUE_WAIT: Duration = Duration::from_secs(10);
 /// Stack of each SQL worker thread: the planner and the syntax-tree walk recurse per nesting
 /// level (bounded by the guard, but deeper than a default 2 MiB thread allows).
 const SQL_THREAD_STACK: usize = 32 * 1024 * 1024;
+
+/// The routes of this module.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route {
+            method: "get",
+            path: "/api/v1/tables",
+            served_at: None,
+            tag: "sql",
+            content_type: JSON,
+            request_body: None,
+            summary: "Every warehouse table with its version and row count",
+            description: "Canonical tables and model outputs (Delta tables).",
+            params: Vec::new,
+            response: || {
+                schema::obj(&[(
+                    "tables",
+                    schema::array(schema::obj(&[
+                        ("name", schema::text("Table name (query it by this name).")),
+                        ("version", schema::int("Delta table version.")),
+                        ("rows", schema::int("Row count.")),
+                    ])),
+                )])
+            },
+            handler: || get(tables),
+        },
+        Route {
+            method: "post",
+            path: "/api/v1/sql",
+            served_at: None,
+            tag: "sql",
+            content_type: JSON,
+            request_body: Some(|| {
+                schema::obj(&[("sql", schema::text("One read-only statement (SELECT, WITH, EXPLAIN, SHOW TABLES)."))])
+            }),
+            summary: "Read-only SQL over every table",
+            description: "Runs one read-only statement; at most 10000 rows (`truncated` says when there were more). \
+                Decimals come as exact strings. DDL, DML, COPY and SET are refused with 400 `bad_sql`.",
+            params: Vec::new,
+            response: || {
+                schema::obj(&[
+                    ("columns", schema::array(schema::text("Column name."))),
+                    ("rows", schema::array(json!({ "type": "object", "description": "Column name -> value." }))),
+                    ("truncated", schema::boolean("True when rows were cut at 10000.")),
+                ])
+            },
+            handler: || post(query),
+        },
+    ]
+}
 
 /// Limits on analyst queries (from `[server]`).
 #[derive(Debug, Clone, Copy)]
@@ -128,7 +180,7 @@ impl Format {
                 "arrow" => Ok(Format::Arrow),
                 other => Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "bad_format",
+                    ErrorCode::BadFormat,
                     format!("format `{other}` is not one of json, csv, arrow"),
                 )),
             };
@@ -145,7 +197,7 @@ impl Format {
 }
 
 /// Runs one read-only statement for the caller, within its scope and the server's limits.
-pub async fn query(
+async fn query(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -157,21 +209,21 @@ pub async fn query(
     let outcome = match &result {
         Ok(_) => "ok",
         Err(e) => match e.code {
-            "query_timeout" => "timeout",
-            "busy" => "busy",
-            "sql_too_large"
-            | "sql_too_complex"
-            | "function_not_allowed"
-            | "bad_sql"
-            | "bad_request"
-            | "bad_format"
-            | "body_too_large" => "refused",
+            ErrorCode::QueryTimeout => "timeout",
+            ErrorCode::Busy => "busy",
+            ErrorCode::SqlTooLarge
+            | ErrorCode::SqlTooComplex
+            | ErrorCode::FunctionNotAllowed
+            | ErrorCode::BadSql
+            | ErrorCode::BadRequest
+            | ErrorCode::BadFormat
+            | ErrorCode::BodyTooLarge => "refused",
             _ => "failed",
         },
     };
     metrics.query(outcome, started.elapsed());
     if let Err(e) = &result {
-        tracing::info!(token = %principal.name, code = e.code, status = e.status().as_u16(), "SQL query not answered");
+        tracing::info!(token = %principal.name, code = %e.code, status = e.status().as_u16(), "SQL query not answered");
     }
     result
 }
@@ -183,7 +235,8 @@ async fn run(
     body: Result<Json<SqlRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|r| {
-        let code = if r.status() == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_request" };
+        let code =
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE { ErrorCode::BodyTooLarge } else { ErrorCode::BadRequest };
         ApiError::new(r.status(), code, r.body_text())
     })?;
     let format = Format::choose(req.format.as_deref(), headers)?;
@@ -194,7 +247,7 @@ async fn run(
         _ => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
+                ErrorCode::Busy,
                 format!("{} queries are running; retry shortly", limits.max_concurrent),
             )
             .with_header(header::RETRY_AFTER, "2"));
@@ -220,13 +273,13 @@ async fn run(
         Ok(Ok(answer)) => answer,
         Ok(Err(e)) => {
             tracing::error!(error = %e, "SQL task failed");
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log"))
+            Err(ApiError::internal())
         }
         Err(_) => {
             abort.abort();
             Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "query_timeout",
+                ErrorCode::QueryTimeout,
                 format!(
                     "the query ran longer than {} s and was cancelled; filter or aggregate more",
                     limits.timeout.as_secs()
@@ -263,7 +316,7 @@ async fn execute(
     let timed_out = || {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "query_timeout",
+            ErrorCode::QueryTimeout,
             format!(
                 "the query ran longer than {} s and was stopped; filter or aggregate more",
                 limits.timeout.as_secs()
@@ -373,7 +426,7 @@ fn encode(format: Format, schema: &SchemaRef, batches: &[RecordBatch], truncated
 
 /// `GET /api/v1/tables`: the tables the caller may read, with version and row count (the row
 /// count of a scoped table is the caller's rows, not the table's).
-pub async fn tables(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
+async fn tables(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>, ApiError> {
     let session = state.session_for(&principal).await?;
     let mut out = vec![];
     let wh = state.warehouse();

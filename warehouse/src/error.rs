@@ -111,8 +111,8 @@ pub enum Error {
     /// Untrusted SQL refused before planning (too large, too complex, a refused function).
     #[error("{message}")]
     Refused {
-        /// Stable code: `sql_too_large`, `sql_too_complex`, `function_not_allowed`, `bad_sql`.
-        code: &'static str,
+        /// What kind of refusal (its stable code: `code.as_str()`).
+        code: crate::sql_guard::RefusalCode,
         /// What was refused and how to fix it.
         message: String,
     },
@@ -201,7 +201,10 @@ impl Error {
     pub fn is_bad_sql(&self) -> bool {
         matches!(
             self,
-            Error::SqlTooLarge { .. } | Error::SqlSyntax { .. } | Error::NotOneStatement { .. } | Error::NotReadOnly { .. }
+            Error::SqlTooLarge { .. }
+                | Error::SqlSyntax { .. }
+                | Error::NotOneStatement { .. }
+                | Error::NotReadOnly { .. }
         )
     }
 }

@@ -4,8 +4,8 @@
 
 mod changes;
 pub mod config;
-mod error;
 pub mod deadline;
+mod error;
 pub mod models;
 pub mod schema;
 pub mod scope;
@@ -15,7 +15,7 @@ pub mod storage;
 pub mod udf;
 
 pub use changes::FileDiff;
-pub use error::{Error, Result};
 pub use config::{Project, ProjectConfig};
 pub use datafusion;
+pub use error::{Error, Result};
 pub use storage::{CommitMark, CommitMeta, TableInfo, Warehouse, WriteStats};

@@ -66,11 +66,9 @@ pub struct Incremental {
 }
 
 fn parse_incremental(origin: &str, line: usize, spec: &str) -> Result<Incremental> {
-    let bad = |why: &str| {
-        Error::ModelFile {
-            origin: format!("{origin}:{line}"),
-            message: format!("`-- incremental: {spec}`: {why}; write `-- incremental: KEY from table.column, ...`"),
-        }
+    let bad = |why: &str| Error::ModelFile {
+        origin: format!("{origin}:{line}"),
+        message: format!("`-- incremental: {spec}`: {why}; write `-- incremental: KEY from table.column, ...`"),
     };
     let (key, sources) = spec.split_once(" from ").ok_or_else(|| bad("missing ` from `"))?;
     let mut changes = BTreeMap::new();
@@ -501,12 +499,8 @@ async fn materialise(
         }
         let filter = datafusion::prelude::col(inc.key.as_str())
             .in_list(keys.iter().cloned().map(datafusion::prelude::lit).collect(), false);
-        let df = session
-            .context()
-            .sql(&model.sql)
-            .await
-            .and_then(|df| df.filter(filter))
-            .map_err(|e| fail(e.into()))?;
+        let df =
+            session.context().sql(&model.sql).await.and_then(|df| df.filter(filter)).map_err(|e| fail(e.into()))?;
         let schema = df.schema().as_arrow().clone();
         let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| fail(e.into()))?;
         let stats = warehouse

@@ -141,6 +141,11 @@ pub fn policy(table: &str) -> TablePolicy {
         | "mart_stalled_deals"
         | "mart_time_in_stage"
         | "mart_win_rate_monthly"
+        // The dashboards' board, stage-time and intake-migration rows, each on its deal's or
+        // request's branch.
+        | "mart_deal_board"
+        | "mart_stage_stay"
+        | "mart_intake_request"
         // Client figures: each client counts in one branch (fct_client_month).
         | "fct_client_month"
         | "mart_client_lifecycle"

@@ -154,8 +154,8 @@ pub fn check_read_only(sql: &str) -> Result<()> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(Error::SqlTooLarge { bytes: sql.len(), limit: MAX_SQL_BYTES });
     }
-    let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
-        .map_err(|source| Error::SqlSyntax { source })?;
+    let statements =
+        DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|source| Error::SqlSyntax { source })?;
     if statements.len() != 1 {
         return Err(Error::NotOneStatement { count: statements.len() });
     }

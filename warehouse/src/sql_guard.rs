@@ -53,11 +53,36 @@ impl Default for SqlLimits {
     }
 }
 
+/// The kinds of refusal; each has a stable code the API sends (`as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalCode {
+    /// `sql_too_large`: more text or tokens than any legitimate query.
+    SqlTooLarge,
+    /// `sql_too_complex`: too many operators, SELECTs, or too deep.
+    SqlTooComplex,
+    /// `function_not_allowed`: a generator or a sized function with a large argument.
+    FunctionNotAllowed,
+    /// `bad_sql`: not exactly one well-formed read-only query.
+    BadSql,
+}
+
+impl RefusalCode {
+    /// The stable code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::SqlTooLarge => "sql_too_large",
+            RefusalCode::SqlTooComplex => "sql_too_complex",
+            RefusalCode::FunctionNotAllowed => "function_not_allowed",
+            RefusalCode::BadSql => "bad_sql",
+        }
+    }
+}
+
 /// Why a statement was refused: `code` is stable (the API sends it), `message` says what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// `sql_too_large`, `sql_too_complex`, `function_not_allowed` or `bad_sql`.
-    pub code: &'static str,
+    /// What kind of refusal.
+    pub code: RefusalCode,
     /// What was refused and how to fix it.
     pub message: String,
 }
@@ -68,7 +93,7 @@ impl From<Refusal> for Error {
     }
 }
 
-fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+fn refuse(code: RefusalCode, message: impl Into<String>) -> Refusal {
     Refusal { code, message: message.into() }
 }
 
@@ -83,7 +108,7 @@ const SIZED_FUNCTIONS: [&str; 5] = ["repeat", "lpad", "rpad", "array_repeat", "a
 pub fn check_untrusted(sql: &str, limits: &SqlLimits) -> Result<DfStatement, Refusal> {
     if sql.len() > limits.max_bytes {
         return Err(refuse(
-            "sql_too_large",
+            RefusalCode::SqlTooLarge,
             format!("the query is {} bytes; the limit is {}", sql.len(), limits.max_bytes),
         ));
     }
@@ -96,21 +121,21 @@ pub fn check_untrusted(sql: &str, limits: &SqlLimits) -> Result<DfStatement, Ref
             let m = e.to_string();
             // DataFusion shows the parser's error by its Debug name (`RecursionLimitExceeded`).
             if m.to_ascii_lowercase().replace(' ', "").contains("recursionlimit") {
-                refuse("sql_too_complex", "the query nests too deeply; flatten subexpressions or use a CTE")
+                refuse(RefusalCode::SqlTooComplex, "the query nests too deeply; flatten subexpressions or use a CTE")
             } else {
-                refuse("bad_sql", format!("SQL syntax error: {m}"))
+                refuse(RefusalCode::BadSql, format!("SQL syntax error: {m}"))
             }
         })?;
     if statements.len() != 1 {
-        return Err(refuse("bad_sql", format!("expected exactly one statement, got {}", statements.len())));
+        return Err(refuse(RefusalCode::BadSql, format!("expected exactly one statement, got {}", statements.len())));
     }
-    let statement = statements.pop_front().ok_or_else(|| refuse("bad_sql", "empty query"))?;
+    let statement = statements.pop_front().ok_or_else(|| refuse(RefusalCode::BadSql, "empty query"))?;
     let query = match &statement {
         DfStatement::Statement(s) => s.as_ref(),
         DfStatement::Explain(e) => {
             if e.options.analyze || e.options.verbose || e.options.show_statistics == Some(true) {
                 return Err(refuse(
-                    "bad_sql",
+                    RefusalCode::BadSql,
                     "EXPLAIN ANALYZE and EXPLAIN VERBOSE are not available here; use plain EXPLAIN",
                 ));
             }
@@ -134,7 +159,7 @@ pub fn check_untrusted(sql: &str, limits: &SqlLimits) -> Result<DfStatement, Ref
 fn not_read_only(statement: &str) -> Refusal {
     let words: Vec<&str> = statement.split_whitespace().take(3).collect();
     refuse(
-        "bad_sql",
+        RefusalCode::BadSql,
         format!("only one read-only query (SELECT, WITH, VALUES, EXPLAIN) is allowed; refused: {}", words.join(" ")),
     )
 }
@@ -143,7 +168,7 @@ fn not_read_only(statement: &str) -> Refusal {
 fn check_tokens(sql: &str, limits: &SqlLimits) -> Result<(), Refusal> {
     let tokens = Tokenizer::new(&GenericDialect {}, sql)
         .tokenize()
-        .map_err(|e| refuse("bad_sql", format!("SQL syntax error: {e}")))?;
+        .map_err(|e| refuse(RefusalCode::BadSql, format!("SQL syntax error: {e}")))?;
     let (mut count, mut operators, mut selects) = (0usize, 0usize, 0usize);
     for t in &tokens {
         match t {
@@ -174,7 +199,7 @@ fn check_tokens(sql: &str, limits: &SqlLimits) -> Result<(), Refusal> {
         }
         count += 1;
     }
-    let too_complex = |what: String| refuse("sql_too_complex", what);
+    let too_complex = |what: String| refuse(RefusalCode::SqlTooComplex, what);
     if count > limits.max_tokens {
         return Err(too_complex(format!("the query has {count} tokens; the limit is {}", limits.max_tokens)));
     }
@@ -201,7 +226,7 @@ impl Visitor for Walker<'_> {
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Refusal> {
         if query.with.as_ref().is_some_and(|w| w.recursive) {
             return ControlFlow::Break(refuse(
-                "sql_too_complex",
+                RefusalCode::SqlTooComplex,
                 "WITH RECURSIVE is not available here: it can run without bound",
             ));
         }
@@ -211,13 +236,13 @@ impl Visitor for Walker<'_> {
     fn pre_visit_relation(&mut self, name: &ObjectName) -> ControlFlow<Refusal> {
         for part in &name.0 {
             let ObjectNamePart::Identifier(ident) = part else {
-                return ControlFlow::Break(refuse("bad_sql", format!("`{name}` is not a table name")));
+                return ControlFlow::Break(refuse(RefusalCode::BadSql, format!("`{name}` is not a table name")));
             };
             // A quoted path or URL as a table name would read a file if URL tables were enabled
             // (they are not: apache/datafusion#4850); refuse it by name too.
             if ident.quote_style == Some('\'') || ident.value.contains('/') || ident.value.contains("://") {
                 return ControlFlow::Break(refuse(
-                    "function_not_allowed",
+                    RefusalCode::FunctionNotAllowed,
                     "files and URLs cannot be read here; query the warehouse's tables by name",
                 ));
             }
@@ -232,11 +257,11 @@ impl Visitor for Walker<'_> {
             | TableFactor::NestedJoin { .. }
             | TableFactor::UNNEST { .. } => ControlFlow::Continue(()),
             TableFactor::Table { name, .. } => ControlFlow::Break(refuse(
-                "function_not_allowed",
+                RefusalCode::FunctionNotAllowed,
                 format!("table function `{name}` is not available here; query the warehouse's tables"),
             )),
             _ => ControlFlow::Break(refuse(
-                "function_not_allowed",
+                RefusalCode::FunctionNotAllowed,
                 "only tables, subqueries, joins and UNNEST may appear in FROM here",
             )),
         }
@@ -246,7 +271,7 @@ impl Visitor for Walker<'_> {
         self.depth += 1;
         if self.depth > self.limits.max_depth {
             return ControlFlow::Break(refuse(
-                "sql_too_complex",
+                RefusalCode::SqlTooComplex,
                 format!(
                     "expressions nest deeper than {} levels; split long chains (IN (...) instead of OR chains)",
                     self.limits.max_depth
@@ -260,7 +285,7 @@ impl Visitor for Walker<'_> {
             };
             if REFUSED_FUNCTIONS.contains(&name.as_str()) {
                 return ControlFlow::Break(refuse(
-                    "function_not_allowed",
+                    RefusalCode::FunctionNotAllowed,
                     format!(
                         "`{name}` is not available here (it can allocate without bound); use dim_month for month spines"
                     ),
@@ -276,7 +301,7 @@ impl Visitor for Walker<'_> {
                 };
                 if !size.is_some_and(|n| n.unsigned_abs() <= self.limits.max_sized_argument) {
                     return ControlFlow::Break(refuse(
-                        "function_not_allowed",
+                        RefusalCode::FunctionNotAllowed,
                         format!(
                             "`{name}` needs a literal size of at most {} as its second argument",
                             self.limits.max_sized_argument
@@ -312,7 +337,7 @@ mod tests {
     fn code(sql: &str) -> &'static str {
         match check_untrusted(sql, &SqlLimits::default()) {
             Ok(_) => "ok",
-            Err(r) => r.code,
+            Err(r) => r.code.as_str(),
         }
     }
 

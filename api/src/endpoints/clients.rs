@@ -7,11 +7,11 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::sales::paged;
-use super::{JSON, Route, Session};
-use crate::ApiError;
-use crate::openapi::schema as s;
-use crate::query::{Args, BRANCH, Columns, FROM, HOLDING, Kind, LIMIT, OFFSET, Param, Sql, TO, where_all};
+use crate::query::{
+    Args, BRANCH, Columns, FROM, HOLDING, Kind, LIMIT, OFFSET, Param, Session, Sql, TO, paged, where_all,
+};
+use crate::route::{JSON, Route, schema as s};
+use crate::{ApiError, ErrorCode};
 
 const RETENTION: &str = "/api/v1/retention";
 const CHURN: &str = "/api/v1/churn";
@@ -39,6 +39,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: "get",
             path: RETENTION,
+            served_at: None,
             tag: "clients",
             content_type: JSON,
             request_body: None,
@@ -48,11 +49,12 @@ pub fn routes() -> Vec<Route> {
                 summed over the selected holdings and branches first. From mart_cohort_retention.",
             params: period_org,
             response: retention_schema,
-            handler: Some(|| get(retention)),
+            handler: || get(retention),
         },
         Route {
             method: "get",
             path: CHURN,
+            served_at: None,
             tag: "clients",
             content_type: JSON,
             request_body: None,
@@ -62,11 +64,12 @@ pub fn routes() -> Vec<Route> {
                 selected holdings and branches. `period` sums the months (rates as ratios of the sums). From mart_client_monthly.",
             params: period_org,
             response: churn_schema,
-            handler: Some(|| get(churn)),
+            handler: || get(churn),
         },
         Route {
             method: "get",
             path: LIFECYCLE,
+            served_at: None,
             tag: "clients",
             content_type: JSON,
             request_body: None,
@@ -75,7 +78,7 @@ pub fn routes() -> Vec<Route> {
                 churned, reactivated; see mart_client_lifecycle), and the clients, largest lifetime commission first.",
             params: lifecycle_params,
             response: lifecycle_schema,
-            handler: Some(|| get(lifecycle)),
+            handler: || get(lifecycle),
         },
     ]
 }
@@ -128,7 +131,7 @@ async fn lifecycle(Session(session): Session, Query(q): Query<Vec<(String, Strin
     for st in args.list("state") {
         if !STATES.contains(&st.as_str()) {
             return Err(crate::query::bad_request(
-                "bad_parameter",
+                ErrorCode::BadParameter,
                 format!("`state` must be among {}; got `{st}`", STATES.join(", ")),
             ));
         }
@@ -201,20 +204,27 @@ fn churn_schema() -> Value {
 
 fn lifecycle_schema() -> Value {
     s::page(
-        s::obj(&[
-            ("client_id", s::text("The client.")),
-            ("client_name", s::nullable(s::text("Its name."))),
-            ("branch_id", s::nullable(s::text("Its branch."))),
-            ("holding_id", s::nullable(s::text("Its holding."))),
-            ("state", s::text("new, active, at_risk, churned or reactivated.")),
-            ("first_won_at", s::timestamp("Close time of the first won deal (UTC).")),
-            ("last_won_at", s::timestamp("Close time of the latest won deal (UTC).")),
-            ("first_won_month", s::nullable(s::date("Local month of the first won deal."))),
-            ("last_won_month", s::nullable(s::date("Local month of the latest won deal."))),
-            ("won_deals", s::int("Deals won, all time.")),
-            ("lifetime_amount", s::nullable(s::decimal("Amount won, RUB."))),
-            ("lifetime_commission", s::nullable(s::decimal("Commission of the deals won (the margin), RUB."))),
-        ]),
+        // mart_client_lifecycle's columns (types and docs from the model) and the client's name.
+        s::obj(&{
+            let mut row = crate::columns::of(
+                "mart_client_lifecycle",
+                &[
+                    "client_id",
+                    "branch_id",
+                    "holding_id",
+                    "state",
+                    "first_won_at",
+                    "last_won_at",
+                    "first_won_month",
+                    "last_won_month",
+                    "won_deals",
+                    "lifetime_amount",
+                    "lifetime_commission",
+                ],
+            );
+            row.push(("client_name", s::nullable(s::text("Its name."))));
+            row
+        }),
         &[(
             "states",
             s::array(s::obj(&[

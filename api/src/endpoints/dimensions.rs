@@ -6,10 +6,9 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::{JSON, Route, Session};
-use crate::ApiError;
-use crate::openapi::schema as s;
-use crate::query::{Args, BRANCH, Columns, HOLDING, Param, Sql, where_all};
+use crate::query::{Args, BRANCH, Columns, HOLDING, Param, Session, Sql, where_all};
+use crate::route::{JSON, Route, schema as s};
+use crate::{ApiError, columns};
 
 const DIMENSIONS: &str = "/api/v1/dimensions";
 
@@ -22,6 +21,7 @@ pub fn routes() -> Vec<Route> {
     vec![Route {
         method: "get",
         path: DIMENSIONS,
+        served_at: None,
         tag: "dimensions",
         content_type: JSON,
         request_body: None,
@@ -30,7 +30,7 @@ pub fn routes() -> Vec<Route> {
             months with data (YYYY-MM, for from/to); stages in pipeline order. Complete lists, not paged.",
         params,
         response: schema,
-        handler: Some(|| get(dimensions)),
+        handler: || get(dimensions),
     }]
 }
 
@@ -88,26 +88,19 @@ async fn dimensions(
 
 fn schema() -> Value {
     s::obj(&[
-        ("holdings", s::array(s::obj(&[("holding_id", s::text("Id.")), ("name", s::text("Name."))]))),
+        // The canonical tables' columns, types and docs from schema.rs.
+        ("holdings", s::array(s::obj(&columns::of("holdings", &["holding_id", "name"])))),
         (
             "branches",
-            s::array(s::obj(&[
-                ("branch_id", s::text("Id.")),
-                ("name", s::text("Name.")),
-                ("holding_id", s::text("Holding.")),
-                ("city", s::text("City.")),
-                ("time_zone", s::text("IANA time zone.")),
-            ])),
+            s::array(s::obj(&columns::of("branches", &["branch_id", "name", "holding_id", "city", "time_zone"]))),
         ),
         (
             "managers",
-            s::array(s::obj(&[
-                ("manager_id", s::text("Id.")),
-                ("name", s::text("Full name.")),
-                ("branch_id", s::nullable(s::text("Branch."))),
-                ("holding_id", s::nullable(s::text("Holding of the branch."))),
-                ("active", s::boolean("Whether the account is active upstream.")),
-            ])),
+            s::array(s::obj(&{
+                let mut row = columns::of("managers", &["manager_id", "name", "branch_id", "active"]);
+                row.push(("holding_id", s::nullable(s::text("Holding of the branch."))));
+                row
+            })),
         ),
         ("months", s::array(s::text("A month with data, YYYY-MM."))),
         (

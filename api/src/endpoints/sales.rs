@@ -8,10 +8,12 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::{JSON, Route, Session};
-use crate::ApiError;
-use crate::openapi::schema as s;
-use crate::query::{Args, BRANCH, Columns, FROM, HOLDING, Kind, LIMIT, MANAGER, OFFSET, Param, Sql, TO, where_all};
+use crate::query::{
+    Args, BRANCH, Columns, FROM, HOLDING, Kind, LIMIT, MANAGER, OFFSET, Param, Session, Sql, TO, catalog_source, paged,
+    where_all,
+};
+use crate::route::{JSON, Route, schema as s};
+use crate::{ApiError, columns};
 
 const FUNNEL: &str = "/api/v1/funnel";
 const PIPELINE: &str = "/api/v1/pipeline";
@@ -72,6 +74,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: "get",
             path: FUNNEL,
+            served_at: None,
             tag: "sales",
             content_type: JSON,
             request_body: None,
@@ -82,11 +85,12 @@ pub fn routes() -> Vec<Route> {
                 reached / reached of new. From mart_funnel_monthly; `from`/`to` select the creation months.",
             params: common,
             response: funnel_schema,
-            handler: Some(|| get(funnel)),
+            handler: || get(funnel),
         },
         Route {
             method: "get",
             path: PIPELINE,
+            served_at: None,
             tag: "sales",
             content_type: JSON,
             request_body: None,
@@ -95,11 +99,12 @@ pub fn routes() -> Vec<Route> {
                 historical win rate (as mart_pipeline_now), plus totals. `from`/`to` select the deals by creation month.",
             params: common,
             response: pipeline_schema,
-            handler: Some(|| get(pipeline)),
+            handler: || get(pipeline),
         },
         Route {
             method: "get",
             path: STALLED,
+            served_at: None,
             tag: "sales",
             content_type: JSON,
             request_body: None,
@@ -109,11 +114,12 @@ pub fn routes() -> Vec<Route> {
                 creation month.",
             params: stalled_params,
             response: stalled_schema,
-            handler: Some(|| get(stalled)),
+            handler: || get(stalled),
         },
         Route {
             method: "get",
             path: LEADERBOARD,
+            served_at: None,
             tag: "sales",
             content_type: JSON,
             request_body: None,
@@ -123,11 +129,12 @@ pub fn routes() -> Vec<Route> {
                 Without a manager filter every branch appears, with zeros when it closed nothing.",
             params: common,
             response: leaderboard_schema,
-            handler: Some(|| get(leaderboard)),
+            handler: || get(leaderboard),
         },
         Route {
             method: "get",
             path: DEALS,
+            served_at: None,
             tag: "sales",
             content_type: JSON,
             request_body: None,
@@ -137,27 +144,9 @@ pub fn routes() -> Vec<Route> {
                 month and client; `total` and `total_amount` cover every matching deal.",
             params: deals_params,
             response: deals_schema,
-            handler: Some(|| get(deals)),
+            handler: || get(deals),
         },
     ]
-}
-
-/// `{rows, total, limit, offset}` plus extra fields.
-pub(super) fn paged(total: usize, args: &Args, rows: Vec<Value>, extra: Value) -> Result<Json<Value>, ApiError> {
-    let page = args.page()?;
-    let mut out = json!({ "total": total, "limit": page.limit, "offset": page.offset, "rows": rows });
-    if let (Some(o), Value::Object(e)) = (out.as_object_mut(), extra) {
-        o.extend(e);
-    }
-    Ok(Json(out))
-}
-
-/// The catalog table's source SQL, so the endpoints and `/metrics` define a set of rows once.
-pub(super) fn catalog_source(table: &str) -> Result<String, ApiError> {
-    crate::semantic::catalog().ok().and_then(|c| c.tables.get(table)).map(|t| t.source_sql()).ok_or_else(|| {
-        tracing::error!(table, "metrics.toml has no such table");
-        ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
-    })
 }
 
 async fn funnel(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
@@ -455,27 +444,49 @@ fn pipeline_schema() -> Value {
     )
 }
 
+/// mart_stalled_deals' columns and the deal's client and creation month (types and docs from the
+/// models), with the names looked up beside them.
+fn stalled_row() -> Vec<(&'static str, Value)> {
+    let mut row = columns::of(
+        "mart_stalled_deals",
+        &[
+            "deal_id",
+            "holding_id",
+            "branch_id",
+            "manager_id",
+            "stage",
+            "entered_stage_at",
+            "last_activity_at",
+            "days_idle",
+            "sla_days",
+            "amount",
+            "commission",
+            "reference_time",
+        ],
+    );
+    row.extend(columns::of("fct_deal", &["client_id", "created_month"]));
+    row.extend(names(&["title", "client_name", "manager_name"]));
+    row
+}
+
+/// The names endpoints look up beside a table's ids, as the caller's scope shows them.
+fn names(which: &[&'static str]) -> Vec<(&'static str, Value)> {
+    which
+        .iter()
+        .map(|n| {
+            let description = match *n {
+                "title" => "The deal's title.",
+                "client_name" => "Client name.",
+                _ => "Manager name.",
+            };
+            (*n, s::nullable(s::text(description)))
+        })
+        .collect()
+}
+
 fn stalled_schema() -> Value {
     s::page(
-        s::obj(&[
-            ("deal_id", s::text("The deal.")),
-            ("title", s::nullable(s::text("Its title."))),
-            ("client_id", s::nullable(s::text("Client."))),
-            ("client_name", s::nullable(s::text("Client name."))),
-            ("holding_id", s::nullable(s::text("Holding."))),
-            ("branch_id", s::nullable(s::text("Branch."))),
-            ("manager_id", s::nullable(s::text("Responsible manager."))),
-            ("manager_name", s::nullable(s::text("Manager name."))),
-            ("stage", s::text("Current stage.")),
-            ("entered_stage_at", s::timestamp("When it entered the stage (UTC).")),
-            ("last_activity_at", s::timestamp("Last touch or stage entry (UTC).")),
-            ("days_idle", s::int("Whole days idle at the reference time.")),
-            ("sla_days", s::int("The stage's SLA, days.")),
-            ("amount", s::nullable(s::decimal("Amount, RUB."))),
-            ("commission", s::nullable(s::decimal("Commission, RUB."))),
-            ("created_month", s::date("Local month of creation (first day).")),
-            ("reference_time", s::timestamp("The time idleness is measured at (UTC).")),
-        ]),
+        s::obj(&stalled_row()),
         &[("total_amount", s::nullable(s::decimal("Amount of every matching stalled deal, RUB.")))],
     )
 }
@@ -508,30 +519,35 @@ fn leaderboard_schema() -> Value {
 
 fn deals_schema() -> Value {
     s::page(
-        s::obj(&[
-            ("deal_id", s::text("Canonical deal id.")),
-            ("source_system", s::text("Upstream system.")),
-            ("source_id", s::text("Id upstream.")),
-            ("title", s::nullable(s::text("Title."))),
-            ("client_id", s::nullable(s::text("Client."))),
-            ("client_name", s::nullable(s::text("Client name."))),
-            ("holding_id", s::nullable(s::text("Holding."))),
-            ("branch_id", s::nullable(s::text("Branch."))),
-            ("manager_id", s::nullable(s::text("Manager."))),
-            ("manager_name", s::nullable(s::text("Manager name."))),
-            ("pipeline", s::nullable(s::text("Pipeline upstream."))),
-            ("stage", s::text("Current stage.")),
-            ("status", s::text("open, won or lost.")),
-            ("last_open_stage", s::nullable(s::text("Last open stage."))),
-            ("max_stage_order", s::int("Furthest main-path stage reached, 1 .. 6.")),
-            ("amount", s::nullable(s::decimal("Amount, RUB."))),
-            ("commission", s::nullable(s::decimal("Commission, RUB."))),
-            ("created_at", s::timestamp("Created (UTC).")),
-            ("closed_at", s::nullable(s::timestamp("Closed (UTC), from the final stage change."))),
-            ("created_month", s::date("Local month of creation.")),
-            ("closed_month", s::nullable(s::date("Local month of the close."))),
-            ("lost_reason", s::nullable(s::text("Why it was lost."))),
-        ]),
+        // fct_deal's columns (types and docs from the model) and the names beside them.
+        s::obj(&{
+            let mut row = columns::of(
+                "fct_deal",
+                &[
+                    "deal_id",
+                    "source_system",
+                    "source_id",
+                    "client_id",
+                    "holding_id",
+                    "branch_id",
+                    "manager_id",
+                    "pipeline",
+                    "stage",
+                    "status",
+                    "last_open_stage",
+                    "max_stage_order",
+                    "amount",
+                    "commission",
+                    "created_at",
+                    "closed_at",
+                    "created_month",
+                    "closed_month",
+                    "lost_reason",
+                ],
+            );
+            row.extend(names(&["title", "client_name", "manager_name"]));
+            row
+        }),
         &[("total_amount", s::nullable(s::decimal("Amount of every matching deal, RUB.")))],
     )
 }

@@ -5,11 +5,11 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::sales::paged;
-use super::{JSON, Route, Session};
-use crate::ApiError;
-use crate::openapi::schema as s;
-use crate::query::{Args, BRANCH, Columns, FROM, HOLDING, Kind, LIMIT, MANAGER, OFFSET, Param, Sql, TO, where_all};
+use crate::query::{
+    Args, BRANCH, Columns, FROM, HOLDING, Kind, LIMIT, MANAGER, OFFSET, Param, Session, Sql, TO, paged, where_all,
+};
+use crate::route::{JSON, Route, schema as s};
+use crate::{ApiError, ErrorCode};
 
 const DAILY: &str = "/api/v1/managers/daily";
 const PLAN_FACT: &str = "/api/v1/plan-fact";
@@ -52,6 +52,7 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: "get",
             path: DAILY,
+            served_at: None,
             tag: "team",
             content_type: JSON,
             request_body: None,
@@ -61,11 +62,12 @@ pub fn routes() -> Vec<Route> {
                 totals over every matching row. From mart_manager_daily.",
             params: daily_params,
             response: daily_schema,
-            handler: Some(|| get(daily)),
+            handler: || get(daily),
         },
         Route {
             method: "get",
             path: PLAN_FACT,
+            served_at: None,
             tag: "team",
             content_type: JSON,
             request_body: None,
@@ -75,7 +77,7 @@ pub fn routes() -> Vec<Route> {
                 From mart_plan_fact.",
             params: plan_fact_params,
             response: plan_fact_schema,
-            handler: Some(|| get(plan_fact)),
+            handler: || get(plan_fact),
         },
     ]
 }
@@ -122,7 +124,7 @@ async fn plan_fact(Session(session): Session, Query(q): Query<Vec<(String, Strin
     for m in args.list("metric") {
         if !METRICS.contains(&m.as_str()) {
             return Err(crate::query::bad_request(
-                "bad_parameter",
+                ErrorCode::BadParameter,
                 format!("`metric` must be among {}; got `{m}`", METRICS.join(", ")),
             ));
         }
@@ -173,15 +175,24 @@ fn daily_schema() -> Value {
         ("deals_won", "Deals won (by close time)."),
         ("deals_lost", "Deals lost (by close time)."),
     ];
-    let mut row = vec![
-        ("local_date", s::date("Local day in the branch's time zone.")),
-        ("holding_id", s::nullable(s::text("Holding."))),
-        ("branch_id", s::nullable(s::text("Branch."))),
-        ("manager_id", s::nullable(s::text("Manager."))),
-        ("manager_name", s::nullable(s::text("Manager name."))),
-    ];
-    row.extend(counts.iter().map(|(n, d)| (*n, s::int(d))));
-    row.push(("won_amount", s::decimal("Amount of the deals won, RUB.")));
+    // mart_manager_daily's columns (types and docs from the model) and the manager's name.
+    let mut row = crate::columns::of(
+        "mart_manager_daily",
+        &[
+            "local_date",
+            "holding_id",
+            "branch_id",
+            "manager_id",
+            "calls",
+            "meetings",
+            "proposals_sent",
+            "contracts_signed",
+            "deals_won",
+            "deals_lost",
+            "won_amount",
+        ],
+    );
+    row.push(("manager_name", s::nullable(s::text("Manager name."))));
     let mut totals: Vec<(&str, Value)> = counts.iter().map(|(n, d)| (*n, s::nullable(s::int(d)))).collect();
     totals.push(("won_amount", s::nullable(s::decimal("Amount of the deals won, RUB."))));
     s::page(s::obj(&row), &[("totals", s::obj(&totals))])
@@ -189,18 +200,18 @@ fn daily_schema() -> Value {
 
 fn plan_fact_schema() -> Value {
     s::page(
-        s::obj(&[
-            ("month", s::date("Planned month (first day).")),
-            ("holding_id", s::nullable(s::text("Holding of the planned branch."))),
-            ("branch_id", s::nullable(s::text("Planned branch (null: group-wide)."))),
-            ("manager_id", s::nullable(s::text("Planned manager (null: branch-level)."))),
-            ("manager_name", s::nullable(s::text("Manager name."))),
-            ("metric", s::text("Planned metric.")),
-            ("level", s::text("manager, branch or group.")),
-            ("plan", s::decimal("Target, in the metric's unit.")),
-            ("fact", s::nullable(s::decimal("Actual value."))),
-            ("completion", s::nullable(s::num("fact / plan."))),
-        ]),
+        // mart_plan_fact's columns (types and docs from the model) and what is derived beside them.
+        s::obj(&{
+            let mut row =
+                crate::columns::of("mart_plan_fact", &["month", "branch_id", "manager_id", "metric", "plan", "fact"]);
+            row.extend([
+                ("holding_id", s::nullable(s::text("Holding of the planned branch."))),
+                ("manager_name", s::nullable(s::text("Manager name."))),
+                ("level", s::text("manager, branch or group.")),
+                ("completion", s::nullable(s::num("fact / plan."))),
+            ]);
+            row
+        }),
         &[(
             "summary",
             s::array(s::obj(&[

@@ -1,4 +1,7 @@
-//! `GET /api/v1/metrics`: measures from the semantic layer (`semantic.rs`) at a requested grain.
+//! The semantic layer's endpoints: `GET /api/v1/metrics`, business measures from `semantic.rs` at
+//! a requested grain (not to be confused with the Prometheus `/metrics`, `prometheus.rs`), and
+//! `GET /api/v1/metrics/catalog`, their definitions.
+//!
 //! Each table's measures are aggregated in one subquery at the requested dimensions; several
 //! tables are joined on those dimensions. Identifiers in the SQL come only from the definitions;
 //! request values enter as bound parameters.
@@ -7,18 +10,56 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::Query;
+use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::ApiError;
-use crate::endpoints::Session;
-use crate::query::{Args, FROM, Kind, Param, Sql, TO, bad_request, parse_month, where_all};
+use crate::query::{Args, FROM, Kind, Param, Session, Sql, TO, bad_request, parse_month, where_all};
+use crate::route::{JSON, Route};
 use crate::semantic::{Aggregation, Catalog, DimensionKind, Measure, PERIOD_DIMENSION, Table, catalog};
+use crate::{ApiError, ErrorCode};
 
 /// The route.
 pub const PATH: &str = "/api/v1/metrics";
 
 /// Most rows one answer carries; `truncated` says when there were more.
 pub const MAX_ROWS: usize = 10_000;
+
+/// The routes of this module.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route {
+            method: "get",
+            path: PATH,
+            served_at: None,
+            tag: "metrics",
+            content_type: JSON,
+            request_body: None,
+            summary: "Measures from the semantic layer at a requested grain",
+            description: "Measures (GET /api/v1/metrics/catalog lists them with their definitions) grouped by `by` \
+                dimensions and filtered by `from`/`to` and any dimension. Ratios are computed from summed parts at \
+                the requested grain. Measures of different tables are joined on the requested dimensions; a \
+                measure whose table lacks one is refused with 400. Counts are integers, money exact decimal \
+                strings, ratios/hours/days numbers; rows are ordered by the dimensions.",
+            params,
+            response: response_schema,
+            handler: || get(handler),
+        },
+        Route {
+            method: "get",
+            path: "/api/v1/metrics/catalog",
+            served_at: None,
+            tag: "metrics",
+            content_type: JSON,
+            request_body: None,
+            summary: "The semantic layer's definitions",
+            description: "Dimensions, tables (with the SQL they read) and measures (unit, description, how they \
+                aggregate), as compiled in from api/metrics.toml.",
+            params: Vec::new,
+            response: catalog_schema,
+            handler: || get(catalog_handler),
+        },
+    ]
+}
 
 /// The parameters: measures, by, from, to and one filter per dimension.
 pub fn params() -> Vec<Param> {
@@ -41,18 +82,18 @@ pub fn params() -> Vec<Param> {
 fn catalog_or_500() -> Result<&'static Catalog, ApiError> {
     catalog().map_err(|e| {
         tracing::error!(error = e, "metrics.toml is invalid");
-        ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        ApiError::internal()
     })
 }
 
 /// `GET /api/v1/metrics/catalog`: the definitions, as analysts read them.
-pub async fn catalog_handler() -> Result<Json<Value>, ApiError> {
+async fn catalog_handler() -> Result<Json<Value>, ApiError> {
     let c = catalog_or_500()?;
     Ok(Json(serde_json::to_value(c).unwrap_or(Value::Null)))
 }
 
 /// `GET /api/v1/metrics`.
-pub async fn handler(
+async fn handler(
     Session(session): Session,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -98,7 +139,7 @@ impl<'a> MetricsQuery<'a> {
         for name in args.list("measures") {
             let Some((n, m)) = catalog.measures.get_key_value(name.as_str()) else {
                 return Err(bad_request(
-                    "unknown_measure",
+                    ErrorCode::UnknownMeasure,
                     format!("unknown measure `{name}`; valid measures: {}", catalog.measure_names()),
                 ));
             };
@@ -110,7 +151,7 @@ impl<'a> MetricsQuery<'a> {
         for name in args.list("by") {
             let Some((n, _)) = catalog.dimensions.get_key_value(name.as_str()) else {
                 return Err(bad_request(
-                    "unknown_dimension",
+                    ErrorCode::UnknownDimension,
                     format!("unknown dimension `{name}` in `by`; valid dimensions: {}", catalog.dimension_names()),
                 ));
             };
@@ -131,7 +172,10 @@ impl<'a> MetricsQuery<'a> {
                     DimensionKind::Month => parse_month(name, v).map(FilterValue::Date),
                     DimensionKind::Date => {
                         chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map(FilterValue::Date).map_err(|_| {
-                            bad_request("bad_parameter", format!("`{name}` takes days as YYYY-MM-DD; got `{v}`"))
+                            bad_request(
+                                ErrorCode::BadParameter,
+                                format!("`{name}` takes days as YYYY-MM-DD; got `{v}`"),
+                            )
                         })
                     }
                 })
@@ -152,7 +196,7 @@ impl<'a> MetricsQuery<'a> {
     fn check(&self) -> Result<(), ApiError> {
         if self.measures.is_empty() {
             return Err(bad_request(
-                "missing_parameter",
+                ErrorCode::MissingParameter,
                 format!("`measures` is empty; valid measures: {}", self.catalog.measure_names()),
             ));
         }
@@ -164,7 +208,7 @@ impl<'a> MetricsQuery<'a> {
             for d in &self.by {
                 if !has(d) {
                     return Err(bad_request(
-                        "incompatible_dimensions",
+                        ErrorCode::IncompatibleDimensions,
                         format!(
                             "measure `{name}` (table `{}`) cannot be grouped by `{d}`: its dimensions are {}; \
                              ask for it in a separate request or drop `{d}`",
@@ -177,7 +221,7 @@ impl<'a> MetricsQuery<'a> {
             for d in self.filters.keys() {
                 if !has(d) {
                     return Err(bad_request(
-                        "incompatible_dimensions",
+                        ErrorCode::IncompatibleDimensions,
                         format!(
                             "measure `{name}` (table `{}`) cannot be filtered by `{d}`: its dimensions are {}",
                             m.table,
@@ -188,7 +232,7 @@ impl<'a> MetricsQuery<'a> {
             }
             if period_used && !has(PERIOD_DIMENSION) {
                 return Err(bad_request(
-                    "incompatible_dimensions",
+                    ErrorCode::IncompatibleDimensions,
                     format!("measure `{name}` (table `{}`) has no month, so `from`/`to` do not apply to it", m.table),
                 ));
             }
@@ -196,7 +240,7 @@ impl<'a> MetricsQuery<'a> {
                 let filtered_to_one = self.filters.get(d.as_str()).is_some_and(|v| v.len() == 1);
                 if !self.by.contains(&d.as_str()) && !filtered_to_one {
                     return Err(bad_request(
-                        "dimension_required",
+                        ErrorCode::DimensionRequired,
                         format!(
                             "measure `{name}` must be grouped by `{d}` (by={d}) or filtered to one `{d}` ({d}=...): \
                              summing it across {d} values means nothing"
@@ -207,7 +251,7 @@ impl<'a> MetricsQuery<'a> {
             for d in &m.excludes {
                 if self.by.contains(&d.as_str()) || self.filters.contains_key(d.as_str()) {
                     return Err(bad_request(
-                        "dimension_excluded",
+                        ErrorCode::DimensionExcluded,
                         format!("measure `{name}` cannot be grouped or filtered by `{d}`: {}", m.description),
                     ));
                 }
@@ -326,8 +370,8 @@ impl<'a> MetricsQuery<'a> {
 }
 
 /// JSON schema of the `/metrics` answer.
-pub fn response_schema() -> Value {
-    use crate::openapi::schema as s;
+fn response_schema() -> Value {
+    use crate::route::schema as s;
     s::obj(&[
         (
             "measures",
@@ -354,8 +398,8 @@ pub fn response_schema() -> Value {
 }
 
 /// JSON schema of the catalog answer.
-pub fn catalog_schema() -> Value {
-    use crate::openapi::schema as s;
+fn catalog_schema() -> Value {
+    use crate::route::schema as s;
     let map = |d: &str| json!({ "type": "object", "description": d, "additionalProperties": { "type": "object" } });
     s::obj(&[
         ("dimensions", map("Dimension name -> {kind, description}.")),
