@@ -5,15 +5,24 @@
 //! the connection, `discover` which canonical tables it fills, and `read` a stream of
 //! [`source::Chunk`]s, each carrying the cursor to resume after it. The [`sync`] runner writes
 //! each chunk and its cursor in one Delta commit, and quarantines bad rows with their reason.
+//!
+//! Layout: one folder or file per connector (`bitrix24/`, `amocrm/`, `sql/`, `files/`, `push`),
+//! each CRM connector with a `wire` module holding its vendor's constants; [`http`] is the
+//! plumbing the CRM connectors share (retries, pacing, failures, records to chunks);
+//! [`mapping`] turns loosely typed records into canonical rows. Apart from the connectors:
+//! [`simulators`] (in-process CRM servers for tests and `simulate_from`) and [`demo`] (the
+//! deterministic demo company), which use only the connectors' public constants.
 
 pub mod amocrm;
 pub mod bitrix24;
 pub mod demo;
 pub mod files;
+pub mod http;
 pub mod mapping;
 pub mod org;
 pub mod push;
 mod reconcile;
+pub mod simulators;
 pub mod source;
 pub mod sql;
 pub mod sync;
@@ -44,6 +53,20 @@ pub enum Error {
         /// What went wrong and what to do.
         message: String,
     },
+    /// An upstream API call failed: refused, or still failing when the retry budget ran out.
+    #[error("source `{source_name}` at {location}: {failure}")]
+    Http {
+        /// Source name.
+        source_name: String,
+        /// The API address and method or path (secrets masked).
+        location: String,
+        /// What failed; [`http::HttpFailure::GaveUp`] when retries ran out.
+        #[source]
+        failure: http::HttpFailure,
+    },
+    /// The shared HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
     /// A file is refused whole (wrong encoding, missing columns); nothing of it is written.
     #[error("{}: {message}", path.display())]
     File {

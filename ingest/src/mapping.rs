@@ -4,7 +4,7 @@
 //! This is the one place that decides how a raw value (text, integer, real, Excel date, bool,
 //! empty) becomes a canonical value: exact money, UTC instants from local wall-clock times,
 //! first-of-month dates, booleans in English and Russian, branch codes translated to branch ids.
-//! A [`Mapper`] is driven by the canonical table's [`TableDef`] and builds Arrow arrays straight
+//! A [`RecordMapper`] is driven by the canonical table's [`TableDef`] and builds Arrow arrays straight
 //! from it; a value that does not fit sends its whole row to quarantine with a reason naming
 //! the column, the value and the fix, and never stops the other rows.
 
@@ -225,8 +225,8 @@ enum Cell {
 }
 
 /// Turns records into one canonical table's rows; collects rows and quarantined records until
-/// [`Mapper::finish`] makes a batch of them.
-pub struct Mapper {
+/// [`RecordMapper::finish`] makes a batch of them.
+pub struct RecordMapper {
     project: Arc<Project>,
     source: String,
     def: TableDef,
@@ -238,7 +238,7 @@ pub struct Mapper {
     quarantined: Vec<QuarantineRecord>,
 }
 
-impl Mapper {
+impl RecordMapper {
     /// A mapper for `table` fed by `source`.
     pub fn new(project: Arc<Project>, source: &str, table: &str, options: MappingOptions) -> Result<Self> {
         let config_error = |message: String| Error::Config { source_name: source.to_string(), message };
@@ -266,7 +266,7 @@ impl Mapper {
         self.def.name
     }
 
-    /// Rows and quarantined records waiting for [`Mapper::finish`].
+    /// Rows and quarantined records waiting for [`RecordMapper::finish`].
     pub fn pending(&self) -> usize {
         self.rows.len() + self.quarantined.len()
     }
@@ -277,7 +277,7 @@ impl Mapper {
         self.push_with(record, location, || raw.to_json());
     }
 
-    /// [`Mapper::push`] with the raw record as text (a JSON Lines line), made only when the
+    /// [`RecordMapper::push`] with the raw record as text (a JSON Lines line), made only when the
     /// record is quarantined.
     pub fn push_with(&mut self, record: &Record, location: &str, raw: impl FnOnce() -> String) {
         match self.map(record) {
@@ -764,7 +764,7 @@ impl ChunkSink {
     }
 
     /// Sends the mapper's pending rows as one chunk with `cursor`; false when the reader is gone.
-    pub fn flush(&self, mapper: &mut Mapper, cursor: Option<String>) -> Result<bool> {
+    pub fn flush(&self, mapper: &mut RecordMapper, cursor: Option<String>) -> Result<bool> {
         let (batch, quarantined) = mapper.finish()?;
         Ok(self.send(Chunk { table: mapper.table(), batch, quarantined, cursor }))
     }
@@ -943,7 +943,7 @@ codes = { legacy = "MSK", onec = "12" }
             columns_hint: "[sources.onec.columns]".into(),
             ..MappingOptions::default()
         };
-        let mut m = Mapper::new(project(), "onec", "deals", options).unwrap();
+        let mut m = RecordMapper::new(project(), "onec", "deals", options).unwrap();
         let good = record(&[
             ("source_id", RawValue::Int(17)),
             ("branch_code", RawValue::Float(12.0)),
@@ -991,7 +991,7 @@ codes = { legacy = "MSK", onec = "12" }
         assert_eq!(ts("updated_at"), 1_735_722_000_000_000);
         assert_eq!(
             batch.schema(),
-            Mapper::new(project(), "onec", "deals", MappingOptions::default()).unwrap().def.schema()
+            RecordMapper::new(project(), "onec", "deals", MappingOptions::default()).unwrap().def.schema()
         );
 
         let reasons: Vec<(&str, &str)> = q.iter().map(|r| (r.location.as_str(), r.reason.as_str())).collect();
@@ -1009,7 +1009,7 @@ codes = { legacy = "MSK", onec = "12" }
     #[test]
     fn mapping_database_decimals_stay_exact_and_instants_ignore_the_zone() {
         let options = MappingOptions { time_zone: "Asia/Vladivostok".parse().unwrap(), ..MappingOptions::default() };
-        let mut m = Mapper::new(project(), "legacy", "deals", options).unwrap();
+        let mut m = RecordMapper::new(project(), "legacy", "deals", options).unwrap();
         let nine = NaiveDate::from_ymd_opt(2025, 1, 10).unwrap().and_hms_opt(9, 0, 0).unwrap();
         let dec = |s: &str| RawValue::Decimal(Decimal::from_str_exact(s).unwrap());
         let r = record(&[
@@ -1056,7 +1056,7 @@ codes = { legacy = "MSK", onec = "12" }
 
     #[test]
     fn mapping_month_takes_the_first_day_and_excel_dates() {
-        let mut m = Mapper::new(project(), "plans", "plans", MappingOptions::default()).unwrap();
+        let mut m = RecordMapper::new(project(), "plans", "plans", MappingOptions::default()).unwrap();
         let jan15 = NaiveDate::from_ymd_opt(2025, 1, 15).unwrap();
         for (i, month) in [RawValue::DateTime(jan15.and_hms_opt(0, 0, 0).unwrap()), text("2025-02-20"), text("2025-03")]
             .into_iter()
@@ -1084,7 +1084,7 @@ codes = { legacy = "MSK", onec = "12" }
     #[test]
     fn mapping_branches_a_source_describes_itself() {
         let options = MappingOptions { own_branches: true, ..MappingOptions::default() };
-        let mut b = Mapper::new(project(), "agents", "branches", options.clone()).unwrap();
+        let mut b = RecordMapper::new(project(), "agents", "branches", options.clone()).unwrap();
         let branch = |id: &str, holding: &str, tz: &str| {
             record(&[
                 ("source_id", text(id)),
@@ -1117,7 +1117,7 @@ codes = { legacy = "MSK", onec = "12" }
 
         // The source's other tables: a code [organisation] knows is its branch, any other code
         // names the source's own branch; without `own_branches` an unknown code is quarantined.
-        let mut m = Mapper::new(project(), "agents", "managers", options).unwrap();
+        let mut m = RecordMapper::new(project(), "agents", "managers", options).unwrap();
         for (id, code) in [("a", "Central"), ("b", "")] {
             let r = record(&[
                 ("source_id", text(id)),
@@ -1127,7 +1127,7 @@ codes = { legacy = "MSK", onec = "12" }
             ]);
             m.push(&r, id, &r);
         }
-        let mut onec = Mapper::new(
+        let mut onec = RecordMapper::new(
             project(),
             "onec",
             "managers",
@@ -1146,7 +1146,7 @@ codes = { legacy = "MSK", onec = "12" }
         let ids = batch.column_by_name("branch_id").unwrap().as_string::<i32>();
         assert_eq!((ids.value(0), ids.is_null(1)), ("agents:Central", true));
         assert_eq!(onec.finish().unwrap().0.column_by_name("branch_id").unwrap().as_string::<i32>().value(0), "msk");
-        let mut strict = Mapper::new(project(), "agents", "managers", MappingOptions::default()).unwrap();
+        let mut strict = RecordMapper::new(project(), "agents", "managers", MappingOptions::default()).unwrap();
         let r = record(&[
             ("source_id", text("a")),
             ("name", text("a")),
@@ -1171,7 +1171,7 @@ codes = { legacy = "MSK", onec = "12" }
 
     #[test]
     fn mapping_timestamps_refuse_numbers_and_garbage() {
-        let mut m = Mapper::new(project(), "legacy", "intake_requests", MappingOptions::default()).unwrap();
+        let mut m = RecordMapper::new(project(), "legacy", "intake_requests", MappingOptions::default()).unwrap();
         let r = record(&[
             ("source_id", text("1")),
             ("department", text("content")),

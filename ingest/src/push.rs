@@ -13,7 +13,7 @@ use dealhouse_warehouse::{CommitMeta, Project, Warehouse};
 use futures::stream::BoxStream;
 use serde_json::Value;
 
-use crate::mapping::{Mapper, MappingOptions, RawValue, Record, parse_time_zone};
+use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, parse_time_zone};
 use crate::source::{Chunk, Source, StreamInfo};
 use crate::{Error, Result};
 
@@ -160,7 +160,7 @@ pub async fn accept(
         columns_hint: "the record's keys (canonical column names)".into(),
         ..Default::default()
     };
-    let mut mapper = Mapper::new(project.clone(), source, &config.table, options)?;
+    let mut mapper = RecordMapper::new(project.clone(), source, &config.table, options)?;
     let def = canonical_table(mapper.table())
         .ok_or_else(|| Error::Config { source_name: source.into(), message: "not a canonical table".into() })?;
     for (i, map) in records.iter().enumerate() {

@@ -136,7 +136,7 @@ pub async fn sync_project(
         .user_agent(concat!("dealhouse/", env!("CARGO_PKG_VERSION")))
         .timeout(std::time::Duration::from_secs(60))
         .build()
-        .map_err(|e| Error::Config { source_name: "http".into(), message: e.to_string() })?;
+        .map_err(Error::HttpClient)?;
     for (name, config) in &project.config.sources {
         if !options.sources.is_empty() && !options.sources.contains(name) {
             continue;

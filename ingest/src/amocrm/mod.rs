@@ -1,4 +1,5 @@
-//! amoCRM API v4 connector (long-lived token), and a local account serving in-memory data.
+//! amoCRM API v4 connector (long-lived token). With `simulate_from` it reads the amoCRM
+//! simulator ([`crate::simulators::amocrm`]) serving a recorded folder instead of an account.
 //!
 //! Streams, in read order: `managers` (`/api/v4/users`, read whole each sync), `clients`
 //! (`/api/v4/companies`) and `deals` (`/api/v4/leads?with=contacts`) by `updated_at`,
@@ -20,25 +21,29 @@
 //! leaves deleted leads out of the normal list (they appear only under `with=only_deleted`, as
 //! bare ids), so rows already in the warehouse are not flagged by a cursor read.
 
-mod client;
-pub mod fixture;
+mod api;
 mod records;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use dealhouse_warehouse::config::AmoCrmConfig;
-use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord};
 use futures::stream::BoxStream;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use self::client::{Client, ClientConfig, Lister, path_with};
-use self::fixture::{AmoFixture, FixtureData, MAX_EVENTS_LIMIT, MAX_LIMIT};
-use self::records::{Mapper, Reference, id_text, int};
+use self::api::{AccountConfig, AmoCrmApi, Lister, path_with};
+use self::records::{AmoCrmRecords, Reference, id_text, int};
+use self::wire::{
+    COMPANIES, EVENTS, LEAD_STATUS_CHANGED, LEADS, LOSS_REASONS, LOST, MAX_EVENTS_LIMIT, MAX_LIMIT, PIPELINES, USERS,
+    WON,
+};
+use crate::http::Upstream;
+use crate::simulators::amocrm::{AmoCrmSimulator, AmoCrmSimulatorData};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 
@@ -49,10 +54,10 @@ const TABLES: [&str; 4] = ["managers", "clients", "deals", "deal_stage_changes"]
 pub struct AmoCrmSource {
     ctx: SourceContext,
     config: AmoCrmConfig,
-    client: Client,
+    api: AmoCrmApi,
     reference: tokio::sync::OnceCell<Arc<Reference>>,
-    /// The in-process account when `simulate_from` is used; dropping the source stops it.
-    _fixture: Option<AmoFixture>,
+    /// The amoCRM simulator when `simulate_from` is used; dropping the source stops it.
+    _simulator: Option<AmoCrmSimulator>,
 }
 
 /// How one stream is listed.
@@ -66,39 +71,40 @@ struct StreamSpec {
 
 fn spec(table: &str) -> Option<StreamSpec> {
     Some(match table {
-        "clients" => StreamSpec { path: "/api/v4/companies", key: "companies", cursor_field: "updated_at" },
-        "deals" => StreamSpec { path: "/api/v4/leads", key: "leads", cursor_field: "updated_at" },
-        "deal_stage_changes" => StreamSpec { path: "/api/v4/events", key: "events", cursor_field: "created_at" },
+        "clients" => StreamSpec { path: COMPANIES, key: "companies", cursor_field: "updated_at" },
+        "deals" => StreamSpec { path: LEADS, key: "leads", cursor_field: "updated_at" },
+        "deal_stage_changes" => StreamSpec { path: EVENTS, key: "events", cursor_field: "created_at" },
         _ => return None,
     })
 }
 
 impl AmoCrmSource {
     /// Builds the source: the token comes from `token_env` or `token_file`; without `base_url`
-    /// a local account is started over `simulate_from`.
+    /// the amoCRM simulator is started over `simulate_from`.
     pub async fn connect(ctx: SourceContext, config: AmoCrmConfig) -> Result<Self> {
         let config_error = |message: String| Error::Config { source_name: ctx.source_name.clone(), message };
-        let (base_url, token, token_origin, fixture) = match (&config.base_url, &config.simulate_from) {
+        let (base_url, token, token_origin, simulator) = match (&config.base_url, &config.simulate_from) {
             (Some(url), _) => {
                 let (token, origin) = read_token(&ctx, &config)?;
                 (url.clone(), token, origin, None)
             }
             (None, Some(dir)) => {
                 let path = ctx.project.path(dir);
-                let data = tokio::task::spawn_blocking(move || FixtureData::load(&path))
-                    .await
-                    .map_err(|e| config_error(format!("loading the recorded account failed: {e}")))??;
+                let data =
+                    tokio::task::spawn_blocking(move || AmoCrmSimulatorData::load(&path)).await.map_err(|e| {
+                        config_error(format!("loading the recorded data for the amoCRM simulator failed: {e}"))
+                    })??;
                 let token = random_token();
-                let fixture = AmoFixture::start(data, &token).await?;
-                (fixture.base_url(), token, "the local account".to_string(), Some(fixture))
+                let simulator = AmoCrmSimulator::start(data, &token).await?;
+                (simulator.base_url(), token, "the amoCRM simulator's token".to_string(), Some(simulator))
             }
             (None, None) => {
                 return Err(config_error("set base_url and token_env (or simulate_from)".into()));
             }
         };
-        let client = Client::new(
+        let api = AmoCrmApi::new(
             ctx.http.clone(),
-            ClientConfig {
+            AccountConfig {
                 base_url: &base_url,
                 token,
                 token_origin,
@@ -107,8 +113,8 @@ impl AmoCrmSource {
                 requests_per_second: config.requests_per_second,
             },
         )?;
-        info!(source = %ctx.source_name, account = client.shown(), simulated = fixture.is_some(), "amoCRM account");
-        Ok(Self { ctx, config, client, reference: tokio::sync::OnceCell::new(), _fixture: fixture })
+        info!(source = %ctx.source_name, account = api.shown(), simulated = simulator.is_some(), "amoCRM account");
+        Ok(Self { ctx, config, api, reference: tokio::sync::OnceCell::new(), _simulator: simulator })
     }
 
     fn source(&self) -> &str {
@@ -121,13 +127,13 @@ impl AmoCrmSource {
             .get_or_try_init(|| async {
                 let mut users = vec![];
                 let mut lister =
-                    Lister::new("users", path_with("/api/v4/users", &[("limit", MAX_LIMIT.to_string()), ("page", "1".into())]));
-                while let Some(page) = lister.next(&self.client).await? {
+                    Lister::new("users", path_with(USERS, &[("limit", MAX_LIMIT.to_string()), ("page", "1".into())]));
+                while let Some(page) = lister.next(&self.api).await? {
                     users.extend(page.records);
                 }
-                let pipelines = self.embedded("/api/v4/leads/pipelines", "pipelines").await?;
+                let pipelines = self.embedded(PIPELINES, "pipelines").await?;
                 // Loss reasons only name the reason of lost deals: without them the id is kept.
-                let loss_reasons = match self.embedded("/api/v4/leads/loss_reasons", "loss_reasons").await {
+                let loss_reasons = match self.embedded(LOSS_REASONS, "loss_reasons").await {
                     Ok(r) => r,
                     Err(e) => {
                         warn!(source = self.source(), error = %e, "loss reasons unavailable; lost deals keep the reason id");
@@ -151,13 +157,13 @@ impl AmoCrmSource {
 
     /// The `_embedded.<key>` list of an unpaged answer (empty on 204).
     async fn embedded(&self, path: &str, key: &str) -> Result<Vec<Value>> {
-        let answer = self.client.get(path).await?;
+        let answer = self.api.get(path).await?;
         if answer.body.is_null() {
             return Ok(vec![]);
         }
         match answer.body.get("_embedded").and_then(|e| e.get(key)) {
             Some(Value::Array(items)) => Ok(items.clone()),
-            _ => Err(self.client.error(path, format!("the answer has no `_embedded.{key}` list"))),
+            _ => Err(self.api.error(path, format!("the answer has no `_embedded.{key}` list"))),
         }
     }
 
@@ -172,7 +178,7 @@ impl AmoCrmSource {
     fn first_request(&self, spec: &StreamSpec, since: Option<i64>) -> String {
         let mut params: Vec<(&str, String)> = match spec.key {
             "events" => vec![
-                ("filter[type]", "lead_status_changed".into()),
+                ("filter[type]", LEAD_STATUS_CHANGED.into()),
                 ("filter[entity]", "lead".into()),
                 ("limit", MAX_EVENTS_LIMIT.to_string()),
             ],
@@ -209,13 +215,13 @@ impl AmoCrmSource {
             return Ok(None);
         }
         let reference = self.reference().await?;
-        let mapper = Mapper { source: self.source(), config: &self.config, reference: &reference };
+        let mapper = AmoCrmRecords { source: self.source(), config: &self.config, reference: &reference };
         if st.table == "managers" {
             st.finished = true;
-            let location: Arc<str> = "/api/v4/users".into();
+            let location: Arc<str> = USERS.into();
             let records: Vec<(Value, Arc<str>)> =
                 reference.users.iter().map(|u| (u.clone(), location.clone())).collect();
-            let chunk = self.chunk(st.table, "/api/v4/users", records, None, |r| mapper.manager(r))?;
+            let chunk = self.upstream().chunk(st.table, USERS, &records, None, |r| mapper.manager(r))?;
             return Ok(Some((chunk, st)));
         }
         let spec = spec(st.table).ok_or_else(|| self.unknown_table(st.table))?;
@@ -226,7 +232,7 @@ impl AmoCrmSource {
         let mut records: Vec<(Value, Arc<str>)> = vec![];
         let mut end = false;
         while records.len() < self.config.chunk_rows.max(1) {
-            let Some(page) = lister.next(&self.client).await? else {
+            let Some(page) = lister.next(&self.api).await? else {
                 end = true;
                 break;
             };
@@ -256,57 +262,19 @@ impl AmoCrmSource {
         }
         st.emitted = true;
         let chunk = match st.table {
-            "clients" => self.chunk(st.table, spec.path, records, cursor, |r| mapper.client(r))?,
-            "deals" => self.chunk(st.table, spec.path, records, cursor, |r| mapper.deal(r))?,
-            "deal_stage_changes" => self.chunk(st.table, spec.path, records, cursor, |r| mapper.stage_change(r))?,
+            "clients" => self.upstream().chunk(st.table, spec.path, &records, cursor, |r| mapper.client(r))?,
+            "deals" => self.upstream().chunk(st.table, spec.path, &records, cursor, |r| mapper.deal(r))?,
+            "deal_stage_changes" => {
+                self.upstream().chunk(st.table, spec.path, &records, cursor, |r| mapper.stage_change(r))?
+            }
             other => return Err(self.unknown_table(other)),
         };
         Ok(Some((chunk, st)))
     }
 
-    /// Maps records to rows, quarantining those that do not map.
-    fn chunk<R: CanonicalRow>(
-        &self,
-        table: &'static str,
-        path: &str,
-        records: Vec<(Value, Arc<str>)>,
-        cursor: Option<String>,
-        map: impl Fn(&Value) -> std::result::Result<R, String>,
-    ) -> Result<Chunk> {
-        let mut rows = Vec::with_capacity(records.len());
-        let mut quarantined = vec![];
-        for (record, location) in &records {
-            match map(record) {
-                Ok(row) => rows.push(row),
-                Err(reason) => quarantined.push(self.quarantine(table, path, location, record, reason)),
-            }
-        }
-        if !quarantined.is_empty() {
-            warn!(source = self.source(), table, count = quarantined.len(), "records quarantined");
-        }
-        Ok(Chunk { table, batch: R::to_batch(&rows)?, quarantined, cursor })
-    }
-
-    fn quarantine(&self, table: &str, path: &str, location: &str, record: &Value, reason: String) -> QuarantineRecord {
-        let raw = record.to_string();
-        let id = id_text(record);
-        // One quarantine row per upstream record: a re-read replaces it instead of adding one.
-        let key = match &id {
-            Some(id) => format!("{path}:id={id}"),
-            None => {
-                use sha2::Digest;
-                format!("{path}:sha256={}", hex::encode(&sha2::Sha256::digest(raw.as_bytes())[..8]))
-            }
-        };
-        QuarantineRecord {
-            entity: table.to_string(),
-            location: format!("{} {location} id={}", self.client.shown(), id.unwrap_or_default()),
-            raw,
-            reason,
-            quarantined_at: Utc::now(),
-            source_system: self.source().to_string(),
-            source_id: key,
-        }
+    /// Where records come from, for quarantine entries.
+    fn upstream(&self) -> Upstream<'_> {
+        Upstream { source: self.source(), shown: self.api.shown(), id_field: "id", id: id_text }
     }
 }
 
@@ -348,7 +316,7 @@ fn read_token(ctx: &SourceContext, config: &AmoCrmConfig) -> Result<(String, Str
     }
 }
 
-/// A token for the local account, unique to this run.
+/// A token for the amoCRM simulator, unique to this run.
 fn random_token() -> String {
     use rand::{Rng, SeedableRng};
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -371,7 +339,7 @@ impl Source for AmoCrmSource {
         );
         let mut lister = Lister::new(spec.key, first);
         let mut ids = vec![];
-        while let Some(page) = lister.next(&self.client).await? {
+        while let Some(page) = lister.next(&self.api).await? {
             ids.extend(page.records.iter().filter_map(|r| int(r, "id")).map(|id| id.to_string()));
         }
         Ok(Some(ids))
@@ -402,7 +370,7 @@ impl Source for AmoCrmSource {
                     let mut known: Vec<String> = reference
                         .statuses
                         .iter()
-                        .filter(|((p, s), _)| *p == pid && !matches!(*s, records::WON | records::LOST))
+                        .filter(|((p, s), _)| *p == pid && !matches!(*s, WON | LOST))
                         .map(|((_, s), n)| format!("{s} \"{n}\""))
                         .collect();
                     known.sort();
@@ -422,7 +390,7 @@ impl Source for AmoCrmSource {
             .statuses
             .iter()
             .filter(|((p, s), _)| {
-                !matches!(*s, records::WON | records::LOST)
+                !matches!(*s, WON | LOST)
                     && !self.config.stages.get(&p.to_string()).is_some_and(|m| m.contains_key(&s.to_string()))
             })
             .map(|((p, s), n)| format!("{p}:{s} \"{n}\""))

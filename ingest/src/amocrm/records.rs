@@ -13,10 +13,7 @@ use dealhouse_warehouse::schema::{Client, Deal, DealStageChange, Manager, Money}
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
-/// Status id of "won" in every pipeline.
-pub(crate) const WON: i64 = 142;
-/// Status id of "lost" in every pipeline.
-pub(crate) const LOST: i64 = 143;
+use super::wire::{LEAD_STATUS_CHANGED, LOST, WON};
 
 /// An integer field (amoCRM writes ids and times as JSON numbers).
 pub(crate) fn int(record: &Value, field: &str) -> Option<i64> {
@@ -115,14 +112,14 @@ impl Reference {
     }
 }
 
-/// Maps records of one source onto canonical rows.
-pub(crate) struct Mapper<'a> {
+/// Maps the amoCRM records of one source onto canonical rows.
+pub(crate) struct AmoCrmRecords<'a> {
     pub source: &'a str,
     pub config: &'a AmoCrmConfig,
     pub reference: &'a Reference,
 }
 
-impl Mapper<'_> {
+impl AmoCrmRecords<'_> {
     fn id(&self, upstream: impl std::fmt::Display) -> String {
         format!("{}:{upstream}", self.source)
     }
@@ -234,7 +231,7 @@ impl Mapper<'_> {
     pub(crate) fn stage_change(&self, r: &Value) -> Result<DealStageChange, String> {
         let id = id_text(r).ok_or("the event has no id")?;
         if let Some(t) = text(r, "type")
-            && t != "lead_status_changed"
+            && t != LEAD_STATUS_CHANGED
         {
             return Err(format!("event type `{t}` is not lead_status_changed"));
         }
@@ -322,7 +319,7 @@ mod tests {
         let config = config();
         let mut reference = Reference::default();
         reference.loss_reasons.insert(4, "Дорого".into());
-        let m = Mapper { source: "amo", config: &config, reference: &reference };
+        let m = AmoCrmRecords { source: "amo", config: &config, reference: &reference };
         let d = m.deal(&lead(json!({}))).unwrap();
         // 12.5% of 1001 = 125.125, rounded half away from zero to the kopeck.
         assert_eq!(
@@ -361,7 +358,7 @@ mod tests {
     fn amocrm_events_users_and_companies_map() {
         let config = config();
         let reference = Reference::default();
-        let m = Mapper { source: "amo", config: &config, reference: &reference };
+        let m = AmoCrmRecords { source: "amo", config: &config, reference: &reference };
         let event = |before: Value, by: i64| {
             json!({"id": "01abc", "type": "lead_status_changed", "entity_id": 9, "entity_type": "lead",
                    "created_by": by, "created_at": 1_700_000_060,

@@ -1,5 +1,5 @@
-//! amoCRM connector tests: real HTTP against the local account, syncs into a temporary
-//! warehouse. Expected values come from the fixture's own formulas (worked out by hand in the
+//! amoCRM connector tests: real HTTP against the amoCRM simulator, syncs into a temporary
+//! warehouse. Expected values come from the test data's own formulas (worked out by hand in the
 //! comments), never from the connector's output.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use dealhouse_warehouse::session::QuerySession;
 use dealhouse_warehouse::{Project, ProjectConfig, Warehouse};
 use serde_json::{Value, json};
 
-use super::fixture::{AmoFixture, FailurePlan, FixtureData};
+use crate::simulators::amocrm::{AmoCrmSimulator, AmoCrmSimulatorData, FailurePlan};
 use crate::sync::{LogProgress, SyncOptions, SyncReport, sync_project};
 
 /// 2023-11-14T22:13:20Z.
@@ -85,8 +85,8 @@ fn event_record(id: &str, lead: i64, from: (i64, i64), to: (i64, i64), at: i64, 
 }
 
 /// An account with `leads` leads, their status events, 4 users, 2 pipelines and `companies`.
-fn account(leads: i64, companies: i64) -> FixtureData {
-    let mut d = FixtureData::default();
+fn account(leads: i64, companies: i64) -> AmoCrmSimulatorData {
+    let mut d = AmoCrmSimulatorData::default();
     for (id, name, active, group) in
         [(1, "Анна", true, 10), (2, "Борис", true, 10), (3, "Вера", true, 20), (4, "Глеб", false, 0)]
     {
@@ -258,19 +258,19 @@ fn rub(kopecks: i64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amocrm_full_sync_maps_leads_stages_events_and_users() {
-    let fx = AmoFixture::start(account(600, COMPANIES), TOKEN).await.unwrap();
+    let sim = AmoCrmSimulator::start(account(600, COMPANIES), TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "", "");
+    let project = project(dir.path(), Some(&sim.base_url()), TOKEN, "", "");
     let wh = warehouse(&project);
 
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
     // 600 leads in pages of 250: 250 + 250 + 100, the last without `_links.next`.
-    assert_eq!(fx.served("/api/v4/leads"), 3);
+    assert_eq!(sim.served("/api/v4/leads"), 3);
     // 120 leads at each status index; their moves: 0, 1, 2, 3 and 2 (lost after the second)
     // = 120 * 8 = 960 events, 10 pages of 100.
-    assert_eq!(fx.served("/api/v4/events"), 10);
-    let first = &fx.queries("/api/v4/leads")[0];
+    assert_eq!(sim.served("/api/v4/events"), 10);
+    let first = &sim.queries("/api/v4/leads")[0];
     for part in ["with=contacts", "limit=250", "order%5Bid%5D=asc", "page=1"] {
         assert!(first.contains(part), "{first}");
     }
@@ -362,29 +362,29 @@ async fn amocrm_full_sync_maps_leads_stages_events_and_users() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amocrm_resync_rereads_only_the_lookback_and_replaces_changed_leads() {
-    let fx = AmoFixture::start(account(600, COMPANIES), TOKEN).await.unwrap();
+    let sim = AmoCrmSimulator::start(account(600, COMPANIES), TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "lookback_seconds = 300", "");
+    let project = project(dir.path(), Some(&sim.base_url()), TOKEN, "lookback_seconds = 300", "");
     let wh = warehouse(&project);
     assert!(sync(&project, &wh).await.ok());
 
     // Nothing changed upstream. The newest lead (600) was updated at BASE + 6000, so the re-read
     // starts at BASE + 5700 and finds leads 570..=600: 31 leads, one page.
-    fx.reset_counts();
+    sim.reset_counts();
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
     assert_eq!(counts(&report, "deals"), (31, 0, 0));
     assert_eq!(counts(&report, "managers"), (4, 0, 0));
-    assert_eq!(fx.served("/api/v4/leads"), 1);
-    let q = fx.queries("/api/v4/leads");
+    assert_eq!(sim.served("/api/v4/leads"), 1);
+    let q = sim.queries("/api/v4/leads");
     assert!(q[0].contains(&format!("filter%5Bupdated_at%5D%5Bfrom%5D={}", BASE + 5700)), "{q:?}");
     // Companies: the newest was updated at BASE - 50000 + 50; all 50 fall outside its window.
-    assert!(fx.queries("/api/v4/companies")[0].contains(&format!("from%5D={}", BASE - 50_000 + 50 - 300)));
+    assert!(sim.queries("/api/v4/companies")[0].contains(&format!("from%5D={}", BASE - 50_000 + 50 - 300)));
     assert_eq!(one(&wh, "SELECT count(*) FROM deals").await, "600");
     assert_eq!(one(&wh, "SELECT count(*) FROM deal_stage_changes").await, "960");
 
     // Lead 10 (pipeline 2002, "new") moves to "contract" with a new price.
-    fx.edit(|d| {
+    sim.edit(|d| {
         assert!(d.update_lead(10, BASE + 7000, |l| {
             l.insert("status_id".into(), json!(20203));
             l.insert("price".into(), json!(5000));
@@ -392,12 +392,12 @@ async fn amocrm_resync_rereads_only_the_lookback_and_replaces_changed_leads() {
         let e = event_record("01evnew", 10, (P2, 20201), (P2, 20203), BASE + 7000, 2);
         d.events.insert("01evnew".into(), e);
     });
-    fx.reset_counts();
+    sim.reset_counts();
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
     // Still from BASE + 5700 (the last read saw nothing newer): leads 570..=600 and lead 10.
     assert_eq!(counts(&report, "deals"), (32, 0, 1));
-    assert_eq!(fx.served("/api/v4/leads"), 1);
+    assert_eq!(sim.served("/api/v4/leads"), 1);
     assert_eq!(query(&wh, "SELECT count(*), count(DISTINCT source_id) FROM deals").await, [["600", "600"]]);
     assert_eq!(
         query(&wh, "SELECT stage, CAST(amount AS VARCHAR), CAST(commission AS VARCHAR), to_unixtime(updated_at) FROM deals WHERE source_id = '10'").await,
@@ -409,9 +409,9 @@ async fn amocrm_resync_rereads_only_the_lookback_and_replaces_changed_leads() {
     );
     assert_eq!(one(&wh, "SELECT count(*) FROM deal_stage_changes").await, "961");
     // The cursor moved to the change: a fourth sync reads from BASE + 6700.
-    fx.reset_counts();
+    sim.reset_counts();
     assert!(sync(&project, &wh).await.ok());
-    assert!(fx.queries("/api/v4/leads")[0].contains(&format!("from%5D={}", BASE + 6700)));
+    assert!(sim.queries("/api/v4/leads")[0].contains(&format!("from%5D={}", BASE + 6700)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,13 +419,13 @@ async fn amocrm_empty_lists_are_204_and_leave_the_cursor_alone() {
     // No companies and no events: both lists answer 204 on their first page.
     let mut data = account(5, 0);
     data.events.clear();
-    let fx = AmoFixture::start(data, TOKEN).await.unwrap();
+    let sim = AmoCrmSimulator::start(data, TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "", "");
+    let project = project(dir.path(), Some(&sim.base_url()), TOKEN, "", "");
     let wh = warehouse(&project);
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
-    assert_eq!((fx.requests("/api/v4/companies"), fx.served("/api/v4/companies")), (1, 1));
+    assert_eq!((sim.requests("/api/v4/companies"), sim.served("/api/v4/companies")), (1, 1));
     assert_eq!(counts(&report, "clients"), (0, 0, 0));
     assert_eq!(counts(&report, "deal_stage_changes"), (0, 0, 0));
     assert_eq!(one(&wh, "SELECT count(*) FROM deals").await, "5");
@@ -433,44 +433,44 @@ async fn amocrm_empty_lists_are_204_and_leave_the_cursor_alone() {
     assert_eq!(wh.last_cursor("deals", "amo").await.unwrap().as_deref(), Some("2023-11-14T22:14:10Z"), "BASE + 50");
 
     // Companies appear later: with no cursor stored, the next sync reads them all.
-    fx.edit(|d| {
+    sim.edit(|d| {
         let full = account(0, 3);
         d.companies = full.companies;
     });
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
     assert_eq!(counts(&report, "clients"), (3, 3, 0));
-    assert!(!fx.queries("/api/v4/companies")[1].contains("filter"));
+    assert!(!sim.queries("/api/v4/companies")[1].contains("filter"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amocrm_burst_of_429_is_retried_then_succeeds() {
-    let fx = AmoFixture::start(account(300, COMPANIES), TOKEN).await.unwrap();
+    let sim = AmoCrmSimulator::start(account(300, COMPANIES), TOKEN).await.unwrap();
     // The limiter off, so every 429 here is an injected one.
-    fx.set_rate_limit(false);
-    fx.fail(FailurePlan { path: "/api/v4/leads".into(), status: 429, pass: 0, times: Some(3), retry_after: None });
+    sim.set_rate_limit(false);
+    sim.fail(FailurePlan { path: "/api/v4/leads".into(), status: 429, pass: 0, times: Some(3), retry_after: None });
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "max_retry_seconds = 30", "");
+    let project = project(dir.path(), Some(&sim.base_url()), TOKEN, "max_retry_seconds = 30", "");
     let wh = warehouse(&project);
     let started = Instant::now();
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
     assert_eq!(one(&wh, "SELECT count(*) FROM deals").await, "300");
     // Two pages served; three 429s before the first (the limiter may add its own).
-    assert_eq!(fx.served("/api/v4/leads"), 2);
-    assert!(fx.requests("/api/v4/leads") >= 5, "{}", fx.requests("/api/v4/leads"));
+    assert_eq!(sim.served("/api/v4/leads"), 2);
+    assert!(sim.requests("/api/v4/leads") >= 5, "{}", sim.requests("/api/v4/leads"));
     // Backoff 0.25-0.5 s, 0.5-1 s, 1-2 s: well under the budget.
     assert!(started.elapsed().as_secs() < 20, "took {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amocrm_permanent_429_gives_up_in_time_and_keeps_committed_rows() {
-    let fx = AmoFixture::start(account(600, COMPANIES), TOKEN).await.unwrap();
-    fx.set_rate_limit(false);
+    let sim = AmoCrmSimulator::start(account(600, COMPANIES), TOKEN).await.unwrap();
+    sim.set_rate_limit(false);
     // The first page of leads is served, then every lead request is throttled.
-    fx.fail(FailurePlan { path: "/api/v4/leads".into(), status: 429, pass: 1, times: None, retry_after: None });
+    sim.fail(FailurePlan { path: "/api/v4/leads".into(), status: 429, pass: 1, times: None, retry_after: None });
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "max_retry_seconds = 2\nchunk_rows = 250", "");
+    let project = project(dir.path(), Some(&sim.base_url()), TOKEN, "max_retry_seconds = 2\nchunk_rows = 250", "");
     let wh = warehouse(&project);
     let started = Instant::now();
     let report = sync(&project, &wh).await;
@@ -480,7 +480,7 @@ async fn amocrm_permanent_429_gives_up_in_time_and_keeps_committed_rows() {
         assert!(error.contains(part), "`{part}` missing in: {error}");
     }
     assert!(elapsed.as_secs_f64() < 8.0, "took {elapsed:?}");
-    assert!(fx.requests("/api/v4/leads") >= 3, "it retried");
+    assert!(sim.requests("/api/v4/leads") >= 3, "it retried");
     // The first chunk (page 1: leads 1..=250) was committed before the failure; earlier streams too.
     assert_eq!(
         query(&wh, "SELECT count(*), min(CAST(source_id AS INT)), max(CAST(source_id AS INT)) FROM deals").await,
@@ -490,7 +490,7 @@ async fn amocrm_permanent_429_gives_up_in_time_and_keeps_committed_rows() {
     assert_eq!(one(&wh, "SELECT count(*) FROM clients").await, COMPANIES.to_string());
     assert_eq!(wh.last_cursor("deals", "amo").await.unwrap(), None, "no cursor before the read completes");
 
-    fx.clear_failures();
+    sim.clear_failures();
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
     assert_eq!(counts(&report, "deals"), (600, 350, 0));
@@ -502,9 +502,9 @@ async fn amocrm_bad_records_go_to_quarantine_with_their_reason() {
     let mut data = account(40, COMPANIES);
     data.leads.get_mut(&7).unwrap()["status_id"] = json!(99999);
     data.leads.get_mut(&8).unwrap()["price"] = json!(-5);
-    let fx = AmoFixture::start(data, TOKEN).await.unwrap();
+    let sim = AmoCrmSimulator::start(data, TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "", "");
+    let project = project(dir.path(), Some(&sim.base_url()), TOKEN, "", "");
     let wh = warehouse(&project);
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
@@ -528,28 +528,28 @@ async fn amocrm_bad_records_go_to_quarantine_with_their_reason() {
 
 #[tokio::test]
 async fn amocrm_wrong_token_is_a_clear_401() {
-    let fx = AmoFixture::start(account(3, 1), TOKEN).await.unwrap();
+    let sim = AmoCrmSimulator::start(account(3, 1), TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&fx.base_url()), "stale-token-0000", "", "");
+    let project = project(dir.path(), Some(&sim.base_url()), "stale-token-0000", "", "");
     let report = sync(&project, &warehouse(&project)).await;
     let error = amo_error(&report).expect("the sync must fail");
-    assert!(error.contains(&format!("token rejected by {}", fx.base_url())), "{error}");
+    assert!(error.contains(&format!("token rejected by {}", sim.base_url())), "{error}");
     assert!(error.contains("regenerate the long-lived token") && error.contains("amo.token"), "{error}");
     assert!(error.contains("401"), "{error}");
     assert!(!error.contains("stale-token-0000") && !error.contains(TOKEN), "the token leaked: {error}");
-    assert_eq!(fx.served("/api/v4/users"), 0);
+    assert_eq!(sim.served("/api/v4/users"), 0);
 }
 
 #[tokio::test]
 async fn amocrm_check_refuses_stages_of_unknown_pipelines_and_statuses() {
-    let fx = AmoFixture::start(account(3, 1), TOKEN).await.unwrap();
+    let sim = AmoCrmSimulator::start(account(3, 1), TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let unknown_pipeline =
-        project(dir.path(), Some(&fx.base_url()), TOKEN, "", "\n[sources.amo.stages.3003]\n1 = \"new\"\n");
+        project(dir.path(), Some(&sim.base_url()), TOKEN, "", "\n[sources.amo.stages.3003]\n1 = \"new\"\n");
     let error = amo_error(&sync(&unknown_pipeline, &warehouse(&unknown_pipeline)).await).expect("the sync must fail");
     assert!(error.contains("no pipeline 3003") && error.contains("1001 \"Продажи\""), "{error}");
     // The tail lands in pipeline 2002's table.
-    let unknown_status = project(dir.path(), Some(&fx.base_url()), TOKEN, "", "10104 = \"contract\"\n");
+    let unknown_status = project(dir.path(), Some(&sim.base_url()), TOKEN, "", "10104 = \"contract\"\n");
     let error = amo_error(&sync(&unknown_status, &warehouse(&unknown_status)).await).expect("the sync must fail");
     assert!(error.contains("has no status 10104") && error.contains("20203 \"Решение\""), "{error}");
 }
@@ -576,26 +576,26 @@ async fn amocrm_simulate_from_serves_a_recorded_folder() {
     assert_eq!(one(&wh, "SELECT lost_reason FROM deals WHERE source_id = '8'").await, "loss reason 7");
 
     std::fs::write(folder.join("leads.jsonl"), "{\"id\":1}\nnot json\n").unwrap();
-    let e = FixtureData::load(&folder).unwrap_err().to_string();
+    let e = AmoCrmSimulatorData::load(&folder).unwrap_err().to_string();
     assert!(e.contains("leads.jsonl") && e.contains("line 2"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amocrm_reconcile_marks_leads_deleted_upstream() {
-    let fx = AmoFixture::start(account(600, COMPANIES), TOKEN).await.unwrap();
+    let sim = AmoCrmSimulator::start(account(600, COMPANIES), TOKEN).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&fx.base_url()), TOKEN, "", "");
+    let project = project(dir.path(), Some(&sim.base_url()), TOKEN, "", "");
     let wh = warehouse(&project);
     assert!(sync(&project, &wh).await.ok());
     // Deleted leads leave amoCRM's plain list (they only show with `with=only_deleted`).
-    fx.edit(|d| {
+    sim.edit(|d| {
         for id in [5, 300] {
             assert!(d.update_lead(id, BASE + 10_000, |l| {
                 l.insert("is_deleted".into(), json!(true));
             }));
         }
     });
-    fx.reset_counts();
+    sim.reset_counts();
     let reconcile = SyncOptions { reconcile: true, ..Default::default() };
     let report = sync_project(project.clone(), &wh, &reconcile, &LogProgress).await.unwrap();
     assert!(report.ok(), "{report:?}");
@@ -608,5 +608,5 @@ async fn amocrm_reconcile_marks_leads_deleted_upstream() {
         [["5"], ["300"]]
     );
     // The id listing pages through the 598 live leads: 3 pages of 250, after the cursor read.
-    assert!(fx.served("/api/v4/leads") >= 3, "{}", fx.served("/api/v4/leads"));
+    assert!(sim.served("/api/v4/leads") >= 3, "{}", sim.served("/api/v4/leads"));
 }

@@ -1,9 +1,10 @@
-//! Bitrix24 REST connector (inbound webhook), and a local portal serving recorded data.
+//! Bitrix24 REST connector (inbound webhook). With `simulate_from` it reads the Bitrix24
+//! simulator ([`crate::simulators::bitrix24`]) serving a recorded folder instead of a portal.
 //!
 //! Streams, in read order: `managers` (user.get, read whole each sync), `clients`
 //! (crm.company.list) and `deals` (crm.deal.list) by DATE_MODIFY, `deal_stage_changes`
 //! (crm.stagehistory.list, append-only, by ID), `activities` (crm.activity.list) by
-//! LAST_UPDATED. Reads use keyset paging in fast mode ([`client::Pager`]); a timestamp cursor
+//! LAST_UPDATED. Reads use keyset paging in fast mode ([`api::Pager`]); a timestamp cursor
 //! is re-read from `lookback_seconds` before it with `>=`, so rows sharing a second with the
 //! cursor are never lost (the warehouse merge removes the repeats).
 //!
@@ -15,11 +16,11 @@
 //! Deletions are not seen by cursor reads; [`Bitrix24Source::upstream_ids`] lists the IDs that
 //! `sync --reconcile` compares with the warehouse to mark deleted deals.
 
-mod client;
-pub mod portal;
+mod api;
 mod records;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,15 +28,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use dealhouse_warehouse::config::Bitrix24Config;
-use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord};
 use futures::stream::BoxStream;
 use serde_json::Value;
-use sha2::Digest;
 use tracing::{info, warn};
 
-use self::client::{Client, ListSpec, Pager, Params};
-use self::portal::{Portal, PortalData};
-use self::records::{HISTORY_CREATED, Mapper, Reference, id_of, instant, text};
+use self::api::{Bitrix24Api, ListSpec, Pager, Params};
+use self::records::{Bitrix24Records, HISTORY_CREATED, Reference, id_of, instant, text};
+use self::wire::{
+    ACTIVITY_LIST, COMPANY_LIST, DEAL_LIST, DEPARTMENT_GET, ENTITY_DEAL, ID, MAX_BATCH, SCOPE, SCOPES,
+    STAGE_HISTORY_LIST, STATUS_LIST, USER_FIELDS_APART, USER_GET,
+};
+use crate::http::Upstream;
+use crate::simulators::bitrix24::{Bitrix24Simulator, Bitrix24SimulatorData};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 
@@ -46,19 +50,19 @@ const TABLES: [&str; 5] = ["managers", "clients", "deals", "deal_stage_changes",
 pub struct Bitrix24Source {
     ctx: SourceContext,
     config: Bitrix24Config,
-    client: Client,
+    api: Bitrix24Api,
     reference: tokio::sync::OnceCell<Arc<Reference>>,
-    /// The in-process portal when `simulate_from` is used; dropping the source stops it.
-    _portal: Option<Portal>,
+    /// The Bitrix24 simulator when `simulate_from` is used; dropping the source stops it.
+    _simulator: Option<Bitrix24Simulator>,
 }
 
 impl Bitrix24Source {
     /// Builds the source: the webhook URL comes from `webhook_url`, else from the variable named
-    /// by `webhook_url_env`, else a local portal is started over `simulate_from`.
+    /// by `webhook_url_env`, else the Bitrix24 simulator is started over `simulate_from`.
     pub async fn connect(ctx: SourceContext, config: Bitrix24Config) -> Result<Self> {
         let config_error = |message: String| Error::Config { source_name: ctx.source_name.clone(), message };
         let env_url = config.webhook_url_env.as_ref().map(|var| (var, std::env::var(var)));
-        let (url, portal) = match (&config.webhook_url, env_url, &config.simulate_from) {
+        let (url, simulator) = match (&config.webhook_url, env_url, &config.simulate_from) {
             (Some(url), _, _) => (url.clone(), None),
             (None, Some((_, Ok(url))), _) => (url, None),
             (None, Some((var, Err(_))), None) => {
@@ -69,20 +73,21 @@ impl Bitrix24Source {
             }
             (None, _, Some(dir)) => {
                 let path = ctx.project.path(dir);
-                let data = tokio::task::spawn_blocking(move || PortalData::load(&path))
-                    .await
-                    .map_err(|e| config_error(format!("loading the recorded portal failed: {e}")))??;
-                let portal = Portal::start(data).await?;
-                (portal.webhook_url(), Some(portal))
+                let data =
+                    tokio::task::spawn_blocking(move || Bitrix24SimulatorData::load(&path)).await.map_err(|e| {
+                        config_error(format!("loading the recorded data for the Bitrix24 simulator failed: {e}"))
+                    })??;
+                let simulator = Bitrix24Simulator::start(data).await?;
+                (simulator.webhook_url(), Some(simulator))
             }
             (None, None, None) => {
                 return Err(config_error("set webhook_url_env (or webhook_url, or simulate_from)".into()));
             }
         };
         let max_retry = Duration::from_secs(config.max_retry_seconds);
-        let client = Client::new(ctx.http.clone(), &url, &ctx.source_name, max_retry)?;
-        info!(source = %ctx.source_name, host = client.host(), simulated = portal.is_some(), "Bitrix24 portal");
-        Ok(Self { ctx, config, client, reference: tokio::sync::OnceCell::new(), _portal: portal })
+        let api = Bitrix24Api::new(ctx.http.clone(), &url, &ctx.source_name, max_retry)?;
+        info!(source = %ctx.source_name, host = api.host(), simulated = simulator.is_some(), "Bitrix24 portal");
+        Ok(Self { ctx, config, api, reference: tokio::sync::OnceCell::new(), _simulator: simulator })
     }
 
     fn source(&self) -> &str {
@@ -93,12 +98,11 @@ impl Bitrix24Source {
     async fn reference(&self) -> Result<Arc<Reference>> {
         self.reference
             .get_or_try_init(|| async {
-                let departments =
-                    self.client.list_all("department.get", &params(&[("sort", "ID"), ("order", "ASC")])).await?;
-                let statuses = self.client.list_all("crm.status.list", &params(&[("order[SORT]", "ASC")])).await?;
+                let departments = self.api.list_all(DEPARTMENT_GET, &params(&[("sort", ID), ("order", "ASC")])).await?;
+                let statuses = self.api.list_all(STATUS_LIST, &params(&[("order[SORT]", "ASC")])).await?;
                 let mut users = vec![];
-                let mut pager = Pager::by_id(spec("user.get"), 0);
-                while let Some(page) = pager.next(&self.client).await? {
+                let mut pager = Pager::by_id(spec(USER_GET), 0);
+                while let Some(page) = pager.next(&self.api).await? {
                     users.extend(page.records);
                 }
                 let reference =
@@ -125,10 +129,10 @@ impl Bitrix24Source {
         let mut spec = spec(method);
         spec.cursor_field = None;
         spec.params.retain(|(k, _)| k != "select[]");
-        spec.params.push(("select[]".into(), "ID".into()));
+        spec.params.push(("select[]".into(), ID.into()));
         let mut pager = Pager::by_id(spec, 0);
         let mut ids = vec![];
-        while let Some(page) = pager.next(&self.client).await? {
+        while let Some(page) = pager.next(&self.api).await? {
             ids.extend(page.records.iter().filter_map(id_of));
         }
         Ok(ids)
@@ -141,8 +145,13 @@ impl Bitrix24Source {
         }
     }
 
-    fn mapper<'a>(&'a self, reference: &'a Reference) -> Mapper<'a> {
-        Mapper { source: self.source(), config: &self.config, reference }
+    fn records<'a>(&'a self, reference: &'a Reference) -> Bitrix24Records<'a> {
+        Bitrix24Records { source: self.source(), config: &self.config, reference }
+    }
+
+    /// Where records come from, for quarantine entries.
+    fn upstream(&self) -> Upstream<'_> {
+        Upstream { source: self.source(), shown: self.api.host(), id_field: ID, id: |r| text(r, ID) }
     }
 
     /// Where a read starts from the stored cursor.
@@ -187,13 +196,13 @@ impl Bitrix24Source {
             return Ok(None);
         }
         let reference = self.reference().await?;
-        let mapper = self.mapper(&reference);
+        let mapper = self.records(&reference);
         if st.table == "managers" {
             st.finished = true;
-            let location: Arc<str> = "user.get".into();
+            let location: Arc<str> = USER_GET.into();
             let records: Vec<(Value, Arc<str>)> =
                 reference.users.iter().map(|u| (u.clone(), location.clone())).collect();
-            let chunk = self.chunk(st.table, "user.get", records, None, |r| mapper.manager(r))?;
+            let chunk = self.upstream().chunk(st.table, USER_GET, &records, None, |r| mapper.manager(r))?;
             return Ok(Some((chunk, st)));
         }
         let mut pager = match st.pager.take() {
@@ -202,7 +211,7 @@ impl Bitrix24Source {
         };
         let mut records: Vec<(Value, Arc<str>)> = vec![];
         while records.len() < self.config.chunk_rows.max(1) {
-            match pager.next(&self.client).await? {
+            match pager.next(&self.api).await? {
                 Some(page) => records.extend(page.records.into_iter().map(|r| (r, page.location.clone()))),
                 None => {
                     st.finished = true;
@@ -217,15 +226,15 @@ impl Bitrix24Source {
         let chunk = match st.table {
             "clients" => {
                 let cursor = max_instant(&records, "DATE_MODIFY");
-                self.chunk(st.table, "crm.company.list", records, cursor, |r| mapper.client(r))?
+                self.upstream().chunk(st.table, COMPANY_LIST, &records, cursor, |r| mapper.client(r))?
             }
             "deals" => {
                 let cursor = max_instant(&records, "DATE_MODIFY");
-                self.chunk(st.table, "crm.deal.list", records, cursor, |r| mapper.deal(r))?
+                self.upstream().chunk(st.table, DEAL_LIST, &records, cursor, |r| mapper.deal(r))?
             }
             "activities" => {
                 let cursor = max_instant(&records, "LAST_UPDATED");
-                self.chunk(st.table, "crm.activity.list", records, cursor, |r| mapper.activity(r))?
+                self.upstream().chunk(st.table, ACTIVITY_LIST, &records, cursor, |r| mapper.activity(r))?
             }
             "deal_stage_changes" => self.stage_chunk(&mapper, &mut st, records).await?,
             other => return Err(self.unknown_table(other)),
@@ -233,57 +242,9 @@ impl Bitrix24Source {
         Ok(Some((chunk, st)))
     }
 
-    /// Maps records to rows, quarantining those that do not map.
-    fn chunk<R: CanonicalRow>(
-        &self,
-        table: &'static str,
-        method: &str,
-        records: Vec<(Value, Arc<str>)>,
-        cursor: Option<String>,
-        map: impl Fn(&Value) -> std::result::Result<R, String>,
-    ) -> Result<Chunk> {
-        let mut rows = Vec::with_capacity(records.len());
-        let mut quarantined = vec![];
-        for (record, location) in &records {
-            match map(record) {
-                Ok(row) => rows.push(row),
-                Err(reason) => quarantined.push(self.quarantine(table, method, location, record, reason)),
-            }
-        }
-        if !quarantined.is_empty() {
-            warn!(source = self.source(), table, count = quarantined.len(), "records quarantined");
-        }
-        Ok(Chunk { table, batch: R::to_batch(&rows)?, quarantined, cursor })
-    }
-
-    fn quarantine(
-        &self,
-        table: &str,
-        method: &str,
-        location: &str,
-        record: &Value,
-        reason: String,
-    ) -> QuarantineRecord {
-        let raw = record.to_string();
-        // One quarantine row per upstream record: a re-read replaces it instead of adding one.
-        let key = match text(record, "ID") {
-            Some(id) => format!("{method}:ID={id}"),
-            None => format!("{method}:sha256={}", hex::encode(&sha2::Sha256::digest(raw.as_bytes())[..8])),
-        };
-        QuarantineRecord {
-            entity: table.to_string(),
-            location: format!("{} {location} ID={}", self.client.host(), text(record, "ID").unwrap_or_default()),
-            raw,
-            reason,
-            quarantined_at: Utc::now(),
-            source_system: self.source().to_string(),
-            source_id: key,
-        }
-    }
-
     async fn stage_chunk(
         &self,
-        mapper: &Mapper<'_>,
+        mapper: &Bitrix24Records<'_>,
         st: &mut ReadState,
         mut records: Vec<(Value, Arc<str>)>,
     ) -> Result<Chunk> {
@@ -304,49 +265,22 @@ impl Bitrix24Source {
             }
             st.previous.insert(deal, None);
         }
-        for group in need.chunks(client::MAX_BATCH) {
+        for group in need.chunks(MAX_BATCH) {
             let found = self.previous_stages(mapper, group).await?;
             st.previous.extend(found);
         }
-        let mut rows = vec![];
-        let mut quarantined = vec![];
-        for (record, location) in &records {
+        // Each record's from-stage is the stage its deal reached with the record before it.
+        let previous = &mut st.previous;
+        self.upstream().chunk("deal_stage_changes", STAGE_HISTORY_LIST, &records, cursor, |record| {
             let deal = text(record, "OWNER_ID").unwrap_or_default();
             let from = if text(record, "TYPE_ID").as_deref() == Some(HISTORY_CREATED) {
                 None
             } else {
-                st.previous.get(&deal).cloned().flatten()
+                previous.get(&deal).cloned().flatten()
             };
-            match mapper.stage_change(record, from) {
-                Ok(row) => {
-                    st.previous.insert(deal, Some(row.to_stage.clone()));
-                    rows.push(row);
-                }
-                Err(reason) => {
-                    st.previous.insert(deal, None);
-                    quarantined.push(self.quarantine(
-                        "deal_stage_changes",
-                        "crm.stagehistory.list",
-                        location,
-                        record,
-                        reason,
-                    ));
-                }
-            }
-        }
-        if !quarantined.is_empty() {
-            warn!(
-                source = self.source(),
-                table = "deal_stage_changes",
-                count = quarantined.len(),
-                "records quarantined"
-            );
-        }
-        Ok(Chunk {
-            table: "deal_stage_changes",
-            batch: dealhouse_warehouse::schema::DealStageChange::to_batch(&rows)?,
-            quarantined,
-            cursor,
+            let row = mapper.stage_change(record, from);
+            previous.insert(deal, row.as_ref().ok().map(|r| r.to_stage.clone()));
+            row
         })
     }
 
@@ -354,31 +288,31 @@ impl Bitrix24Source {
     /// no earlier record or that stage is not mapped).
     async fn previous_stages(
         &self,
-        mapper: &Mapper<'_>,
+        mapper: &Bitrix24Records<'_>,
         deals: &[(String, i64)],
     ) -> Result<HashMap<String, Option<String>>> {
         let commands: Vec<(String, &str, Params)> = deals
             .iter()
             .map(|(deal, before_id)| {
                 let p = params(&[
-                    ("entityTypeId", "2"),
+                    ("entityTypeId", ENTITY_DEAL),
                     ("filter[OWNER_ID]", deal),
                     ("filter[<ID]", &before_id.to_string()),
                     ("order[ID]", "DESC"),
-                    ("select[]", "ID"),
+                    ("select[]", ID),
                     ("select[]", "STAGE_ID"),
                     ("select[]", "STAGE_SEMANTIC_ID"),
                     ("start", "-1"),
                 ]);
-                (format!("d{deal}"), "crm.stagehistory.list", p)
+                (format!("d{deal}"), STAGE_HISTORY_LIST, p)
             })
             .collect();
-        let reply = self.client.batch(&commands).await?;
+        let reply = self.api.batch(&commands).await?;
         if let Some((name, error)) = reply.errors.iter().next() {
             return Err(Error::Read {
                 source_name: self.source().to_string(),
-                location: self.client.location("batch"),
-                message: format!("crm.stagehistory.list for deal {}: {error}", name.trim_start_matches('d')),
+                location: self.api.location(wire::BATCH),
+                message: format!("{STAGE_HISTORY_LIST} for deal {}: {error}", name.trim_start_matches('d')),
             });
         }
         let mut out = HashMap::new();
@@ -387,7 +321,7 @@ impl Bitrix24Source {
                 .results
                 .get(&format!("d{deal}"))
                 .cloned()
-                .and_then(|r| client::records(r, true).ok())
+                .and_then(|r| api::records(r, true).ok())
                 .and_then(|rows| rows.into_iter().next())
                 .and_then(|r| mapper.stage(&text(&r, "STAGE_ID")?, text(&r, "STAGE_SEMANTIC_ID")).ok());
             out.insert(deal.clone(), previous);
@@ -412,11 +346,11 @@ fn params(pairs: &[(&str, &str)]) -> Params {
 
 fn method_of(table: &str) -> Option<&'static str> {
     Some(match table {
-        "managers" => "user.get",
-        "clients" => "crm.company.list",
-        "deals" => "crm.deal.list",
-        "deal_stage_changes" => "crm.stagehistory.list",
-        "activities" => "crm.activity.list",
+        "managers" => USER_GET,
+        "clients" => COMPANY_LIST,
+        "deals" => DEAL_LIST,
+        "deal_stage_changes" => STAGE_HISTORY_LIST,
+        "activities" => ACTIVITY_LIST,
         _ => return None,
     })
 }
@@ -425,24 +359,24 @@ fn method_of(table: &str) -> Option<&'static str> {
 fn spec(method: &'static str) -> ListSpec {
     let all_fields = params(&[("select[]", "*"), ("select[]", "UF_*")]);
     match method {
-        "crm.company.list" | "crm.deal.list" => {
+        _ if USER_FIELDS_APART.contains(&method) => {
             ListSpec { method, params: all_fields, cursor_field: Some("DATE_MODIFY"), sort_param: false, items: false }
         }
-        "crm.activity.list" => ListSpec {
+        ACTIVITY_LIST => ListSpec {
             method,
             params: params(&[("select[]", "*")]),
             cursor_field: Some("LAST_UPDATED"),
             sort_param: false,
             items: false,
         },
-        "crm.stagehistory.list" => ListSpec {
+        STAGE_HISTORY_LIST => ListSpec {
             method,
-            params: params(&[("entityTypeId", "2")]),
+            params: params(&[("entityTypeId", ENTITY_DEAL)]),
             cursor_field: None,
             sort_param: false,
             items: true,
         },
-        _ => ListSpec { method, params: vec![], cursor_field: None, sort_param: method == "user.get", items: false },
+        _ => ListSpec { method, params: vec![], cursor_field: None, sort_param: method == USER_GET, items: false },
     }
 }
 
@@ -462,22 +396,17 @@ impl Source for Bitrix24Source {
     }
 
     async fn check(&self) -> Result<()> {
-        let reply = self.client.call("scope", &[]).await?;
+        let reply = self.api.call(SCOPE, &[]).await?;
         let scopes: Vec<String> = match reply.result {
             Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
             _ => vec![],
         };
         let has = |s: &str| scopes.iter().any(|x| x == s);
-        let mut missing = vec![];
-        if !has("crm") {
-            missing.push("crm");
-        }
-        if !(has("user") || has("user_basic") || has("user_brief")) {
-            missing.push("user");
-        }
-        if !has("department") {
-            missing.push("department");
-        }
+        // Users are also readable through the narrower user_basic and user_brief scopes.
+        let missing: Vec<&str> = SCOPES
+            .into_iter()
+            .filter(|s| !(has(s) || (*s == "user" && (has("user_basic") || has("user_brief")))))
+            .collect();
         if !missing.is_empty() {
             return Err(Error::Config {
                 source_name: self.source().to_string(),
@@ -497,15 +426,16 @@ impl Source for Bitrix24Source {
             .iter()
             .filter_map(|t| {
                 let method = method_of(t)?;
-                let mut p = if method == "crm.stagehistory.list" { params(&[("entityTypeId", "2")]) } else { vec![] };
-                if method != "user.get" {
-                    p.push(("select[]".into(), "ID".into()));
+                let mut p =
+                    if method == STAGE_HISTORY_LIST { params(&[("entityTypeId", ENTITY_DEAL)]) } else { vec![] };
+                if method != USER_GET {
+                    p.push(("select[]".into(), ID.into()));
                 }
                 p.push(("start".into(), "0".into()));
                 Some((t.to_string(), method, p))
             })
             .collect();
-        let totals = match self.client.batch(&commands).await {
+        let totals = match self.api.batch(&commands).await {
             Ok(reply) => reply.totals,
             Err(e) => {
                 warn!(source = self.source(), error = %e, "row estimates unavailable");

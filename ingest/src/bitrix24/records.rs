@@ -14,10 +14,8 @@ use dealhouse_warehouse::schema::{Activity, Client, Deal, DealStageChange, Manag
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
-/// OWNER_TYPE_ID of deals (CRM entity type 2).
-const OWNER_DEAL: &str = "2";
-/// OWNER_TYPE_ID of companies (CRM entity type 4).
-const OWNER_COMPANY: &str = "4";
+use super::wire::{ENTITY_COMPANY as OWNER_COMPANY, ENTITY_DEAL as OWNER_DEAL, ID};
+
 /// Stage-history TYPE_ID of "element created".
 pub(crate) const HISTORY_CREATED: &str = "1";
 
@@ -39,7 +37,7 @@ pub(crate) fn text(record: &Value, field: &str) -> Option<String> {
 
 /// The record's `ID` as an integer.
 pub(crate) fn id_of(record: &Value) -> Option<i64> {
-    text(record, "ID")?.parse().ok()
+    text(record, ID)?.parse().ok()
 }
 
 /// A datetime field as an instant; None when absent or unreadable.
@@ -140,14 +138,14 @@ fn first_department(user: &Value) -> Option<String> {
     }
 }
 
-/// Maps records of one source onto canonical rows.
-pub(crate) struct Mapper<'a> {
+/// Maps the Bitrix24 records of one source onto canonical rows.
+pub(crate) struct Bitrix24Records<'a> {
     pub source: &'a str,
     pub config: &'a Bitrix24Config,
     pub reference: &'a Reference,
 }
 
-impl Mapper<'_> {
+impl Bitrix24Records<'_> {
     fn id(&self, upstream: &str) -> String {
         format!("{}:{upstream}", self.source)
     }
@@ -368,7 +366,7 @@ mod tests {
     fn bitrix_deal_mapping_is_exact_and_in_utc() {
         let config = config();
         let reference = Reference::default();
-        let m = Mapper { source: "crm", config: &config, reference: &reference };
+        let m = Bitrix24Records { source: "crm", config: &config, reference: &reference };
         let d = m.deal(&deal(json!({}))).unwrap();
         // 01:30 Moscow is 22:30 UTC the day before.
         assert_eq!(d.created_at.to_rfc3339(), "2025-03-03T22:30:00+00:00");
@@ -397,7 +395,7 @@ mod tests {
     fn bitrix_activity_types_and_owners() {
         let config = config();
         let reference = Reference::default();
-        let m = Mapper { source: "crm", config: &config, reference: &reference };
+        let m = Bitrix24Records { source: "crm", config: &config, reference: &reference };
         let a = |t: &str, p: &str, owner: &str| {
             m.activity(
                 &json!({"ID": "9", "TYPE_ID": t, "PROVIDER_TYPE_ID": p, "OWNER_TYPE_ID": owner, "OWNER_ID": "77",

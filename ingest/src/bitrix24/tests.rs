@@ -1,5 +1,5 @@
-//! Bitrix24 connector tests: real HTTP against the local portal, syncs into a temporary
-//! warehouse. Expected values are computed from the fixture's own formulas, not read back
+//! Bitrix24 connector tests: real HTTP against the Bitrix24 simulator, syncs into a temporary
+//! warehouse. Expected values are computed from the test data's own formulas, not read back
 //! from the connector.
 
 use std::collections::HashMap;
@@ -14,8 +14,8 @@ use dealhouse_warehouse::session::QuerySession;
 use dealhouse_warehouse::{Project, ProjectConfig, Warehouse};
 use serde_json::{Value, json};
 
-use super::client::{Client, ListSpec, Pager};
-use super::portal::{Behaviour, Limiter, Portal, PortalData};
+use super::api::{Bitrix24Api, ListSpec, Pager};
+use crate::simulators::bitrix24::{Behaviour, Bitrix24Simulator, Bitrix24SimulatorData, Limiter};
 use crate::sync::{LogProgress, SyncOptions, SyncReport, sync_project};
 
 /// 2023-11-14T22:13:20Z.
@@ -83,8 +83,8 @@ fn deal_record(i: i64) -> Value {
 }
 
 /// A portal with `deals` deals, their stage history and two activities each.
-fn fixture(deals: i64) -> PortalData {
-    let mut data = PortalData::new();
+fn fixture(deals: i64) -> Bitrix24SimulatorData {
+    let mut data = Bitrix24SimulatorData::new();
     let departments =
         [("1", "Company", "0"), ("10", "Moscow", "1"), ("11", "Moscow team 2", "10"), ("20", "Saint Petersburg", "1")];
     for (id, name, parent) in departments {
@@ -246,9 +246,9 @@ fn branch_of_deal(i: i64) -> &'static str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitrix_sync_pulls_all_then_only_changes() {
     let deals = 5000;
-    let portal = Portal::start(fixture(deals)).await.unwrap();
+    let sim = Bitrix24Simulator::start(fixture(deals)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&portal.webhook_url()), "");
+    let project = project(dir.path(), Some(&sim.webhook_url()), "");
     let wh = warehouse(&project);
 
     let report = sync(&project, &wh).await;
@@ -326,7 +326,7 @@ async fn bitrix_sync_pulls_all_then_only_changes() {
     let changed: Vec<i64> = (1..=50).map(|j| j * 100 - 1).collect();
     let now = Utc::now().timestamp();
     let mut next_history = history_rows as i64;
-    portal.edit(|d| {
+    sim.edit(|d| {
         for &i in &changed {
             assert!(d.update("crm.deal.list", i, |r| {
                 r.insert("STAGE_ID".into(), json!("EXECUTING"));
@@ -337,13 +337,13 @@ async fn bitrix_sync_pulls_all_then_only_changes() {
             d.upsert("crm.stagehistory.list", history_record(next_history, i, 2, 3, now)).unwrap();
         }
     });
-    portal.reset_counts();
+    sim.reset_counts();
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
     // One call for the row estimate; 68 rows to read (18 deals inside the 300 s look-back, the
     // 50 changed ones) make two pages, and two more drain the 50 rows that share one second.
     // A full read would take 101.
-    let pages = portal.calls("crm.deal.list");
+    let pages = sim.calls("crm.deal.list");
     assert!(pages <= 5, "{pages} crm.deal.list calls");
     assert_eq!(
         query(&wh, "SELECT count(*), count(DISTINCT source_id) FROM deals").await,
@@ -378,15 +378,15 @@ async fn bitrix_sync_pulls_all_then_only_changes() {
     // The 50 new records fill one fast-mode page exactly, so a second page is needed to see the
     // end (fast mode gives no total).
     assert_eq!(
-        portal.calls("crm.stagehistory.list") as usize,
+        sim.calls("crm.stagehistory.list") as usize,
         1 + 2 + changed.len(),
         "estimate, two pages, one lookup per deal"
     );
     assert_eq!(one(&wh, "SELECT count(*) FROM deal_stage_changes").await, (history_rows + changed.len()).to_string());
 }
 
-fn deals_only(deals: i64) -> PortalData {
-    let mut data = PortalData::new();
+fn deals_only(deals: i64) -> Bitrix24SimulatorData {
+    let mut data = Bitrix24SimulatorData::new();
     for i in 1..=deals {
         data.upsert("crm.deal.list", deal_record(i)).unwrap();
     }
@@ -400,9 +400,9 @@ async fn get(url: &str) -> (u16, Value) {
 }
 
 #[tokio::test]
-async fn bitrix_portal_follows_the_paging_wire_format() {
-    let portal = Portal::start(deals_only(120)).await.unwrap();
-    let base = portal.webhook_url();
+async fn bitrix_simulator_follows_the_paging_wire_format() {
+    let sim = Bitrix24Simulator::start(deals_only(120)).await.unwrap();
+    let base = sim.webhook_url();
     let (status, page) = get(&format!("{base}crm.deal.list")).await;
     assert_eq!(status, 200);
     assert_eq!(page["result"].as_array().unwrap().len(), 50);
@@ -454,9 +454,9 @@ async fn bitrix_portal_follows_the_paging_wire_format() {
     assert_eq!(r["result"]["result_next"]["a"], json!(100));
     assert_eq!(r["result"]["result"]["b"].as_array().unwrap().len(), 5);
     assert_eq!(r["result"]["result_error"]["c"]["error"], json!("ERROR_METHOD_NOT_FOUND"));
-    assert_eq!(portal.calls("crm.deal.list"), 6);
+    assert_eq!(sim.calls("crm.deal.list"), 6);
     // Wrong webhook code, unknown method.
-    let (status, e) = get(&format!("{}/rest/1/wrongcode/crm.deal.list", portal.base_url())).await;
+    let (status, e) = get(&format!("{}/rest/1/wrongcode/crm.deal.list", sim.base_url())).await;
     assert_eq!((status, e["error"].as_str()), (401, Some("INVALID_CREDENTIALS")));
     let (status, e) = get(&format!("{base}crm.nothing.list")).await;
     assert_eq!((status, e["error"].as_str()), (404, Some("ERROR_METHOD_NOT_FOUND")));
@@ -466,7 +466,7 @@ async fn bitrix_portal_follows_the_paging_wire_format() {
     assert_eq!(h["result"], json!({"items": []}));
     assert_eq!(h["total"], json!(0));
     // The server stops with its handle.
-    drop(portal);
+    drop(sim);
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(reqwest::get(format!("{base}crm.deal.list")).await.is_err());
 }
@@ -475,16 +475,16 @@ async fn bitrix_portal_follows_the_paging_wire_format() {
 async fn bitrix_keyset_pager_reads_every_row_once_across_equal_timestamps() {
     // 130 deals share one DATE_MODIFY (more than two pages), around them deals with their own.
     let modified = |i: i64| if (30..160).contains(&i) { BASE } else { BASE + i - 100 };
-    let mut data = PortalData::new();
+    let mut data = Bitrix24SimulatorData::new();
     for i in 1..=200i64 {
         let modified = modified(i);
         let mut r = deal_record(i);
         r["DATE_MODIFY"] = json!(msk(modified));
         data.upsert("crm.deal.list", r).unwrap();
     }
-    let portal = Portal::start(data).await.unwrap();
+    let sim = Bitrix24Simulator::start(data).await.unwrap();
     let client =
-        Client::new(reqwest::Client::new(), &portal.webhook_url(), "crm", std::time::Duration::from_secs(5)).unwrap();
+        Bitrix24Api::new(reqwest::Client::new(), &sim.webhook_url(), "crm", std::time::Duration::from_secs(5)).unwrap();
     let spec = ListSpec {
         method: "crm.deal.list",
         params: vec![],
@@ -513,10 +513,10 @@ async fn bitrix_keyset_pager_reads_every_row_once_across_equal_timestamps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitrix_limiter_throttles_but_sync_completes() {
-    let portal = Portal::start(fixture(300)).await.unwrap();
-    portal.set_behaviour(Behaviour { limiter: Some(Limiter { burst: 4.0, per_second: 20.0 }), ..Default::default() });
+    let sim = Bitrix24Simulator::start(fixture(300)).await.unwrap();
+    sim.set_behaviour(Behaviour { limiter: Some(Limiter { burst: 4.0, per_second: 20.0 }), ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&portal.webhook_url()), "chunk_rows = 200");
+    let project = project(dir.path(), Some(&sim.webhook_url()), "chunk_rows = 200");
     let wh = warehouse(&project);
     let started = Instant::now();
     let report = sync(&project, &wh).await;
@@ -533,8 +533,8 @@ async fn bitrix_limiter_throttles_but_sync_completes() {
         "crm.stagehistory.list",
         "crm.activity.list",
     ];
-    let requests: u64 = methods.iter().map(|m| portal.requests(m)).sum();
-    let served: u64 = methods.iter().map(|m| portal.requests(m).min(portal.calls(m))).sum();
+    let requests: u64 = methods.iter().map(|m| sim.requests(m)).sum();
+    let served: u64 = methods.iter().map(|m| sim.requests(m).min(sim.calls(m))).sum();
     assert!(requests > served, "the limiter refused some requests ({requests} requests, {served} served)");
     assert_eq!(one(&wh, "SELECT count(*) FROM deals").await, "300");
     assert_eq!(one(&wh, "SELECT count(*) FROM activities").await, "600");
@@ -542,10 +542,10 @@ async fn bitrix_limiter_throttles_but_sync_completes() {
 
 #[tokio::test]
 async fn bitrix_persistent_429_fails_clearly_within_the_retry_budget() {
-    let portal = Portal::start(fixture(10)).await.unwrap();
-    portal.set_behaviour(Behaviour { force_429: Some("*".into()), ..Default::default() });
+    let sim = Bitrix24Simulator::start(fixture(10)).await.unwrap();
+    sim.set_behaviour(Behaviour { force_429: Some("*".into()), ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&portal.webhook_url()), "max_retry_seconds = 2");
+    let project = project(dir.path(), Some(&sim.webhook_url()), "max_retry_seconds = 2");
     let wh = warehouse(&project);
     let started = Instant::now();
     let report = sync(&project, &wh).await;
@@ -556,22 +556,22 @@ async fn bitrix_persistent_429_fails_clearly_within_the_retry_budget() {
         "{error}"
     );
     assert!(elapsed.as_secs_f64() < 6.0, "took {elapsed:?}");
-    assert!(portal.requests("scope") >= 2, "it retried");
+    assert!(sim.requests("scope") >= 2, "it retried");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitrix_html_answer_is_an_error_naming_the_method_and_keeps_tables() {
-    let portal = Portal::start(fixture(120)).await.unwrap();
+    let sim = Bitrix24Simulator::start(fixture(120)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let webhook = portal.webhook_url();
+    let webhook = sim.webhook_url();
     let project = project(dir.path(), Some(&webhook), "");
     let wh = warehouse(&project);
     assert!(sync(&project, &wh).await.ok());
     let before = query(&wh, "SELECT source_id, stage, to_unixtime(updated_at) FROM deals ORDER BY source_id").await;
     let version = wh.info("deals").await.unwrap().unwrap().version;
 
-    portal.edit(|d| d.touch("crm.deal.list", 5, "DATE_MODIFY", Utc::now()));
-    portal.set_behaviour(Behaviour { html: Some("crm.deal.list".into()), ..Default::default() });
+    sim.edit(|d| d.touch("crm.deal.list", 5, "DATE_MODIFY", Utc::now()));
+    sim.set_behaviour(Behaviour { html: Some("crm.deal.list".into()), ..Default::default() });
     let report = sync(&project, &wh).await;
     let error = crm_error(&report).expect("the sync must fail");
     assert!(
@@ -589,9 +589,9 @@ async fn bitrix_html_answer_is_an_error_naming_the_method_and_keeps_tables() {
 
 #[tokio::test]
 async fn bitrix_unknown_webhook_code_says_to_check_the_url() {
-    let portal = Portal::start(fixture(3)).await.unwrap();
+    let sim = Bitrix24Simulator::start(fixture(3)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("{}/rest/1/notthecode/", portal.base_url());
+    let url = format!("{}/rest/1/notthecode/", sim.base_url());
     let project = project(dir.path(), Some(&url), "");
     let report = sync(&project, &warehouse(&project)).await;
     let error = crm_error(&report).expect("the sync must fail");
@@ -609,9 +609,9 @@ async fn bitrix_bad_records_go_to_quarantine_and_the_rest_loads() {
     assert!(data.update("crm.deal.list", 8, |r| {
         r.insert("OPPORTUNITY".into(), json!("abc"));
     }));
-    let portal = Portal::start(data).await.unwrap();
+    let sim = Bitrix24Simulator::start(data).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&portal.webhook_url()), "");
+    let project = project(dir.path(), Some(&sim.webhook_url()), "");
     let wh = warehouse(&project);
     let report = sync(&project, &wh).await;
     assert!(report.ok(), "{report:?}");
@@ -657,21 +657,21 @@ async fn bitrix_simulate_from_serves_a_recorded_folder() {
 
     // A broken line is refused with the file and line.
     std::fs::write(folder.join("crm.deal.list.jsonl"), "{\"ID\":\"1\"}\nnot json\n").unwrap();
-    let e = PortalData::load(&folder).unwrap_err().to_string();
+    let e = Bitrix24SimulatorData::load(&folder).unwrap_err().to_string();
     assert!(e.contains("crm.deal.list.jsonl") && e.contains("line 2"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitrix_reconcile_marks_deals_deleted_upstream_and_refuses_a_wipe() {
-    let portal = Portal::start(fixture(120)).await.unwrap();
+    let sim = Bitrix24Simulator::start(fixture(120)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let project = project(dir.path(), Some(&portal.webhook_url()), "");
+    let project = project(dir.path(), Some(&sim.webhook_url()), "");
     let wh = warehouse(&project);
     assert!(sync(&project, &wh).await.ok());
     assert_eq!(one(&wh, "SELECT count(*) FROM deals WHERE deleted").await, "0");
 
     let removed = [7i64, 64, 101];
-    portal.edit(|d| {
+    sim.edit(|d| {
         for id in removed {
             assert!(d.remove("crm.deal.list", id));
         }
@@ -697,7 +697,7 @@ async fn bitrix_reconcile_marks_deals_deleted_upstream_and_refuses_a_wipe() {
     assert_eq!(deals.map(|t| t.deleted), Some(0));
 
     // An upstream that suddenly lists almost nothing is refused, not obeyed.
-    portal.edit(|d| {
+    sim.edit(|d| {
         for id in d.ids("crm.deal.list").into_iter().skip(10) {
             d.remove("crm.deal.list", id);
         }

@@ -4,7 +4,8 @@
 //!
 //! Bitrix24 sends every scalar as a string (`"OPPORTUNITY":"150000.00"`) and instants in the
 //! portal's zone (`+03:00`); the exceptions are the user's `ACTIVE` (a JSON boolean) and
-//! `UF_DEPARTMENT` (an array of integers). The local portal simulator serves these files as is.
+//! `UF_DEPARTMENT` (an array of integers). The Bitrix24 simulator serves these files as is; method
+//! names come from the connector's [`crate::bitrix24::wire`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,9 @@ use super::company::{ChangeKind, Company, DIRECTOR_USER_ID};
 use super::story::Stage;
 use super::writers::{Output, jsonl_file};
 use crate::Result;
+use crate::bitrix24::wire::{
+    ACTIVITY_LIST, COMPANY_LIST, DEAL_LIST, DEPARTMENT_GET, STAGE_HISTORY_LIST, STATUS_LIST, USER_GET,
+};
 
 /// Department id of the group's root department.
 pub(crate) const ROOT_DEPARTMENT_ID: u32 = 1;
@@ -123,12 +127,17 @@ struct ActivityRecord {
     last_updated: String,
 }
 
+/// The file of a method's records in a recorded portal folder.
+fn recorded(dir: &Path, method: &str) -> PathBuf {
+    dir.join(format!("{method}.jsonl"))
+}
+
 /// Writes `DIR/crm/*.jsonl` and returns the files written.
 pub(crate) fn write_portal(company: &Company, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
 
-    let mut out = jsonl_file(&dir.join("department.get.jsonl"))?;
+    let mut out = jsonl_file(&recorded(dir, DEPARTMENT_GET))?;
     let root = Department {
         id: ROOT_DEPARTMENT_ID.to_string(),
         name: GROUP_NAME,
@@ -150,7 +159,7 @@ pub(crate) fn write_portal(company: &Company, dir: &Path) -> Result<Vec<PathBuf>
     }
     files.push(out.finish()?);
 
-    let mut out = jsonl_file(&dir.join("user.get.jsonl"))?;
+    let mut out = jsonl_file(&recorded(dir, USER_GET))?;
     let director_email = format!("director@{MAIL_DOMAIN}");
     out.record(&User {
         id: DIRECTOR_USER_ID.to_string(),
@@ -175,7 +184,7 @@ pub(crate) fn write_portal(company: &Company, dir: &Path) -> Result<Vec<PathBuf>
     }
     files.push(out.finish()?);
 
-    let mut out = jsonl_file(&dir.join("crm.status.list.jsonl"))?;
+    let mut out = jsonl_file(&recorded(dir, STATUS_LIST))?;
     for (i, stage) in Stage::ALL.into_iter().enumerate() {
         out.record(&Status {
             id: (i + 1).to_string(),
@@ -188,7 +197,7 @@ pub(crate) fn write_portal(company: &Company, dir: &Path) -> Result<Vec<PathBuf>
     }
     files.push(out.finish()?);
 
-    let mut out = jsonl_file(&dir.join("crm.company.list.jsonl"))?;
+    let mut out = jsonl_file(&recorded(dir, COMPANY_LIST))?;
     for c in &company.clients {
         out.record(&CompanyRecord {
             id: c.id.to_string(),
@@ -204,7 +213,7 @@ pub(crate) fn write_portal(company: &Company, dir: &Path) -> Result<Vec<PathBuf>
     }
     files.push(out.finish()?);
 
-    let mut out = jsonl_file(&dir.join("crm.deal.list.jsonl"))?;
+    let mut out = jsonl_file(&recorded(dir, DEAL_LIST))?;
     for d in &company.deals {
         out.record(&DealRecord {
             id: d.id.to_string(),
@@ -228,7 +237,7 @@ pub(crate) fn write_portal(company: &Company, dir: &Path) -> Result<Vec<PathBuf>
     }
     files.push(out.finish()?);
 
-    let mut out = jsonl_file(&dir.join("crm.stagehistory.list.jsonl"))?;
+    let mut out = jsonl_file(&recorded(dir, STAGE_HISTORY_LIST))?;
     for c in &company.stage_changes {
         out.record(&StageHistoryItem {
             id: c.id.to_string(),
@@ -246,7 +255,7 @@ pub(crate) fn write_portal(company: &Company, dir: &Path) -> Result<Vec<PathBuf>
     }
     files.push(out.finish()?);
 
-    let mut out = jsonl_file(&dir.join("crm.activity.list.jsonl"))?;
+    let mut out = jsonl_file(&recorded(dir, ACTIVITY_LIST))?;
     for a in &company.activities {
         let s = &a.story;
         out.record(&ActivityRecord {

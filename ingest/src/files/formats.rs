@@ -16,7 +16,7 @@ use serde_json::value::RawValue as JsonText;
 use super::FileKind;
 use super::columns::{Plan, TableMapping, missing_headers};
 use super::location::ListedFile;
-use crate::mapping::{CHUNK_ROWS, ChunkSink, Mapper, RawValue, Record};
+use crate::mapping::{CHUNK_ROWS, ChunkSink, RawValue, Record, RecordMapper};
 use crate::{Error, Result};
 
 /// One file being read into one table's mapper.
@@ -28,7 +28,7 @@ pub(super) struct FileReader<'a> {
     pub tables: &'a [TableMapping],
     /// The table being read now.
     pub target: &'a TableMapping,
-    pub mapper: &'a mut Mapper,
+    pub mapper: &'a mut RecordMapper,
     pub sink: &'a ChunkSink,
 }
 

@@ -28,7 +28,7 @@ pub use columns::{ColumnSpec, TemplatePart};
 use formats::FileReader;
 use location::{FileLocation, ListedFile};
 
-use crate::mapping::{ChunkSink, Mapper, MappingOptions, blocking_chunks, parse_time_zone};
+use crate::mapping::{ChunkSink, MappingOptions, RecordMapper, blocking_chunks, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 
@@ -102,7 +102,7 @@ impl Source for FileSource {
             });
         };
         let options = self.tables[target].options.clone();
-        let mapper = match Mapper::new(self.ctx.project.clone(), &self.ctx.source_name, table, options) {
+        let mapper = match RecordMapper::new(self.ctx.project.clone(), &self.ctx.source_name, table, options) {
             Ok(m) => m,
             Err(e) => return fail(e),
         };
@@ -131,7 +131,7 @@ struct FileJob {
     location: FileLocation,
     tables: Arc<Vec<TableMapping>>,
     target: usize,
-    mapper: Mapper,
+    mapper: RecordMapper,
     fingerprint: String,
 }
 

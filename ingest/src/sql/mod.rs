@@ -21,7 +21,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::Result;
-use crate::mapping::{CHUNK_ROWS, ChunkSink, Mapper, RawValue, Record};
+use crate::mapping::{CHUNK_ROWS, ChunkSink, RawValue, Record, RecordMapper};
 use crate::source::Chunk;
 
 pub use server::{Engine, ServerSource};
@@ -176,7 +176,7 @@ pub fn incremental_query(dialect: Dialect, query: &str, cursor: Option<&str>, fr
 /// cursor column (see [`incremental_query`]): every row with a smaller value is in this chunk
 /// or an earlier one, and rows with the same value are read again (`>=`).
 pub struct RowChunker {
-    mapper: Mapper,
+    mapper: RecordMapper,
     location_prefix: String,
     cursor_column: Option<String>,
     max_cursor: Option<CursorValue>,
@@ -185,7 +185,7 @@ pub struct RowChunker {
 
 impl RowChunker {
     /// Chunks for `mapper`'s table; quarantine locations read `{kind}:{table}:source_id={id}`.
-    pub fn new(mapper: Mapper, kind: &str, cursor_column: Option<String>) -> Self {
+    pub fn new(mapper: RecordMapper, kind: &str, cursor_column: Option<String>) -> Self {
         let location_prefix = format!("{kind}:{}", mapper.table());
         Self { mapper, location_prefix, cursor_column, max_cursor: None, row_number: 0 }
     }

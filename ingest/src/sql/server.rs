@@ -29,7 +29,7 @@ use url::Url;
 
 use super::values::{mysql_record, pg_record};
 use super::{CursorValue, Dialect, RowChunker, incremental_query};
-use crate::mapping::{Mapper, MappingOptions, RawValue, Record, parse_time_zone};
+use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 
@@ -466,7 +466,7 @@ impl Source for ServerSource {
         let name = self.ctx.source_name.clone();
         let mut options = self.options.clone();
         options.columns_hint = format!("[sources.{name}.tables.{table}].query (a column of that name)");
-        let mapper = match Mapper::new(self.ctx.project.clone(), &name, table, options) {
+        let mapper = match RecordMapper::new(self.ctx.project.clone(), &name, table, options) {
             Ok(m) => m,
             Err(e) => return futures::stream::once(async { Err(e) }).boxed(),
         };

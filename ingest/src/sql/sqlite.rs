@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 use tracing::warn;
 
 use super::{CursorValue, Dialect, RowChunker, incremental_query};
-use crate::mapping::{Mapper, MappingOptions, RawValue, Record, blocking_chunks, parse_time_zone};
+use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, blocking_chunks, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 
@@ -166,7 +166,7 @@ impl Source for SqliteSource {
         let mut options = self.options.clone();
         options.columns_hint =
             format!("[sources.{}.tables.{table}].query (a column of that name)", self.ctx.source_name);
-        let mapper = match Mapper::new(self.ctx.project.clone(), &self.ctx.source_name, table, options) {
+        let mapper = match RecordMapper::new(self.ctx.project.clone(), &self.ctx.source_name, table, options) {
             Ok(m) => m,
             Err(e) => return Box::pin(futures::stream::once(async { Err(e) })),
         };

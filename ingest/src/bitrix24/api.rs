@@ -1,47 +1,41 @@
-//! HTTP calls to a Bitrix24 inbound webhook: one method call with retries inside a bounded time
-//! (503 `QUERY_LIMIT_EXCEEDED`, 429, 5xx, connection errors; `Retry-After` honoured), answers
-//! checked for the REST error shape, `batch`, and keyset paging over list methods.
+//! Bitrix24 inbound-webhook API: one method call with retries inside a bounded time (503
+//! `QUERY_LIMIT_EXCEEDED`, 429, 5xx, connection errors; `Retry-After` honoured, through
+//! [`crate::http::RetryPolicy`]), answers checked for the REST error shape, `batch`, and keyset
+//! paging over list methods.
 //!
 //! The webhook URL carries a secret code: it never appears in logs or errors, which name the
 //! host and the path with the code masked (`portal.example/rest/1/***/crm.deal.list`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tracing::{debug, warn};
 use url::Url;
 
 use super::records::{id_of, instant};
+use super::wire::{
+    BATCH, ERROR_METHOD_NOT_FOUND, INVALID_CREDENTIALS, MAX_BATCH, OPERATION_TIME_LIMIT, PAGE_SIZE,
+    QUERY_LIMIT_EXCEEDED,
+};
+use crate::http::{HttpFailure, RetryPolicy, head};
 use crate::{Error, Result};
-
-/// Rows a Bitrix24 list method returns per page.
-pub(crate) const PAGE_SIZE: usize = 50;
-/// Most commands one `batch` call may carry.
-pub(crate) const MAX_BATCH: usize = 50;
-
-/// First retry delay; it doubles per attempt up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Form parameters in PHP notation (`filter[>ID]`, `select[]`).
 pub(crate) type Params = Vec<(String, String)>;
 
-/// A webhook client for one portal.
-pub(crate) struct Client {
+/// The REST API of one portal, reached through its inbound webhook.
+pub(crate) struct Bitrix24Api {
     http: reqwest::Client,
     base: Url,
     /// The webhook URL with its secret code masked, for messages.
     shown: String,
     host: String,
     source: String,
-    max_retry: Duration,
-    rng: Mutex<ChaCha8Rng>,
+    retry: RetryPolicy,
 }
 
 /// The useful part of a successful answer.
@@ -59,14 +53,7 @@ pub(crate) struct BatchReply {
     pub totals: HashMap<String, u64>,
 }
 
-enum Failure {
-    /// Retrying will not help; the message says what to fix.
-    Fatal(String),
-    /// Throttled or temporarily failing.
-    Retry { why: String, after: Option<Duration> },
-}
-
-impl Client {
+impl Bitrix24Api {
     /// A client for the webhook `url` (`https://portal/rest/<user>/<code>/`).
     pub(crate) fn new(http: reqwest::Client, url: &str, source: &str, max_retry: Duration) -> Result<Self> {
         let config_error = |message: String| Error::Config { source_name: source.to_string(), message };
@@ -95,17 +82,11 @@ impl Client {
             None => base.host_str().unwrap_or_default().to_string(),
         };
         let shown = format!("{host}/{}/", masked.join("/"));
-        let seed =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        Ok(Self {
-            http,
-            base,
-            shown,
-            host,
-            source: source.to_string(),
+        let retry = RetryPolicy {
             max_retry,
-            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
-        })
+            advice: "The portal is throttling or failing; retry later, or raise max_retry_seconds",
+        };
+        Ok(Self { http, base, shown, host, source: source.to_string(), retry })
     }
 
     /// The portal's host (safe to log).
@@ -124,53 +105,27 @@ impl Client {
 
     /// Calls `method`, retrying throttled and failed attempts for at most `max_retry_seconds`.
     pub(crate) async fn call(&self, method: &str, params: &[(String, String)]) -> Result<Reply> {
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            let (why, after) = match self.attempt(method, params).await {
-                Ok(reply) => return Ok(reply),
-                Err(Failure::Fatal(message)) => return Err(self.error(method, message)),
-                Err(Failure::Retry { why, after }) => (why, after),
-            };
-            attempt += 1;
-            let backoff = FIRST_BACKOFF.saturating_mul(1u32 << (attempt - 1).min(10)).min(MAX_BACKOFF);
-            // Full jitter in [backoff/2, backoff], so parallel clients do not retry in step.
-            let jitter = self.rng.lock().unwrap_or_else(|e| e.into_inner()).random_range(0.5..=1.0);
-            let delay = after.unwrap_or_else(|| backoff.mul_f64(jitter));
-            let elapsed = started.elapsed();
-            if elapsed + delay > self.max_retry {
-                return Err(self.error(
-                    method,
-                    format!(
-                        "gave up after {attempt} attempts in {:.1} s (max_retry_seconds = {}): {why}. The portal is \
-                         throttling or failing; retry later, or raise max_retry_seconds",
-                        elapsed.as_secs_f64(),
-                        self.max_retry.as_secs()
-                    ),
-                ));
-            }
+        let on_retry = |attempt: u32, delay: Duration, why: &HttpFailure| {
             warn!(source = %self.source, host = %self.host, method, attempt, delay_ms = delay.as_millis() as u64, %why, "retrying Bitrix24 call");
-            tokio::time::sleep(delay).await;
-        }
+        };
+        self.retry.run(|| self.attempt(method, params), on_retry).await.map_err(|failure| Error::Http {
+            source_name: self.source.clone(),
+            location: self.location(method),
+            failure,
+        })
     }
 
-    async fn attempt(&self, method: &str, params: &[(String, String)]) -> std::result::Result<Reply, Failure> {
+    async fn attempt(&self, method: &str, params: &[(String, String)]) -> std::result::Result<Reply, HttpFailure> {
         let url = self
             .base
             .join(&format!("{method}.json"))
-            .map_err(|e| Failure::Fatal(format!("cannot build the method URL: {e}")))?;
+            .map_err(|e| HttpFailure::refused(format!("cannot build the method URL: {e}")))?;
         let response = match self.http.post(url).form(params).send().await {
             Ok(r) => r,
-            // reqwest errors print the URL, which holds the secret code.
-            Err(e) => return Err(Failure::Retry { why: format!("request failed: {}", e.without_url()), after: None }),
+            Err(e) => return Err(HttpFailure::transport("request failed", e)),
         };
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::http::retry_after(response.headers());
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -179,24 +134,16 @@ impl Client {
             .to_string();
         let body = match response.bytes().await {
             Ok(b) => b,
-            Err(e) => {
-                return Err(Failure::Retry {
-                    why: format!("reading the answer failed: {}", e.without_url()),
-                    after: None,
-                });
-            }
+            Err(e) => return Err(HttpFailure::transport("reading the answer failed", e)),
         };
         let transient = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
         let json: Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(_) if transient => {
-                return Err(Failure::Retry {
-                    why: format!("HTTP {status} with a non-JSON answer"),
-                    after: retry_after,
-                });
+                return Err(HttpFailure::retryable(format!("HTTP {status} with a non-JSON answer"), retry_after));
             }
             Err(_) => {
-                return Err(Failure::Fatal(format!(
+                return Err(HttpFailure::refused(format!(
                     "expected a JSON answer but got {content_type} (HTTP {status}), starting: {:?}. Is the webhook \
                      URL pointing at the portal's /rest/ endpoint, and is the portal up?",
                     head(&body)
@@ -207,27 +154,29 @@ impl Client {
             let description = json.get("error_description").and_then(Value::as_str).unwrap_or("");
             let what = format!("HTTP {status} {code} {description}").trim().to_string();
             return Err(match code {
-                "QUERY_LIMIT_EXCEEDED" | "OPERATION_TIME_LIMIT" => Failure::Retry { why: what, after: retry_after },
-                _ if transient => Failure::Retry { why: what, after: retry_after },
-                "INVALID_CREDENTIALS" | "NO_AUTH_FOUND" | "expired_token" | "invalid_token" => Failure::Fatal(format!(
-                    "{what}: the portal refused the webhook; check the webhook URL (webhook_url or the variable named \
+                QUERY_LIMIT_EXCEEDED | OPERATION_TIME_LIMIT => HttpFailure::retryable(what, retry_after),
+                _ if transient => HttpFailure::retryable(what, retry_after),
+                INVALID_CREDENTIALS | "NO_AUTH_FOUND" | "expired_token" | "invalid_token" => {
+                    HttpFailure::refused(format!(
+                        "{what}: the portal refused the webhook; check the webhook URL (webhook_url or the variable named \
                      by webhook_url_env) and that the webhook still exists in the portal"
-                )),
-                _ if status == StatusCode::UNAUTHORIZED => Failure::Fatal(format!(
+                    ))
+                }
+                _ if status == StatusCode::UNAUTHORIZED => HttpFailure::refused(format!(
                     "{what}: the portal refused the webhook; check the webhook URL (webhook_url or the variable named \
                      by webhook_url_env)"
                 )),
-                "insufficient_scope" | "ACCESS_DENIED" => Failure::Fatal(format!(
+                "insufficient_scope" | "ACCESS_DENIED" => HttpFailure::refused(format!(
                     "{what}: give the webhook the crm, user and department scopes in the portal"
                 )),
-                "ERROR_METHOD_NOT_FOUND" => {
-                    Failure::Fatal(format!("{what}: the portal does not know this method (missing scope or module?)"))
-                }
-                _ => Failure::Fatal(what),
+                ERROR_METHOD_NOT_FOUND => HttpFailure::refused(format!(
+                    "{what}: the portal does not know this method (missing scope or module?)"
+                )),
+                _ => HttpFailure::refused(what),
             });
         }
         let Some(result) = json.get("result").cloned() else {
-            return Err(Failure::Fatal(format!("the answer (HTTP {status}) has no `result`: {:?}", head(&body))));
+            return Err(HttpFailure::refused(format!("the answer (HTTP {status}) has no `result`: {:?}", head(&body))));
         };
         let number = |key: &str| match json.get(key) {
             Some(Value::Number(n)) => n.as_u64(),
@@ -240,7 +189,7 @@ impl Client {
     /// Runs up to 50 commands (`name`, `method`, params) in one request.
     pub(crate) async fn batch(&self, commands: &[(String, &str, Params)]) -> Result<BatchReply> {
         if commands.len() > MAX_BATCH {
-            return Err(self.error("batch", format!("{} commands, more than the {MAX_BATCH} allowed", commands.len())));
+            return Err(self.error(BATCH, format!("{} commands, more than the {MAX_BATCH} allowed", commands.len())));
         }
         let params: Params = commands
             .iter()
@@ -250,7 +199,7 @@ impl Client {
             })
             .chain(std::iter::once(("halt".to_string(), "0".to_string())))
             .collect();
-        let reply = self.call("batch", &params).await?;
+        let reply = self.call(BATCH, &params).await?;
         let section = |key: &str| -> Vec<(String, Value)> {
             match reply.result.get(key) {
                 // PHP writes an empty section as [] and a filled one as an object.
@@ -296,12 +245,6 @@ impl Client {
         }
         Ok(rows)
     }
-}
-
-/// The first bytes of a body, for error messages.
-fn head(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(160)]);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The rows of a list answer: `result` itself, or `result.items` (crm.stagehistory.list).
@@ -384,7 +327,7 @@ impl Pager {
     }
 
     /// The next page, or None when the read is complete.
-    pub(crate) async fn next(&mut self, client: &Client) -> Result<Option<Page>> {
+    pub(crate) async fn next(&mut self, client: &Bitrix24Api) -> Result<Option<Page>> {
         if self.done {
             return Ok(None);
         }

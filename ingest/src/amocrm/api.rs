@@ -1,32 +1,29 @@
-//! HTTP calls to amoCRM API v4: the bearer token, pacing under the account's 7 requests a
-//! second, retries inside a bounded time (429, 5xx, connection errors; `Retry-After` honoured),
-//! answers checked for the HAL and problem+json shapes, and paging by `_links.next`.
+//! amoCRM API v4: the bearer token, pacing under the account's 7 requests a second
+//! ([`crate::http::Pacer`]), retries inside a bounded time (429, 5xx, connection errors;
+//! `Retry-After` honoured, through [`crate::http::RetryPolicy`]), answers checked for the HAL and
+//! problem+json shapes, and paging by `_links.next`.
 //!
 //! The token travels in the `Authorization` header only: it is never part of a URL, a log line
 //! or an error message.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tracing::{debug, warn};
 use url::Url;
 
+use crate::http::{HttpFailure, Pacer, RetryPolicy, head};
 use crate::{Error, Result};
 
-/// First retry delay; it doubles per attempt up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Slack added to the pacing interval: network jitter can bring requests closer together on
 /// arrival than they were sent, and the account counts arrivals.
 const PACING_SLACK: f64 = 1.05;
 
 /// How to reach one account.
-pub(crate) struct ClientConfig<'a> {
+pub(crate) struct AccountConfig<'a> {
     /// `https://<subdomain>.amocrm.ru`.
     pub base_url: &'a str,
     /// The long-lived token.
@@ -41,18 +38,16 @@ pub(crate) struct ClientConfig<'a> {
     pub requests_per_second: u32,
 }
 
-/// An API v4 client for one account.
-pub(crate) struct Client {
+/// The API v4 of one account.
+pub(crate) struct AmoCrmApi {
     http: reqwest::Client,
     base: Url,
     shown: String,
     token: String,
     token_origin: String,
     source: String,
-    max_retry: Duration,
-    interval: Duration,
-    next_slot: Mutex<Instant>,
-    rng: Mutex<ChaCha8Rng>,
+    retry: RetryPolicy,
+    pacer: Pacer,
 }
 
 /// A successful answer: its JSON (Null for 204) and the server's clock.
@@ -61,15 +56,8 @@ pub(crate) struct Answer {
     pub date: Option<DateTime<Utc>>,
 }
 
-enum Failure {
-    /// Retrying will not help; the message says what to fix.
-    Fatal(String),
-    /// Throttled or temporarily failing.
-    Retry { why: String, after: Option<Duration> },
-}
-
-impl Client {
-    pub(crate) fn new(http: reqwest::Client, c: ClientConfig<'_>) -> Result<Self> {
+impl AmoCrmApi {
+    pub(crate) fn new(http: reqwest::Client, c: AccountConfig<'_>) -> Result<Self> {
         let config_error = |message: String| Error::Config { source_name: c.source.to_string(), message };
         let base = Url::parse(c.base_url.trim()).map_err(|e| {
             config_error(format!("base_url is not a valid URL ({e}); expected https://<subdomain>.amocrm.ru"))
@@ -84,9 +72,6 @@ impl Client {
         if c.token.trim().is_empty() {
             return Err(config_error(format!("the token in {} is empty", c.token_origin)));
         }
-        let rps = f64::from(c.requests_per_second.max(1));
-        let seed =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         Ok(Self {
             http,
             base,
@@ -94,10 +79,12 @@ impl Client {
             token: c.token.trim().to_string(),
             token_origin: c.token_origin,
             source: c.source.to_string(),
-            max_retry: c.max_retry,
-            interval: Duration::from_secs_f64(PACING_SLACK / rps),
-            next_slot: Mutex::new(Instant::now()),
-            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+            retry: RetryPolicy {
+                max_retry: c.max_retry,
+                advice: "amoCRM allows 7 requests a second per account, shared with its other integrations; retry \
+                         later, or raise max_retry_seconds",
+            },
+            pacer: Pacer::per_second(c.requests_per_second, PACING_SLACK),
         })
     }
 
@@ -110,84 +97,46 @@ impl Client {
         Error::Read { source_name: self.source.clone(), location: format!("{}{location}", self.shown), message }
     }
 
-    /// Waits for this request's slot so the account sees at most `requests_per_second`.
-    async fn pace(&self) {
-        let wait = {
-            let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let start = (*next).max(now);
-            *next = start + self.interval;
-            start - now
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// GETs `path_and_query` (`/api/v4/leads?...`), retrying throttled and failed attempts for
-    /// at most `max_retry_seconds`.
+    /// GETs `path_and_query` (`/api/v4/leads?...`), paced under `requests_per_second`, retrying
+    /// throttled and failed attempts for at most `max_retry_seconds`.
     pub(crate) async fn get(&self, path_and_query: &str) -> Result<Answer> {
         let url = self
             .base
             .join(path_and_query)
             .map_err(|e| self.error(path_and_query, format!("cannot build the request URL: {e}")))?;
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            self.pace().await;
-            let (why, after) = match self.attempt(url.clone()).await {
-                Ok(answer) => return Ok(answer),
-                Err(Failure::Fatal(message)) => return Err(self.error(path_and_query, message)),
-                Err(Failure::Retry { why, after }) => (why, after),
-            };
-            attempt += 1;
-            let backoff = FIRST_BACKOFF.saturating_mul(1u32 << (attempt - 1).min(10)).min(MAX_BACKOFF);
-            // Jitter in [backoff/2, backoff], so parallel clients do not retry in step.
-            let jitter = self.rng.lock().unwrap_or_else(|e| e.into_inner()).random_range(0.5..=1.0);
-            let delay = after.unwrap_or_else(|| backoff.mul_f64(jitter));
-            let elapsed = started.elapsed();
-            if elapsed + delay > self.max_retry {
-                return Err(self.error(
-                    path_and_query,
-                    format!(
-                        "gave up after {attempt} attempts in {:.1} s (max_retry_seconds = {}): {why}. amoCRM allows 7 \
-                         requests a second per account, shared with its other integrations; retry later, or raise \
-                         max_retry_seconds",
-                        elapsed.as_secs_f64(),
-                        self.max_retry.as_secs()
-                    ),
-                ));
-            }
+        let attempt = || async {
+            self.pacer.wait().await;
+            self.attempt(url.clone()).await
+        };
+        let on_retry = |attempt: u32, delay: Duration, why: &HttpFailure| {
             warn!(source = %self.source, account = %self.shown, path = path_and_query, attempt, delay_ms = delay.as_millis() as u64, %why, "retrying amoCRM call");
-            tokio::time::sleep(delay).await;
-        }
+        };
+        self.retry.run(attempt, on_retry).await.map_err(|failure| Error::Http {
+            source_name: self.source.clone(),
+            location: format!("{}{path_and_query}", self.shown),
+            failure,
+        })
     }
 
-    async fn attempt(&self, url: Url) -> std::result::Result<Answer, Failure> {
+    async fn attempt(&self, url: Url) -> std::result::Result<Answer, HttpFailure> {
         let request =
             self.http.get(url).bearer_auth(&self.token).header(reqwest::header::ACCEPT, "application/hal+json");
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Err(Failure::Retry { why: format!("request failed: {}", e.without_url()), after: None }),
+            Err(e) => return Err(HttpFailure::transport("request failed", e)),
         };
         let status = response.status();
         let header = |name: reqwest::header::HeaderName| {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
         };
-        let retry_after =
-            header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+        let retry_after = crate::http::retry_after(response.headers());
         let date = header(reqwest::header::DATE)
             .and_then(|d| DateTime::parse_from_rfc2822(&d).ok())
             .map(|d| d.with_timezone(&Utc));
         let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_else(|| "no content type".into());
         let body = match response.bytes().await {
             Ok(b) => b,
-            Err(e) => {
-                return Err(Failure::Retry {
-                    why: format!("reading the answer failed: {}", e.without_url()),
-                    after: None,
-                });
-            }
+            Err(e) => return Err(HttpFailure::transport("reading the answer failed", e)),
         };
         if status == StatusCode::NO_CONTENT {
             return Ok(Answer { body: Value::Null, date });
@@ -201,30 +150,30 @@ impl Client {
             .unwrap_or_else(|| head(&body));
         let what = format!("HTTP {status}: {detail}");
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            return Err(Failure::Retry { why: what, after: retry_after });
+            return Err(HttpFailure::retryable(what, retry_after));
         }
         match status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => {
-                return Err(Failure::Fatal(format!(
+                return Err(HttpFailure::refused(format!(
                     "token rejected by {} ({what}): regenerate the long-lived token (amoCRM: Settings > Integrations > \
                      your private integration > Keys and scopes) and put it in {}",
                     self.shown, self.token_origin
                 )));
             }
             StatusCode::PAYMENT_REQUIRED => {
-                return Err(Failure::Fatal(format!(
+                return Err(HttpFailure::refused(format!(
                     "{what}: the account's subscription has expired; renew it in amoCRM"
                 )));
             }
             StatusCode::FORBIDDEN => {
-                return Err(Failure::Fatal(format!(
+                return Err(HttpFailure::refused(format!(
                     "{what}: the token's user may not read this, or the account blocked API access; give the \
                      integration's user the rights to view leads, companies and users"
                 )));
             }
             StatusCode::NOT_FOUND => {
-                return Err(Failure::Fatal(format!(
+                return Err(HttpFailure::refused(format!(
                     "{what}: check base_url ({}) is the account address https://<subdomain>.amocrm.ru",
                     self.shown
                 )));
@@ -232,25 +181,19 @@ impl Client {
             StatusCode::BAD_REQUEST => {
                 let errors =
                     json.as_ref().and_then(|j| j.get("validation-errors")).map(Value::to_string).unwrap_or_default();
-                return Err(Failure::Fatal(format!("{what} {errors}").trim().to_string()));
+                return Err(HttpFailure::refused(format!("{what} {errors}").trim()));
             }
-            _ => return Err(Failure::Fatal(what)),
+            _ => return Err(HttpFailure::refused(what)),
         }
         match json {
             Some(body) if content_type.contains("json") => Ok(Answer { body, date }),
-            _ => Err(Failure::Fatal(format!(
+            _ => Err(HttpFailure::refused(format!(
                 "expected application/hal+json but got {content_type} (HTTP {status}), starting: {:?}. Is base_url the \
                  account address, and is the account up?",
                 head(&body)
             ))),
         }
     }
-}
-
-/// The first bytes of a body, for error messages.
-fn head(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(160)]);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A request path with its query, parameters encoded.
@@ -288,7 +231,7 @@ impl Lister {
     }
 
     /// The next page, or None when the list is done.
-    pub(crate) async fn next(&mut self, client: &Client) -> Result<Option<Page>> {
+    pub(crate) async fn next(&mut self, client: &AmoCrmApi) -> Result<Option<Page>> {
         let Some(request) = self.next.take() else { return Ok(None) };
         self.pages += 1;
         let path = request.split('?').next().unwrap_or(&request).to_string();

@@ -1,6 +1,7 @@
-//! A local amoCRM account: serves leads, events, users, pipelines, companies and loss reasons
+//! The amoCRM simulator: serves leads, events, users, pipelines, companies and loss reasons
 //! held in memory over the API v4 wire format, so tests (and `simulate_from` projects) pull
-//! through the same connector code as a real account.
+//! through the same connector code as a real account. Paths, page limits and the rate limit
+//! come from the connector's [`crate::amocrm::wire`].
 //!
 //! What it follows (amoCRM / Kommo API v4 reference):
 //! - `GET /api/v4/{leads,companies,users,events}` page by page: `page` (from 1) and `limit`
@@ -36,20 +37,15 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::amocrm::wire::{
+    COMPANIES, DEFAULT_LIMIT, EVENTS, LEADS, LOSS_REASONS, MAX_EVENTS_LIMIT, MAX_LIMIT, MAX_REQUESTS_PER_SECOND,
+    PIPELINES, USERS,
+};
 use crate::{Error, Result};
 
-/// Most rows a list page carries (leads, companies, users).
-pub const MAX_LIMIT: usize = 250;
-/// Most events a page carries.
-pub const MAX_EVENTS_LIMIT: usize = 100;
-/// Rows a page carries when `limit` is absent or above the maximum.
-pub const DEFAULT_LIMIT: usize = 50;
-/// Requests a second the account accepts.
-pub const REQUESTS_PER_SECOND: usize = 7;
-
-/// The account's data, by id. Records are kept as amoCRM returns them, minus `_links`.
+/// The simulated account's data, by id. Records are kept as amoCRM returns them, minus `_links`.
 #[derive(Debug, Default, Clone)]
-pub struct FixtureData {
+pub struct AmoCrmSimulatorData {
     /// Leads by id; `_embedded.contacts` / `_embedded.companies` hold `{id}` references.
     pub leads: BTreeMap<i64, Value>,
     /// Events by id (amoCRM event ids are strings).
@@ -67,7 +63,7 @@ pub struct FixtureData {
 /// Files of a recorded account folder, one JSON record per line.
 pub const FILES: [&str; 6] = ["leads", "events", "users", "pipelines", "companies", "loss_reasons"];
 
-impl FixtureData {
+impl AmoCrmSimulatorData {
     /// Loads `<entity>.jsonl` files from `dir` (see [`FILES`]); a missing file is an empty entity.
     pub fn load(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
@@ -176,8 +172,8 @@ struct Counters {
     queries: HashMap<String, Vec<String>>,
 }
 
-struct FixtureState {
-    data: RwLock<FixtureData>,
+struct SimulatorState {
+    data: RwLock<AmoCrmSimulatorData>,
     token: String,
     origin: String,
     limiter_on: Mutex<bool>,
@@ -186,13 +182,13 @@ struct FixtureState {
     counters: Mutex<Counters>,
 }
 
-/// A running local account. The server stops when this is dropped.
-pub struct AmoFixture {
-    state: Arc<FixtureState>,
+/// A running amoCRM simulator. The server stops when this is dropped.
+pub struct AmoCrmSimulator {
+    state: Arc<SimulatorState>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for AmoFixture {
+impl Drop for AmoCrmSimulator {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -202,12 +198,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl AmoFixture {
+impl AmoCrmSimulator {
     /// Serves `data` on 127.0.0.1 at a free port, accepting only `token`. The rate limiter is on.
-    pub async fn start(data: FixtureData, token: &str) -> Result<AmoFixture> {
+    pub async fn start(data: AmoCrmSimulatorData, token: &str) -> Result<AmoCrmSimulator> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr: SocketAddr = listener.local_addr()?;
-        let state = Arc::new(FixtureState {
+        let state = Arc::new(SimulatorState {
             data: RwLock::new(data),
             token: token.to_string(),
             origin: format!("http://{addr}"),
@@ -219,11 +215,11 @@ impl AmoFixture {
         let app = axum::Router::new().fallback(handle).with_state(state.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "local amoCRM account stopped");
+                tracing::warn!(error = %e, "amoCRM simulator stopped");
             }
         });
-        tracing::info!(%addr, "local amoCRM account started");
-        Ok(AmoFixture { state, task })
+        tracing::info!(%addr, "amoCRM simulator started");
+        Ok(AmoCrmSimulator { state, task })
     }
 
     /// `http://127.0.0.1:PORT`, the account's `base_url`.
@@ -232,7 +228,7 @@ impl AmoFixture {
     }
 
     /// Reads or changes the served data.
-    pub fn edit<R>(&self, f: impl FnOnce(&mut FixtureData) -> R) -> R {
+    pub fn edit<R>(&self, f: impl FnOnce(&mut AmoCrmSimulatorData) -> R) -> R {
         let mut data = self.state.data.write().unwrap_or_else(|e| e.into_inner());
         f(&mut data)
     }
@@ -318,7 +314,7 @@ fn hal(body: Value) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/hal+json")], body.to_string()).into_response()
 }
 
-async fn handle(State(state): State<Arc<FixtureState>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn handle(State(state): State<Arc<SimulatorState>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().trim_end_matches('/').to_string();
     let query = uri.query().unwrap_or("").to_string();
     {
@@ -335,7 +331,7 @@ async fn handle(State(state): State<Arc<FixtureState>>, method: Method, uri: Uri
         while window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
             window.pop_front();
         }
-        if window.len() >= REQUESTS_PER_SECOND {
+        if window.len() >= MAX_REQUESTS_PER_SECOND as usize {
             return proxy_page(StatusCode::TOO_MANY_REQUESTS, None);
         }
         window.push_back(now);
@@ -349,7 +345,7 @@ async fn handle(State(state): State<Arc<FixtureState>>, method: Method, uri: Uri
         return problem(StatusCode::UNAUTHORIZED, "Invalid user name or password");
     }
     if method != Method::GET {
-        return problem(StatusCode::METHOD_NOT_ALLOWED, "The local account serves GET only");
+        return problem(StatusCode::METHOD_NOT_ALLOWED, "The amoCRM simulator serves GET only");
     }
     let q = Query::parse(&query);
     let response = {
@@ -362,7 +358,7 @@ async fn handle(State(state): State<Arc<FixtureState>>, method: Method, uri: Uri
     response
 }
 
-fn injected(state: &FixtureState, path: &str) -> Option<Response> {
+fn injected(state: &SimulatorState, path: &str) -> Option<Response> {
     let mut plans = lock(&state.plans);
     for active in plans.iter_mut() {
         if active.plan.path != "*" && active.plan.path != path {
@@ -382,13 +378,13 @@ fn injected(state: &FixtureState, path: &str) -> Option<Response> {
     None
 }
 
-fn route(state: &FixtureState, data: &FixtureData, path: &str, q: &Query) -> Response {
+fn route(state: &SimulatorState, data: &AmoCrmSimulatorData, path: &str, q: &Query) -> Response {
     match path {
-        "/api/v4/leads" => leads(state, data, q),
-        "/api/v4/companies" => companies(state, data, q),
-        "/api/v4/users" => users(state, data, q),
-        "/api/v4/events" => events(state, data, q),
-        "/api/v4/leads/pipelines" => {
+        LEADS => leads(state, data, q),
+        COMPANIES => companies(state, data, q),
+        USERS => users(state, data, q),
+        EVENTS => events(state, data, q),
+        PIPELINES => {
             let items: Vec<Value> = data.pipelines.values().map(|p| with_self(state, "leads/pipelines", p)).collect();
             hal(json!({
                 "_total_items": items.len(),
@@ -396,7 +392,7 @@ fn route(state: &FixtureState, data: &FixtureData, path: &str, q: &Query) -> Res
                 "_embedded": {"pipelines": items},
             }))
         }
-        "/api/v4/leads/loss_reasons" => {
+        LOSS_REASONS => {
             let items: Vec<Value> =
                 data.loss_reasons.values().map(|r| with_self(state, "leads/loss_reasons", r)).collect();
             hal(json!({
@@ -411,7 +407,7 @@ fn route(state: &FixtureState, data: &FixtureData, path: &str, q: &Query) -> Res
     }
 }
 
-fn with_self(state: &FixtureState, collection: &str, record: &Value) -> Value {
+fn with_self(state: &SimulatorState, collection: &str, record: &Value) -> Value {
     let mut r = record.clone();
     if let (Value::Object(m), Some(id)) = (&mut r, record.get("id")) {
         let id = id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string());
@@ -527,7 +523,7 @@ fn in_range(v: Option<i64>, (from, to): (Option<i64>, Option<i64>)) -> bool {
 }
 
 /// One page of `rows`: 204 when empty, else the HAL envelope with `next` while rows remain.
-fn page_of(state: &FixtureState, path: &str, key: &str, q: &Query, rows: &[Value], max: usize) -> Response {
+fn page_of(state: &SimulatorState, path: &str, key: &str, q: &Query, rows: &[Value], max: usize) -> Response {
     let (page, limit) = match q.paging(max) {
         Ok(p) => p,
         Err(r) => return r,
@@ -540,7 +536,7 @@ fn page_of(state: &FixtureState, path: &str, key: &str, q: &Query, rows: &[Value
 
 /// The HAL body of page `page`, or None when the page has no rows.
 fn page_body(
-    state: &FixtureState,
+    state: &SimulatorState,
     path: &str,
     key: &str,
     q: &Query,
@@ -576,7 +572,7 @@ fn sort(rows: &mut [Value], q: &Query) -> std::result::Result<(), Response> {
     Ok(())
 }
 
-fn leads(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
+fn leads(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Response {
     let range = match q.range("updated_at") {
         Ok(r) => r,
         Err(r) => return r,
@@ -615,10 +611,10 @@ fn leads(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
     if let Err(r) = sort(&mut rows, q) {
         return r;
     }
-    page_of(state, "/api/v4/leads", "leads", q, &rows, MAX_LIMIT)
+    page_of(state, LEADS, "leads", q, &rows, MAX_LIMIT)
 }
 
-fn companies(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
+fn companies(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Response {
     let range = match q.range("updated_at") {
         Ok(r) => r,
         Err(r) => return r,
@@ -639,16 +635,16 @@ fn companies(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
     if let Err(r) = sort(&mut rows, q) {
         return r;
     }
-    page_of(state, "/api/v4/companies", "companies", q, &rows, MAX_LIMIT)
+    page_of(state, COMPANIES, "companies", q, &rows, MAX_LIMIT)
 }
 
-fn users(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
+fn users(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Response {
     let (page, limit) = match q.paging(MAX_LIMIT) {
         Ok(p) => p,
         Err(r) => return r,
     };
     let rows: Vec<Value> = data.users.values().map(|u| with_self(state, "users", u)).collect();
-    let Some(mut body) = page_body(state, "/api/v4/users", "users", q, &rows, page, limit) else {
+    let Some(mut body) = page_body(state, USERS, "users", q, &rows, page, limit) else {
         return StatusCode::NO_CONTENT.into_response();
     };
     // The users list also tells the total and the page count.
@@ -657,7 +653,7 @@ fn users(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
     hal(body)
 }
 
-fn events(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
+fn events(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Response {
     let range = match q.range("created_at") {
         Ok(r) => r,
         Err(r) => return r,
@@ -682,7 +678,7 @@ fn events(state: &FixtureState, data: &FixtureData, q: &Query) -> Response {
         let key = |r: &Value| (int_field(r, "created_at"), r.get("id").and_then(Value::as_str).map(str::to_string));
         key(b).cmp(&key(a))
     });
-    page_of(state, "/api/v4/events", "events", q, &rows, MAX_EVENTS_LIMIT)
+    page_of(state, EVENTS, "events", q, &rows, MAX_EVENTS_LIMIT)
 }
 
 #[cfg(test)]
@@ -698,8 +694,8 @@ mod tests {
         (status, ct, body, json)
     }
 
-    fn data(leads: i64, events: i64) -> FixtureData {
-        let mut d = FixtureData::default();
+    fn data(leads: i64, events: i64) -> AmoCrmSimulatorData {
+        let mut d = AmoCrmSimulatorData::default();
         for i in 1..=leads {
             d.leads.insert(
                 i,
@@ -719,10 +715,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn amocrm_fixture_follows_the_wire_format() {
-        let fx = AmoFixture::start(data(260, 130), "tok").await.unwrap();
-        fx.set_rate_limit(false);
-        let base = fx.base_url();
+    async fn amocrm_simulator_follows_the_wire_format() {
+        let sim = AmoCrmSimulator::start(data(260, 130), "tok").await.unwrap();
+        sim.set_rate_limit(false);
+        let base = sim.base_url();
         // 259 live leads (lead 3 is deleted): pages of 250 and 9.
         let (s, ct, _, j) = get(&format!("{base}/api/v4/leads?limit=250&with=contacts"), "tok").await;
         let j = j.unwrap();
@@ -779,22 +775,22 @@ mod tests {
             j.unwrap(),
             json!({"title": "Unauthorized", "type": "https://httpstatus.es/401", "status": 401, "detail": "Invalid user name or password"})
         );
-        assert_eq!(fx.requests("/api/v4/leads"), 10);
-        assert_eq!(fx.served("/api/v4/leads"), 8, "200s and 204s");
+        assert_eq!(sim.requests("/api/v4/leads"), 10);
+        assert_eq!(sim.served("/api/v4/leads"), 8, "200s and 204s");
     }
 
     #[tokio::test]
-    async fn amocrm_fixture_limits_to_seven_a_second_and_injects_failures() {
-        let fx = AmoFixture::start(data(3, 0), "tok").await.unwrap();
-        let url = format!("{}/api/v4/leads", fx.base_url());
+    async fn amocrm_simulator_limits_to_seven_a_second_and_injects_failures() {
+        let sim = AmoCrmSimulator::start(data(3, 0), "tok").await.unwrap();
+        let url = format!("{}/api/v4/leads", sim.base_url());
         let mut statuses = vec![];
         for _ in 0..9 {
             statuses.push(get(&url, "tok").await.0);
         }
         // Nine requests well inside one second: the first seven pass.
         assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 429, 429]);
-        fx.set_rate_limit(false);
-        fx.fail(FailurePlan {
+        sim.set_rate_limit(false);
+        sim.fail(FailurePlan {
             path: "/api/v4/leads".into(),
             status: 503,
             pass: 1,
@@ -808,6 +804,6 @@ mod tests {
         assert!(r.text().await.unwrap().contains("<html>"));
         assert_eq!(get(&url, "tok").await.0, 503);
         assert_eq!(get(&url, "tok").await.0, 200);
-        assert_eq!(get(&format!("{}/api/v4/users", fx.base_url()), "tok").await.0, 204, "failures are per path");
+        assert_eq!(get(&format!("{}/api/v4/users", sim.base_url()), "tok").await.0, 204, "failures are per path");
     }
 }
