@@ -21,6 +21,7 @@ use dealhouse_tests::project::Org;
 use sqlx_core::connection::Connection;
 use sqlx_mysql::MySqlConnection;
 use sqlx_postgres::PgConnection;
+use url::Url;
 
 const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
