@@ -3,17 +3,17 @@
 //! (sent through `POST /api/v1/sql`, a separate code path), filters must narrow, pages must add
 //! up, refusals must name the valid choices, and money must arrive as exact decimal strings.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use dealhouse_api::{AppState, router};
 use dealhouse_warehouse::{Project, Warehouse, models};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// The demo project, generated, synced and built once for the whole file.
 fn project_dir() -> &'static PathBuf {
@@ -74,16 +74,9 @@ async fn app() -> Router {
     router(AppState::new(project, wh).await.expect("state"))
 }
 
+/// One request through the router (`common::call`), the answer parsed as JSON (`null` if not).
 async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
-        .expect("a request");
-    let resp = app.clone().oneshot(req).await.expect("an answer");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("a body");
+    let (status, _, bytes) = common::call(app, method, uri, None, body.map(|b| b.to_string())).await;
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
@@ -644,51 +637,53 @@ async fn dimensions_list_what_the_filters_take() {
     assert_eq!(v["stages"][0]["stage"], "new");
 }
 
-/// Checks a value against the subset of JSON Schema the document uses.
-fn conforms(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
-    if let Some(t) = schema.get("type") {
-        let types: Vec<&str> = match t {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        let ok = types.iter().any(|t| match *t {
-            "object" => value.is_object(),
-            "array" => value.is_array(),
-            "string" => value.is_string(),
-            "integer" => value.is_i64() || value.is_u64(),
-            "number" => value.is_number(),
-            "boolean" => value.is_boolean(),
-            "null" => value.is_null(),
-            _ => false,
-        });
-        if !ok {
-            return Err(format!("{path}: {value} is not {types:?}"));
-        }
+/// Validates an answer against a response schema of the OpenAPI document with `jsonschema`
+/// (JSON Schema 2020-12, the dialect of OpenAPI 3.1). The document's `components` travel with the
+/// schema, so `$ref: "#/components/..."` resolves; every object schema listing `properties` is
+/// closed (`additionalProperties: false` unless it says otherwise), so a field the document does
+/// not describe fails the check just like a missing or mistyped one.
+fn conforms(value: &Value, schema: &Value, doc: &Value, what: &str) -> Result<(), String> {
+    let mut schema = closed(schema.clone());
+    if let (Some(root), Some(components)) = (schema.as_object_mut(), doc.get("components")) {
+        root.insert("components".into(), closed(components.clone()));
     }
-    if let (Some(props), Some(obj)) = (schema.get("properties").and_then(Value::as_object), value.as_object()) {
-        for name in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-            if !obj.contains_key(name) {
-                return Err(format!("{path}: `{name}` missing"));
+    let validator = jsonschema::draft202012::new(&schema)
+        .map_err(|e| format!("{what}: the documented schema is not valid JSON Schema: {e}"))?;
+    let errors: Vec<String> =
+        validator.iter_errors(value).map(|e| format!("{what} at `{}`: {e}", e.instance_path())).collect();
+    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+}
+
+/// The schema with `additionalProperties: false` on every object schema that lists properties.
+fn closed(schema: Value) -> Value {
+    match schema {
+        Value::Object(map) => {
+            let mut map: serde_json::Map<String, Value> = map.into_iter().map(|(k, v)| (k, closed(v))).collect();
+            if map.get("properties").is_some_and(Value::is_object) && !map.contains_key("additionalProperties") {
+                map.insert("additionalProperties".into(), Value::Bool(false));
             }
+            Value::Object(map)
         }
-        for k in obj.keys() {
-            if !props.contains_key(k) {
-                return Err(format!("{path}: `{k}` is not documented"));
-            }
-        }
-        for (k, s) in props {
-            if let Some(v) = obj.get(k) {
-                conforms(v, s, &format!("{path}.{k}"))?;
-            }
-        }
+        Value::Array(items) => Value::Array(items.into_iter().map(closed).collect()),
+        other => other,
     }
-    if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
-        for (i, v) in arr.iter().enumerate() {
-            conforms(v, items, &format!("{path}[{i}]"))?;
-        }
+}
+
+#[test]
+fn the_schema_check_refuses_undocumented_missing_and_mistyped_fields() {
+    let doc = json!({ "components": { "schemas": { "Row": {
+        "type": "object", "required": ["n"], "properties": { "n": { "type": "integer" } }
+    }}}});
+    let schema = json!({ "type": "object", "properties": { "rows": { "type": "array", "items": { "$ref": "#/components/schemas/Row" } } } });
+    assert_eq!(conforms(&json!({ "rows": [{ "n": 1 }] }), &schema, &doc, "ok"), Ok(()));
+    for bad in [
+        json!({ "rows": [{ "n": 1, "x": 2 }] }),
+        json!({ "rows": [{}] }),
+        json!({ "rows": [{ "n": "1" }] }),
+        json!({ "other": 1 }),
+    ] {
+        assert!(conforms(&bad, &schema, &doc, "bad").is_err(), "{bad} passed");
     }
-    Ok(())
 }
 
 #[tokio::test]
@@ -762,7 +757,7 @@ async fn the_openapi_document_lists_every_route_and_answers_conform_to_it() {
             assert_eq!(status, StatusCode::OK, "{method} {uri}: {v}");
             let content = op["responses"]["200"]["content"].as_object().unwrap();
             if let Some(schema) = content.get("application/json").map(|c| &c["schema"]) {
-                conforms(&v, schema, &format!("{method} {path}")).unwrap_or_else(|e| panic!("{e}"));
+                conforms(&v, schema, &doc, &format!("{method} {path}")).unwrap_or_else(|e| panic!("{e}"));
             }
             for p in op["parameters"].as_array().unwrap() {
                 assert!(p["schema"].is_object() && p["description"].is_string() || p["in"] == "path", "{path}: {p}");
@@ -779,8 +774,8 @@ async fn the_openapi_document_lists_every_route_and_answers_conform_to_it() {
     ] {
         let v = get(&app, uri).await;
         let path = uri.split('?').next().unwrap();
-        conforms(&v, &paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"], uri)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let schema = &paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        conforms(&v, schema, &doc, uri).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 

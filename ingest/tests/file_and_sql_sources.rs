@@ -7,28 +7,18 @@ mod common;
 use std::path::Path;
 
 use common::{Env, env, source};
+use dealhouse_tests::project::Org;
 
-const ORG: &str = r#"
-[[organisation.holdings]]
-id = "center"
-name = "Центр"
-
-[[organisation.branches]]
-id = "msk"
-holding = "center"
-name = "Москва"
-city = "Москва"
-time_zone = "Europe/Moscow"
-codes = { onec = "12", bad = "12" }
-
-[[organisation.branches]]
-id = "vvo"
-holding = "center"
-name = "Владивосток"
-city = "Владивосток"
-time_zone = "Asia/Vladivostok"
-codes = { legacy = "VVO", targets = "VVO" }
-"#;
+/// Moscow (1C code 12; `bad` maps onto the same code) and Vladivostok (legacy and targets `VVO`).
+fn org() -> String {
+    Org::new()
+        .holding("center", "Центр")
+        .branch("msk", "center", "Москва", "Europe/Moscow")
+        .codes(&[("onec", "12"), ("bad", "12")])
+        .branch("vvo", "center", "Владивосток", "Asia/Vladivostok")
+        .codes(&[("legacy", "VVO"), ("targets", "VVO")])
+        .toml()
+}
 
 fn cp1251(text: &str) -> Vec<u8> {
     let (bytes, _, unmappable) = encoding_rs::WINDOWS_1251.encode(text);
@@ -48,8 +38,9 @@ mod files {
 
     fn onec_toml(encoding: Option<&str>, amount_header: &str) -> String {
         let encoding = encoding.map(|e| format!("encoding = \"{e}\"\n")).unwrap_or_default();
+        let org = org();
         format!(
-            r#"{ORG}
+            r#"{org}
 [sources.onec]
 kind = "csv"
 path = "exports/deals_1c.csv"
@@ -121,8 +112,9 @@ status = {{ "Оплачен" = "won", "Отменён" = "lost", "В работ�
 
     #[tokio::test]
     async fn files_wrong_encoding_is_refused_naming_file_and_line() {
+        let org = org();
         let toml = format!(
-            r#"{ORG}
+            r#"{org}
 [sources.onec]
 kind = "csv"
 path = "exports/deals_1c.csv"
@@ -167,8 +159,9 @@ status = "=open"
 
     #[tokio::test]
     async fn files_bad_rows_are_quarantined_and_unchanged_files_skipped() {
+        let org = org();
         let toml = format!(
-            r#"{ORG}
+            r#"{org}
 [sources.bad]
 kind = "csv"
 path = "bad.csv"
@@ -248,27 +241,17 @@ status = "=open"
     /// sources in one project whose ids line up (`teams:{sales_agent}`).
     #[tokio::test]
     async fn files_maven_crm_sales_opportunities_by_config_alone() {
-        let toml = r#"
-[[organisation.holdings]]
-id = "mv"
-name = "MavenTech"
-
-[[organisation.branches]]
-id = "central"
-holding = "mv"
-name = "Central"
-city = "Chicago"
-time_zone = "America/Chicago"
-codes = { teams = "Central" }
-
-[[organisation.branches]]
-id = "west"
-holding = "mv"
-name = "West"
-city = "San Francisco"
-time_zone = "America/Los_Angeles"
-codes = { teams = "West" }
-
+        let org = Org::new()
+            .holding("mv", "MavenTech")
+            .branch("central", "mv", "Central", "America/Chicago")
+            .city("Chicago")
+            .codes(&[("teams", "Central")])
+            .branch("west", "mv", "West", "America/Los_Angeles")
+            .city("San Francisco")
+            .codes(&[("teams", "West")])
+            .toml();
+        let toml = org
+            + r#"
 [sources.pipeline]
 kind = "csv"
 path = "maven/sales_pipeline.csv"
@@ -303,7 +286,7 @@ name = "sales_agent"
 branch_code = "regional_office"
 active = "=true"
 "#;
-        let e = env(toml);
+        let e = env(&toml);
         e.write(
             "maven/sales_pipeline.csv",
             b"opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value\n\
@@ -393,8 +376,9 @@ active = "=true"
     #[tokio::test]
     async fn files_xlsx_plans_with_excel_dates_and_russian_headers() {
         use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+        let org = org();
         let toml = format!(
-            r#"{ORG}
+            r#"{org}
 [sources.targets]
 kind = "xlsx"
 path = "plans.xlsx"
@@ -461,8 +445,9 @@ metric = {{ "Выручка" = "won_amount", "Сделки" = "deals_won" }}
 
     #[tokio::test]
     async fn files_xlsx_unknown_sheet_is_refused_listing_sheets() {
+        let org = org();
         let toml = format!(
-            "{ORG}\n[sources.targets]\nkind = \"xlsx\"\npath = \"plans.xlsx\"\nsheet = \"Plans\"\ntable = \"plans\"\n\n\
+            "{org}\n[sources.targets]\nkind = \"xlsx\"\npath = \"plans.xlsx\"\nsheet = \"Plans\"\ntable = \"plans\"\n\n\
              [sources.targets.columns]\nsource_id = \"id\"\nmonth = \"m\"\nmetric = \"=calls\"\ntarget = \"t\"\n"
         );
         let e = env(&toml);
@@ -479,8 +464,9 @@ mod sql {
     use super::*;
 
     fn legacy_toml() -> String {
+        let org = org();
         format!(
-            r#"{ORG}
+            r#"{org}
 [sources.legacy]
 kind = "sqlite"
 path = "legacy.db"

@@ -8,23 +8,18 @@ use std::collections::BTreeMap;
 
 use common::{Env, env, source};
 use dealhouse_ingest::sync::TableReport;
+use dealhouse_tests::project::Org;
 use dealhouse_warehouse::schema::canonical_table;
 use dealhouse_warehouse::{CommitMeta, ProjectConfig};
 use sha2::{Digest, Sha256};
 
-const ORG: &str = r#"
-[[organisation.holdings]]
-id = "center"
-name = "Центр"
-
-[[organisation.branches]]
-id = "msk"
-holding = "center"
-name = "Москва"
-city = "Москва"
-time_zone = "Europe/Moscow"
-codes = { portal = "12", onec = "12" }
-"#;
+fn org() -> String {
+    Org::new()
+        .holding("center", "Центр")
+        .branch("msk", "center", "Москва", "Europe/Moscow")
+        .codes(&[("portal", "12"), ("onec", "12")])
+        .toml()
+}
 
 /// The per-file hashes a table's cursor holds: file -> SHA-256 of its bytes (the mapping
 /// fingerprint after the `.` left out).
@@ -50,8 +45,9 @@ mod jsonl {
     use super::*;
 
     fn toml(extra_column: &str) -> String {
+        let org = org();
         format!(
-            r#"{ORG}
+            r#"{org}
 [sources.portal]
 kind = "jsonl"
 path = "exports/requests.jsonl"
@@ -147,8 +143,9 @@ mod globs {
     use super::*;
 
     fn toml(path: &str) -> String {
+        let org = org();
         format!(
-            r#"{ORG}
+            r#"{org}
 [sources.onec]
 kind = "csv"
 path = "{path}"
@@ -314,11 +311,12 @@ mod tables {
         Moses Frase,Melvin Marxen,Central\n\
         ,Rocco Neubert,East\n";
 
-    const TOML: &str = r#"
-[[organisation.holdings]]
-id = "mv"
-name = "MavenTech"
+    /// The branches come from the file: the organisation declares only the holding.
+    fn toml() -> String {
+        Org::new().holding("mv", "MavenTech").toml() + TOML
+    }
 
+    const TOML: &str = r#"
 [sources.agents]
 kind = "csv"
 path = "maven/sales_teams.csv"
@@ -342,7 +340,7 @@ time_zone = { Central = "America/Chicago", East = "America/New_York", West = "Am
 
     #[tokio::test]
     async fn files_one_file_feeds_managers_and_branches() {
-        let e = env(TOML);
+        let e = env(&toml());
         e.write("maven/sales_teams.csv", AGENTS.as_bytes());
         let report = e.sync().await;
         let agents = source(&report, "agents");
@@ -390,7 +388,7 @@ time_zone = { Central = "America/Chicago", East = "America/New_York", West = "Am
 
     #[tokio::test]
     async fn files_a_header_one_table_maps_refuses_the_file_for_all() {
-        let e = env(&TOML.replace("city = \"regional_office\"", "city = \"office_city\""));
+        let e = env(&toml().replace("city = \"regional_office\"", "city = \"office_city\""));
         e.write("maven/sales_teams.csv", AGENTS.as_bytes());
         let report = e.sync().await;
         let error = source(&report, "agents").error.clone().unwrap();
@@ -403,11 +401,11 @@ time_zone = { Central = "America/Chicago", East = "America/New_York", West = "Am
 
     #[test]
     fn files_table_and_tables_together_is_a_config_error() {
-        let toml = TOML
+        let toml = toml()
             .replace("path = \"maven/sales_teams.csv\"\n", "path = \"maven/sales_teams.csv\"\ntable = \"managers\"\n");
         let e = ProjectConfig::parse(&toml, std::path::Path::new("/p/dealhouse.toml")).unwrap_err().to_string();
-        // `table` is line 9 of TOML (which starts with an empty line).
-        assert!(e.starts_with("/p/dealhouse.toml:9: key `sources.agents.table`"), "{e}");
+        let line = toml.lines().position(|l| l == "table = \"managers\"").expect("the added line") + 1;
+        assert!(e.starts_with(&format!("/p/dealhouse.toml:{line}: key `sources.agents.table`")), "{e}");
         assert!(e.contains("`table` and [sources.agents.tables.*] are both set"), "{e}");
     }
 }

@@ -10,89 +10,24 @@
 //! Both engines run one scenario with the same upstream data and the same expected warehouse
 //! rows, computed by hand in the comments next to them.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use common::{env, source};
 use dealhouse_ingest::source::SourceContext;
-use dealhouse_ingest::sync::{
-    LogProgress, SourceReport, SyncOptions, SyncReport, TableReport, connector_for, sync_project,
-};
-use dealhouse_warehouse::datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use dealhouse_warehouse::datafusion::arrow::datatypes::{Decimal128Type, Int64Type};
-use dealhouse_warehouse::datafusion::arrow::util::display::array_value_to_string;
-use dealhouse_warehouse::session::QuerySession;
-use dealhouse_warehouse::{Project, ProjectConfig, Warehouse};
+use dealhouse_ingest::sync::{SyncReport, TableReport, connector_for};
+use dealhouse_tests::project::Org;
 use sqlx_core::connection::Connection;
 use sqlx_mysql::MySqlConnection;
 use sqlx_postgres::PgConnection;
-use tempfile::TempDir;
 use url::Url;
 
 const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/test";
 
 // ---------------------------------------------------------------------------------------------
-// The project and warehouse side (as in file_and_sql_sources.rs).
-
-struct Env {
-    _dir: TempDir,
-    project: Arc<Project>,
-    warehouse: Warehouse,
-}
-
-fn env(toml: &str) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ProjectConfig::parse(toml, &dir.path().join("dealhouse.toml")).unwrap();
-    let project = Arc::new(Project { dir: dir.path().to_path_buf(), config });
-    let warehouse = Warehouse::new(Url::from_directory_path(dir.path().join("warehouse")).unwrap(), HashMap::new());
-    Env { _dir: dir, project, warehouse }
-}
-
-impl Env {
-    async fn sync(&self) -> SyncReport {
-        sync_project(self.project.clone(), &self.warehouse, &SyncOptions::default(), &LogProgress).await.unwrap()
-    }
-
-    async fn query(&self, sql: &str) -> Vec<RecordBatch> {
-        QuerySession::open(&self.warehouse).await.unwrap().query(sql).await.unwrap()
-    }
-
-    /// Every value as display text, row by row.
-    async fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let mut out = vec![];
-        for b in self.query(sql).await {
-            for r in 0..b.num_rows() {
-                out.push(
-                    b.columns()
-                        .iter()
-                        .map(|c| if c.is_null(r) { "NULL".into() } else { array_value_to_string(c, r).unwrap() })
-                        .collect(),
-                );
-            }
-        }
-        out
-    }
-
-    async fn count(&self, sql: &str) -> i64 {
-        let b = self.query(sql).await;
-        b[0].column(0).as_primitive::<Int64Type>().value(0)
-    }
-
-    /// The stored Decimal128 integers of the first column (kopecks for money).
-    async fn scaled(&self, sql: &str) -> Vec<Option<i128>> {
-        let mut out = vec![];
-        for b in self.query(sql).await {
-            let a = b.column(0).as_primitive::<Decimal128Type>();
-            out.extend((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))));
-        }
-        out
-    }
-}
-
-fn source<'a>(report: &'a SyncReport, name: &str) -> &'a SourceReport {
-    report.sources.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no source {name} in {report:?}"))
-}
+// The project and warehouse side: `common::Env`, as in file_and_sql_sources.rs.
 
 fn table<'a>(report: &'a SyncReport, name: &str, table: &str) -> &'a TableReport {
     let s = source(report, name);
@@ -105,19 +40,13 @@ fn counts(t: &TableReport) -> (u64, u64, u64, u64) {
     (t.read, t.inserted, t.updated, t.quarantined)
 }
 
-const ORG: &str = r#"
-[[organisation.holdings]]
-id = "east"
-name = "Восток"
-
-[[organisation.branches]]
-id = "vvo"
-holding = "east"
-name = "Владивосток"
-city = "Владивосток"
-time_zone = "Asia/Vladivostok"
-codes = { legacy = "VVO" }
-"#;
+fn org() -> String {
+    Org::new()
+        .holding("east", "Восток")
+        .branch("vvo", "east", "Владивосток", "Asia/Vladivostok")
+        .codes(&[("legacy", "VVO")])
+        .toml()
+}
 
 // ---------------------------------------------------------------------------------------------
 // The database side: a scratch schema or database per test, dropped by a guard.
@@ -295,8 +224,9 @@ impl Server {
 
     fn toml(&self, connection: &str) -> String {
         let p = &self.prefix;
+        let org = org();
         format!(
-            r#"{ORG}
+            r#"{org}
 [sources.legacy]
 kind = "{kind}"
 {connection}

@@ -1,8 +1,17 @@
-//! Helpers for the end-to-end tests in `tests/tests/`: the `dealhouse` binary, scratch
-//! directories, and running commands with their output captured.
+//! Test helpers shared by the end-to-end tests in `tests/tests/` and the integration tests of the
+//! crates (`api/tests`, `ingest/tests` dev-depend on this crate):
+//!
+//! - this module: the `dealhouse` binary, scratch directories, commands with captured output,
+//!   a `dealhouse serve` on a free port;
+//! - [`project`]: the `[organisation]` block and a scratch project directory;
+//! - [`http`]: the one blocking HTTP/1.1 client for servers on loopback;
+//! - [`webdriver`]: a headless Chromium driven through chromedriver (fantoccini).
 
+pub mod http;
+pub mod project;
 pub mod webdriver;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -38,10 +47,18 @@ pub fn export_env(name: &str, value: &str) {
     CHILD_ENV.lock().unwrap_or_else(|e| e.into_inner()).push((name.into(), value.into()));
 }
 
-/// Runs `dealhouse ARGS` and returns its output.
+/// Runs `dealhouse ARGS` and returns its output. No colours, and help text wrapped at 100
+/// columns whatever the terminal the tests run in (stdin, stdout and stderr are not terminals).
 pub fn dealhouse(args: &[&str]) -> Output {
     let env = CHILD_ENV.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    Command::new(dealhouse_bin()).args(args).env("NO_COLOR", "1").envs(env).output().expect("cannot start dealhouse")
+    Command::new(dealhouse_bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .envs(env)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot start dealhouse")
 }
 
 /// Runs `dealhouse ARGS`, asserting success, and returns stdout.
@@ -122,7 +139,7 @@ pub fn serve(project: &str) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .expect("dealhouse serve starts");
-    let line = webdriver::first_line(&mut child);
+    let line = first_line(&mut child);
     let addr = line
         .split("http://")
         .nth(1)
@@ -130,4 +147,15 @@ pub fn serve(project: &str) -> Server {
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
     Server(child, addr)
+}
+
+/// Reads the first line of a child's stderr (servers print their address there first).
+pub fn first_line(child: &mut Child) -> String {
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut reader = BufReader::new(stderr);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a first line");
+    // Keep draining, so the server never blocks on (or fails writing to) a full or closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    line
 }

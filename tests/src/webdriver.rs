@@ -1,17 +1,20 @@
-//! A small W3C WebDriver client for the browser tests: starts `chromedriver` on a free loopback
-//! port, opens a headless Chromium session and drives it over plain HTTP/JSON (no crate needed:
-//! chromedriver is local and speaks HTTP/1.1).
+//! A headless Chromium for the browser tests: starts `chromedriver` on a free loopback port and
+//! drives one session through `fantoccini` (plain HTTP, no TLS: the driver is local). The tests
+//! are synchronous (they run the CLI between page checks), so [`Browser`] owns a small runtime
+//! and blocks on each command.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
-/// The key W3C WebDriver names element references with.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+use crate::http::free_port;
 
 /// Chromium and chromedriver from Debian's packages (`CHROME_BIN` / `CHROMEDRIVER` override).
 /// Panics with the fix when either is missing: the browser tests never skip.
@@ -30,71 +33,26 @@ pub fn browser_paths() -> (PathBuf, PathBuf) {
     (chrome, driver)
 }
 
-/// A free loopback port (bound and released; chromedriver takes it right after).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
+/// chromedriver's console log (`POST /session/{id}/se/log`): not part of W3C WebDriver, so not
+/// a fantoccini method.
+#[derive(Debug)]
+struct BrowserLog;
 
-/// One HTTP/1.1 exchange with `Connection: close`; returns status and body.
-pub fn http(addr: &str, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
-    let payload = body.map(Value::to_string).unwrap_or_default();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        payload.len()
-    );
-    if body.is_some() {
-        head.push_str("Content-Type: application/json; charset=utf-8\r\n");
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
     }
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
     }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).and_then(|_| s.write_all(payload.as_bytes())).expect("request written");
-    // Read the head, then exactly the body its headers announce: chromedriver keeps connections
-    // open whatever the request says, so reading to the end would wait for its idle timeout.
-    let mut reader = BufReader::new(s);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line).expect("response head read");
-        if n == 0 || line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status code");
-    let lower = head.to_ascii_lowercase();
-    let length =
-        lower.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
-    let mut body = vec![];
-    if let Some(n) = length {
-        body.resize(n, 0);
-        reader.read_exact(&mut body).expect("response body read");
-    } else if lower.contains("transfer-encoding: chunked") {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).expect("chunk size");
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk).expect("chunk");
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        reader.read_to_end(&mut body).expect("response body read");
-    }
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A running chromedriver with one headless Chromium session; both end on drop.
 pub struct Browser {
+    runtime: tokio::runtime::Runtime,
+    client: Option<Client>,
     driver: Child,
-    addr: String,
-    session: String,
 }
 
 impl Browser {
@@ -108,20 +66,19 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver_bin.display()));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime for the WebDriver client");
+        let mut browser = Browser { runtime, client: None, driver };
         let addr = format!("127.0.0.1:{port}");
-        let mut browser = Browser { driver, addr, session: String::new() };
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if TcpStream::connect(&browser.addr).is_ok() {
-                let (_, body) = http(&browser.addr, "GET", "/status", None, &[]);
-                if serde_json::from_str::<Value>(&body).is_ok_and(|v| v["value"]["ready"] == true) {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready on {}", browser.addr);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen on {addr} within 30 s");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let caps = json!({ "capabilities": { "alwaysMatch": {
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chrome.to_string_lossy(),
@@ -130,32 +87,38 @@ impl Browser {
                     "--no-first-run", "--disable-extensions"],
             },
             "goog:loggingPrefs": { "browser": "ALL" },
-        }}});
-        let v = browser.call("POST", "/session", Some(&caps));
-        browser.session = v["sessionId"].as_str().unwrap_or_else(|| panic!("no session id in {v}")).to_string();
+        });
+        let caps: Capabilities = capabilities.as_object().cloned().unwrap_or_default();
+        let client = browser
+            .runtime
+            .block_on(ClientBuilder::new(HttpConnector::new()).capabilities(caps).connect(&format!("http://{addr}")))
+            .unwrap_or_else(|e| panic!("chromedriver on {addr} did not open a Chromium session: {e}"));
+        browser.client = Some(client);
         browser
     }
 
-    /// One WebDriver command; returns its `value`, panicking with the driver's error.
-    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
-        let (status, text) = http(&self.addr, method, path, body, &[]);
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
-        assert!(status == 200, "{method} {path} -> {status}: {}", v["value"]);
-        v["value"].clone()
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("the session is open until drop")
     }
 
-    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.call(method, &format!("/session/{}{path}", self.session), body.as_ref())
+    /// Runs one WebDriver command to completion, panicking with `what` and the driver's error.
+    fn run<T, E: std::fmt::Display>(&self, what: &str, command: impl Future<Output = Result<T, E>>) -> T {
+        self.runtime.block_on(command).unwrap_or_else(|e| panic!("WebDriver {what}: {e}"))
     }
 
     /// Navigates and waits for the load to finish.
     pub fn goto(&self, url: &str) {
-        self.cmd("POST", "/url", Some(json!({ "url": url })));
+        self.run(&format!("goto {url}"), self.client().goto(url));
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
     pub fn js(&self, script: &str, args: Value) -> Value {
-        self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": args })))
+        let args = match args {
+            Value::Array(a) => a,
+            Value::Null => vec![],
+            other => vec![other],
+        };
+        self.run("execute", self.client().execute(script, args))
     }
 
     /// Polls `script` until it returns something truthy; panics after `timeout` with `what`.
@@ -181,106 +144,51 @@ impl Browser {
         }
     }
 
-    /// The element matching a CSS selector (panics when there is none).
-    pub fn find(&self, css: &str) -> String {
-        let v = self.cmd("POST", "/element", Some(json!({ "using": "css selector", "value": css })));
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
-    }
-
     /// Clicks the element matching `css`, as a user would (the driver scrolls it into view).
     pub fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+        let element = self.run(&format!("find {css}"), self.client().find(Locator::Css(css)));
+        self.run(&format!("click {css}"), element.click());
     }
 
     /// Types `text` into the element matching `css`.
     pub fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.cmd("POST", &format!("/element/{id}/value"), Some(json!({ "text": text })));
+        let element = self.run(&format!("find {css}"), self.client().find(Locator::Css(css)));
+        self.run(&format!("type into {css}"), element.send_keys(text));
     }
 
-    /// Sends keys to the focused element (W3C actions: each char a key down and up).
-    pub fn press(&self, key: &str) {
-        let actions: Vec<Value> = key
-            .chars()
-            .flat_map(|c| {
-                [json!({"type": "keyDown", "value": c.to_string()}), json!({"type": "keyUp", "value": c.to_string()})]
-            })
-            .collect();
-        self.cmd(
-            "POST",
-            "/actions",
-            Some(json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] })),
-        );
-        self.cmd("DELETE", "/actions", None);
+    /// Sends keys to the focused element (W3C actions: each char a key down and up; WebDriver's
+    /// special keys are private-use chars, e.g. `\u{E004}` Tab).
+    pub fn press(&self, keys: &str) {
+        let actions = keys.chars().fold(KeyActions::new("keyboard".into()), |a, c| {
+            a.then(KeyAction::Down { value: c }).then(KeyAction::Up { value: c })
+        });
+        self.run("key actions", self.client().perform_actions(actions));
+        self.run("release actions", self.client().release_actions());
     }
 
     /// A PNG of the viewport, written to `path`.
     pub fn screenshot(&self, path: &Path) {
-        let v = self.cmd("GET", "/screenshot", None);
-        let png = base64_decode(v.as_str().expect("base64 text"));
+        let png = self.run("screenshot", self.client().screenshot());
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("screenshot dir");
+            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         }
         std::fs::write(path, png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 
     /// Browser console entries since the last call (chromedriver's log endpoint).
     pub fn console(&self) -> Vec<Value> {
-        let v = self.cmd("POST", "/se/log", Some(json!({ "type": "browser" })));
+        let v = self.run("console log", self.client().issue_cmd(BrowserLog));
         v.as_array().cloned().unwrap_or_default()
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        if !self.session.is_empty() {
-            let _ = http(&self.addr, "DELETE", &format!("/session/{}", self.session), None, &[]);
+        if let Some(client) = self.client.take() {
+            // Ends the session (closing Chromium) before the driver goes.
+            let _ = self.runtime.block_on(client.close());
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
-    }
-}
-
-/// Standard base64 (the screenshot encoding).
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for v in text.bytes().filter_map(value) {
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// Reads the first line of a child's stderr (servers print their address there first).
-pub fn first_line(child: &mut Child) -> String {
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut reader = BufReader::new(stderr);
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("a first line");
-    // Keep draining, so the server never blocks on (or fails writing to) a full or closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-    line
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_decodes() {
-        assert_eq!(super::base64_decode("aGVsbG8gd29ybGQ="), b"hello world");
-        assert_eq!(super::base64_decode("iVBORw=="), [0x89, b'P', b'N', b'G']);
     }
 }

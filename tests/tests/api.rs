@@ -1,25 +1,9 @@
 //! The server as a client sees it: health, the dashboards page, read-only SQL whose figures equal
 //! `dealhouse query`, refusals as JSON errors.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
+use dealhouse_tests::http::http;
 use dealhouse_tests::{dealhouse_ok, scratch, serve};
-
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connects");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("reads");
-    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code");
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
+use serde_json::json;
 
 #[test]
 fn serves_health_page_and_sql_matching_the_cli() {
@@ -40,24 +24,20 @@ fn serves_health_page_and_sql_matching_the_cli() {
     assert!(expected[0].parse::<i64>().expect("a count") > 0, "no won deals in the demo: {cli}");
 
     let server = serve(d);
-    assert_eq!(http(&server.1, "GET", "/healthz", "").0, 200);
-    let (status, page) = http(&server.1, "GET", "/", "");
+    assert_eq!(http(&server.1, "GET", "/healthz", None, &[]).0, 200);
+    let (status, page) = http(&server.1, "GET", "/", None, &[]);
     assert_eq!(status, 200);
     assert!(page.contains("/assets/app.js"));
 
-    let (status, body) = http(
-        &server.1,
-        "POST",
-        "/api/v1/sql",
-        r#"{"sql":"select count(*) as n, sum(amount) as a from deals where status = 'won'"}"#,
-    );
+    let query = json!({ "sql": "select count(*) as n, sum(amount) as a from deals where status = 'won'" });
+    let (status, body) = http(&server.1, "POST", "/api/v1/sql", Some(&query), &[]);
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["rows"][0]["n"].to_string(), expected[0]);
     // Money arrives as an exact decimal string, equal to the CLI's figure.
     assert_eq!(v["rows"][0]["a"].as_str(), Some(expected[1]));
 
-    let (status, body) = http(&server.1, "POST", "/api/v1/sql", r#"{"sql":"delete from deals"}"#);
+    let (status, body) = http(&server.1, "POST", "/api/v1/sql", Some(&json!({ "sql": "delete from deals" })), &[]);
     assert_eq!(status, 400);
     let v: serde_json::Value = serde_json::from_str(&body).expect("json error body");
     assert_eq!(v["code"], "bad_sql");

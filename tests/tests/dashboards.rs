@@ -1,4 +1,5 @@
-//! The dashboards in a real headless Chromium, driven over WebDriver (chromedriver), against
+//! The dashboards in a real headless Chromium, driven over WebDriver (chromedriver, through
+//! fantoccini: `dealhouse_tests::webdriver::Browser`), against
 //! `dealhouse serve` on a generated demo company: every dashboard loads with no page error, no
 //! console error and no failed request; its numbers equal figures computed independently with
 //! `dealhouse query`; a filter change updates the panels and the URL (and the URL restores the
@@ -9,7 +10,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use dealhouse_tests::webdriver::{Browser, http};
+use dealhouse_tests::http::{get_json, http};
+use dealhouse_tests::webdriver::Browser;
 use dealhouse_tests::{dealhouse_ok, scratch, serve};
 use serde_json::{Value, json};
 
@@ -112,12 +114,6 @@ fn attr(b: &Browser, css: &str, name: &str) -> String {
     .to_string()
 }
 
-fn api(addr: &str, path: &str) -> Value {
-    let (status, body) = http(addr, "GET", path, None, &[]);
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).expect("json")
-}
-
 #[test]
 fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_url() {
     let project = demo();
@@ -136,7 +132,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     };
 
     // Every dashboard the API lists: loads clean, first paint well under a second, screenshot.
-    let list = api(&server.1, "/api/v1/dashboards");
+    let list = get_json(&server.1, "/api/v1/dashboards");
     let ids: Vec<String> =
         list["dashboards"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids.len(), 8, "{list}");

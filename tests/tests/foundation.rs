@@ -1,6 +1,8 @@
 //! The foundation end to end, through the `dealhouse` binary as a user runs it: demo company ->
 //! sources -> sync -> Delta tables -> build -> query; idempotent re-sync; determinism of the
 //! generated sources; other engines reading the tables; config errors naming file, line and key.
+//! What a user reads (help texts, `dealhouse test` and `status` of a demo, a config error) is
+//! pinned as reviewed insta snapshots in `snapshots/`, with paths, times and versions filtered.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,6 +17,17 @@ const AS_OF: &str = "2026-11-23";
 fn demo_project(dir: &Path) {
     let d = dir.to_str().unwrap();
     dealhouse_ok(&["demo", d, "--seed", "7", "--weeks", &WEEKS.to_string(), "--as-of", AS_OF, "--no-serve"]);
+}
+
+/// Asserts a command's output against the snapshot `name` (`snapshots/foundation__NAME.snap`),
+/// with the machine-specific parts replaced: the project path by `[dir]`, clock times by
+/// `[time]`, version numbers by `[version]`.
+fn assert_output(name: &str, output: &[u8], dir: &Path) {
+    let text = String::from_utf8_lossy(output).replace(&dir.display().to_string(), "[dir]");
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "[time]");
+    settings.add_filter(r"\b\d+\.\d+\.\d+\b", "[version]");
+    settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
 fn query_csv(dir: &Path, sql: &str) -> Vec<String> {
@@ -59,8 +72,17 @@ fn demo_syncs_builds_and_resync_adds_nothing() {
     assert_eq!(table_counts(&dir), counts, "re-sync changed row counts");
 
     // status names each source and table.
-    let status = dealhouse_ok(&["-C", dir.to_str().unwrap(), "status"]);
-    assert!(status.contains("crm") && status.contains("deals"), "{status}");
+    let status = dealhouse(&["-C", dir.to_str().unwrap(), "status"]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("crm") && text.contains("deals"), "{text}");
+    // Every table's version and row count after sync, re-sync and build: the demo is deterministic.
+    assert_output("demo_status", &status.stdout, &dir);
+
+    // The data tests of a demo all pass, and say how many ran.
+    let tests = dealhouse(&["-C", dir.to_str().unwrap(), "test"]);
+    assert!(tests.status.success(), "{}", String::from_utf8_lossy(&tests.stderr));
+    assert_output("demo_data_tests", &tests.stderr, &dir);
 
     // Other engines open the tables: they are real Delta tables.
     let script = format!(
@@ -106,12 +128,23 @@ fn malformed_config_names_file_line_and_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains(&format!("{}:6", file.display())) && err.contains("server.port"), "{err}");
+    assert_output("config_error_unknown_key", &out.stderr, dir);
 
     std::fs::write(&file, "[warehouse]\nlocation = \"ftp://host/x\"\n").unwrap();
     let out = dealhouse(&["-C", dir.to_str().unwrap(), "sync"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("dealhouse.toml:2") && err.contains("warehouse.location"), "{err}");
+}
+
+#[test]
+fn help_texts_are_reviewed() {
+    let dir = Path::new("/nonexistent");
+    for (name, args) in
+        [("help", &["--help"][..]), ("sync_help", &["sync", "--help"][..]), ("build_help", &["build", "--help"][..])]
+    {
+        assert_output(name, dealhouse_ok(args).as_bytes(), dir);
+    }
 }
 
 #[test]

@@ -3,12 +3,11 @@
 //! glob, syncs, builds and answers queries exactly like the local one, a second sync adds
 //! nothing, and the tables are Delta logs in the bucket.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dealhouse_tests::webdriver::{free_port, http};
+use dealhouse_tests::http::{free_port, http, send};
 use dealhouse_tests::{dealhouse, dealhouse_ok, export_env, scratch, table_counts};
 
 const BUCKET: &str = "dealhouse-e2e";
@@ -44,15 +43,8 @@ fn start_s3() -> S3Server {
 
 /// Uploads `bytes` as `key` (moto accepts unsigned requests).
 fn put_object(addr: &str, key: &str, bytes: &[u8]) {
-    let mut s = std::net::TcpStream::connect(addr).expect("moto answers");
-    let head = format!(
-        "PUT /{BUCKET}/{key} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        bytes.len()
-    );
-    s.write_all(head.as_bytes()).and_then(|_| s.write_all(bytes)).expect("upload written");
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).expect("upload answered");
-    assert!(answer.starts_with("HTTP/1.1 200"), "upload of {key} failed: {answer}");
+    let answer = send(addr, "PUT", &format!("/{BUCKET}/{key}"), &[], bytes);
+    assert_eq!(answer.status, 200, "upload of {key} failed: {}", answer.text());
 }
 
 fn count(project: &Path, sql: &str) -> i64 {

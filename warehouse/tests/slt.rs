@@ -1,20 +1,25 @@
-//! sqllogictest harness pinning the behaviour of the built-in SQL models.
+//! sqllogictest files pinning the behaviour of the built-in SQL models: one test per
+//! `tests/slt/*.slt` file (found in the folder at run time, so a new file needs no registration),
+//! run by `libtest-mimic` (`harness = false`), so files run in parallel and filter by name
+//! (`cargo test -p dealhouse-warehouse --test slt -- plan_fact`).
 //!
-//! Each `tests/slt/*.slt` file runs in a fresh session from
-//! `dealhouse_warehouse::session::new_context()` (so the dealhouse UDFs are there). A file first
-//! creates the canonical input tables it needs (`CREATE TABLE deals (...) AS VALUES ...`), then
-//! runs two statements this harness understands:
+//! Each file runs in a fresh session from `dealhouse_warehouse::session::new_context()` (so the
+//! dealhouse UDFs are there). A file first creates the canonical input tables it needs
+//! (`CREATE TABLE deals (...) AS VALUES ...`), then runs two statements this runner understands:
 //!
 //! - `build models`: conforms every canonical table to its exact canonical schema (see
-//!   [`conform`]; tables the file did not create are registered empty), then materialises every
-//!   built-in model in dependency order as an in-memory table, as `models::run` does into Delta.
-//! - `test models`: runs every model's declared data tests; fails listing each failing test.
+//!   [`conform`]; tables the file did not create are empty), writes them as Delta tables into a
+//!   temporary warehouse, and builds every built-in model there with the real model runner
+//!   (`models::run_with`, the code of `dealhouse build`, with `full_refresh`); then checks each
+//!   model's output against its `-- column` docs and registers the model tables in the session.
+//! - `test models`: runs every model's declared data tests with `models::run_tests` (the code of
+//!   `dealhouse test`); fails listing each failing test.
 //!
-//! `SLT_FILE=name` runs only files whose name contains `name`; `SLT_COMPLETE=1` rewrites the
-//! expected results of the selected files from the actual output, for review (never commit
-//! without checking every value against the hand arithmetic in the comments).
+//! `SLT_COMPLETE=1` rewrites the expected results of the selected files from the actual output,
+//! for review (never commit without checking every value against the hand arithmetic in the
+//! comments).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,12 +28,14 @@ use dealhouse_warehouse::datafusion::arrow::array::{
     ArrayRef, BooleanArray, RecordBatch, StringArray, new_empty_array, new_null_array,
 };
 use dealhouse_warehouse::datafusion::arrow::compute::{cast, concat_batches};
-use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, Schema};
 use dealhouse_warehouse::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use dealhouse_warehouse::datafusion::datasource::MemTable;
 use dealhouse_warehouse::datafusion::prelude::SessionContext;
-use dealhouse_warehouse::models;
+use dealhouse_warehouse::models::{self, BuildOptions, Model};
 use dealhouse_warehouse::schema::{ColumnDef, TableDef, canonical_tables};
+use dealhouse_warehouse::{CommitMeta, Warehouse};
+use libtest_mimic::{Arguments, Failed, Trial};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 #[derive(Debug)]
@@ -46,8 +53,18 @@ fn err(e: impl std::fmt::Display) -> SltError {
     SltError(e.to_string())
 }
 
+/// One file's database: the session its statements run in, and the temporary warehouse
+/// `build models` writes (created by the first build, removed with the `Db`).
 struct Db {
     ctx: SessionContext,
+    built: Option<Built>,
+}
+
+/// A temporary warehouse and the models built into it.
+struct Built {
+    _dir: tempfile::TempDir,
+    warehouse: Warehouse,
+    models: BTreeMap<String, Model>,
 }
 
 #[async_trait]
@@ -58,11 +75,11 @@ impl sqllogictest::AsyncDB for Db {
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
         match sql.trim().trim_end_matches(';').trim() {
             "build models" => {
-                build_models(&self.ctx).await?;
+                self.build_models().await?;
                 return Ok(DBOutput::StatementComplete(0));
             }
             "test models" => {
-                test_models(&self.ctx).await?;
+                self.test_models().await?;
                 return Ok(DBOutput::StatementComplete(0));
             }
             _ => {}
@@ -115,39 +132,77 @@ fn column_type(t: &DataType) -> DefaultColumnType {
     }
 }
 
-/// Replaces every canonical table with one of its exact canonical schema, then materialises
-/// every built-in model in dependency order.
-async fn build_models(ctx: &SessionContext) -> Result<(), SltError> {
-    for def in canonical_tables() {
-        let batch = if ctx.table_exist(def.name).map_err(err)? {
-            let df = ctx.table(def.name).await.map_err(err)?;
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(err)?;
-            let batch = concat_batches(&schema, &batches).map_err(err)?;
-            conform(&def, &batch)?
-        } else {
-            RecordBatch::new_empty(def.schema())
-        };
-        ctx.deregister_table(def.name).map_err(err)?;
-        let table = MemTable::try_new(def.schema(), vec![vec![batch]]).map_err(err)?;
-        ctx.register_table(def.name, Arc::new(table)).map_err(err)?;
-    }
-    let all = models::load_models(None).map_err(err)?;
-    let base: BTreeSet<String> = canonical_tables().iter().map(|t| t.name.to_string()).collect();
-    for level in models::plan(&all, &base).map_err(err)? {
-        for name in level {
-            let model = &all[&name];
-            let fail = |e: String| SltError(format!("model `{name}` ({}): {e}", model.origin));
-            let df = ctx.sql(&model.sql).await.map_err(|e| fail(e.to_string()))?;
-            let schema = df.schema().as_arrow().clone();
-            check_contract(model, &schema).map_err(fail)?;
-            let batches = df.collect().await.map_err(|e| fail(e.to_string()))?;
-            ctx.deregister_table(name.as_str()).map_err(err)?;
-            let table = MemTable::try_new(all_nullable(&schema), vec![batches]).map_err(|e| fail(e.to_string()))?;
-            ctx.register_table(name.as_str(), Arc::new(table)).map_err(err)?;
+impl Db {
+    /// Conforms the fixture's canonical tables, writes them into the temporary warehouse, builds
+    /// every built-in model there with the model runner and registers the results in the session.
+    async fn build_models(&mut self) -> Result<(), SltError> {
+        let mut canonical = vec![];
+        for def in canonical_tables() {
+            let batch = if self.ctx.table_exist(def.name).map_err(err)? {
+                let df = self.ctx.table(def.name).await.map_err(err)?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await.map_err(err)?;
+                let batch = concat_batches(&schema, &batches).map_err(err)?;
+                conform(&def, &batch)?
+            } else {
+                RecordBatch::new_empty(def.schema())
+            };
+            canonical.push((def, batch));
         }
+        if self.built.is_none() {
+            let dir = tempfile::tempdir().map_err(err)?;
+            let url = url::Url::from_directory_path(dir.path())
+                .map_err(|()| SltError(format!("{} is not an absolute path", dir.path().display())))?;
+            let models = models::load_models(None).map_err(err)?;
+            self.built = Some(Built { _dir: dir, warehouse: Warehouse::new(url, HashMap::new()), models });
+        }
+        let Some(built) = &self.built else { return Err(SltError("no warehouse".into())) };
+        let meta = CommitMeta { operation: "sync".into(), source: "slt".into(), cursor: None };
+        for (def, batch) in canonical {
+            // The session keeps the conformed fixture, so the file's queries read what the models read.
+            self.ctx.deregister_table(def.name).map_err(err)?;
+            let table = MemTable::try_new(def.schema(), vec![vec![batch.clone()]]).map_err(err)?;
+            self.ctx.register_table(def.name, Arc::new(table)).map_err(err)?;
+            built.warehouse.overwrite(def.name, def.schema(), vec![batch], &meta).await.map_err(err)?;
+        }
+        let options = BuildOptions { full_refresh: true };
+        let runs = models::run_with(&built.warehouse, &built.models, None, options, |_| {}).await.map_err(err)?;
+        let failed: Vec<String> =
+            runs.iter().filter_map(|r| r.result.as_ref().err().map(|e| format!("{}: {e}", r.name))).collect();
+        if !failed.is_empty() {
+            return Err(SltError(format!("models failed:\n{}", failed.join("\n"))));
+        }
+        for (name, model) in &built.models {
+            let provider = built
+                .warehouse
+                .provider(name)
+                .await
+                .map_err(err)?
+                .ok_or_else(|| SltError(format!("model `{name}` ({}) wrote no table", model.origin)))?;
+            check_contract(model, &provider.schema())
+                .map_err(|e| SltError(format!("model `{name}` ({}): {e}", model.origin)))?;
+            self.ctx.deregister_table(name.as_str()).map_err(err)?;
+            self.ctx.register_table(name.as_str(), provider).map_err(err)?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Runs every data test of every built-in model; an error lists the failing ones.
+    async fn test_models(&self) -> Result<(), SltError> {
+        let Some(built) = &self.built else {
+            return Err(SltError("`test models` needs a `build models` before it".into()));
+        };
+        let runs = models::run_tests(&built.warehouse, &built.models, None).await.map_err(err)?;
+        let failures: Vec<String> = runs
+            .iter()
+            .filter_map(|t| match &t.result {
+                Ok(0) => None,
+                Ok(n) => Some(format!("{}: {}: {n} offending rows", t.model, t.test)),
+                Err(e) => Some(format!("{}: {}: {e}", t.model, t.test)),
+            })
+            .collect();
+        if failures.is_empty() { Ok(()) } else { Err(SltError(format!("data tests failed:\n{}", failures.join("\n")))) }
+    }
 }
 
 /// Every output column is documented in the header (and every documented column exists), and
@@ -170,32 +225,6 @@ fn check_contract(model: &models::Model, schema: &Schema) -> Result<(), String> 
         }
     }
     Ok(())
-}
-
-/// The schema with every column nullable: DataFusion may plan a column as non-null while the
-/// physical batches mark it nullable (e.g. a CASE over non-null columns).
-fn all_nullable(schema: &Schema) -> SchemaRef {
-    Arc::new(Schema::new(schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>()))
-}
-
-/// Runs every data test of every built-in model; an error lists the failing ones.
-async fn test_models(ctx: &SessionContext) -> Result<(), SltError> {
-    let all = models::load_models(None).map_err(err)?;
-    let mut failures = vec![];
-    for model in all.values() {
-        for test in &model.tests {
-            let outcome = match ctx.sql(&test.query(&model.name)).await {
-                Ok(df) => df.collect().await.map(|b| b.iter().map(|b| b.num_rows()).sum::<usize>()),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(0) => {}
-                Ok(n) => failures.push(format!("{}: {}: {n} offending rows", model.name, test.label())),
-                Err(e) => failures.push(format!("{}: {}: {e}", model.name, test.label())),
-            }
-        }
-    }
-    if failures.is_empty() { Ok(()) } else { Err(SltError(format!("data tests failed:\n{}", failures.join("\n")))) }
 }
 
 /// A fixture table as the canonical table: the fixture names a subset of the canonical
@@ -258,31 +287,34 @@ fn default_column(c: &ColumnDef, n: usize) -> Result<ArrayRef, String> {
     })
 }
 
-fn slt_files() -> Vec<PathBuf> {
+/// The `.slt` files, sorted.
+fn slt_files() -> Result<Vec<PathBuf>, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
-    let filter = std::env::var("SLT_FILE").unwrap_or_default();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&filter)))
         .collect();
     files.sort();
-    files
+    if files.is_empty() {
+        return Err(format!("no .slt files in {}", dir.display()));
+    }
+    Ok(files)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn model_behaviour_is_pinned_by_slt_files() {
-    let files = slt_files();
-    assert!(!files.is_empty(), "no .slt files under tests/slt matched SLT_FILE");
-    let complete = std::env::var("SLT_COMPLETE").is_ok_and(|v| v == "1");
-    let mut failures = vec![];
-    for file in &files {
+/// Runs (or, with `complete`, rewrites) one file in a fresh session.
+fn run_file(file: &Path, complete: bool) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    runtime.block_on(async {
         let mut runner = sqllogictest::Runner::new(|| async {
-            Ok::<_, SltError>(Db { ctx: dealhouse_warehouse::session::new_context() })
+            Ok::<_, SltError>(Db { ctx: dealhouse_warehouse::session::new_context(), built: None })
         });
         runner.with_column_validator(sqllogictest::strict_column_validator);
-        let outcome = if complete {
+        if complete {
             runner
                 .update_test_file(
                     file,
@@ -292,19 +324,28 @@ async fn model_behaviour_is_pinned_by_slt_files() {
                     sqllogictest::strict_column_validator,
                 )
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| Failed::from(format!("{}:\n{e}", file.display())))
         } else {
-            runner.run_file_async(file).await.map_err(|e| e.display(false).to_string())
-        };
-        if let Err(e) = outcome {
-            failures.push(format!("{}:\n{e}", file.display()));
+            runner
+                .run_file_async(file)
+                .await
+                .map_err(|e| Failed::from(format!("{}:\n{}", file.display(), e.display(false))))
         }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} slt files failed:\n\n{}",
-        failures.len(),
-        files.len(),
-        failures.join("\n\n")
-    );
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let complete = std::env::var("SLT_COMPLETE").is_ok_and(|v| v == "1");
+    let trials = match slt_files() {
+        Ok(files) => files
+            .into_iter()
+            .map(|file| {
+                let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                Trial::test(name, move || run_file(&file, complete))
+            })
+            .collect(),
+        Err(e) => vec![Trial::test("slt_files", move || Err(Failed::from(e)))],
+    };
+    libtest_mimic::run(&args, trials).exit_code()
 }

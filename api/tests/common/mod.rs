@@ -18,6 +18,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use dealhouse_api::AppState;
+use dealhouse_tests::project::{Org, ProjectDir};
 use dealhouse_warehouse::schema::{
     Activity, Branch, CanonicalRow, Client, Deal, DealStageChange, Holding, IntakeRequest, Manager, Money, Plan,
     QuarantineRecord,
@@ -40,20 +41,17 @@ fn sha(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The project's `dealhouse.toml` without `[server]`/`[tokens]`: the fixture warehouse and the
+/// organisation of the module docs.
 fn org() -> String {
-    let mut t = String::from(
-        "[warehouse]\nlocation = \"{WAREHOUSE}\"\n\n[organisation]\ngroup = \"G\"\n\
-         [[organisation.holdings]]\nid = \"h1\"\nname = \"North\"\n\
-         [[organisation.holdings]]\nid = \"h2\"\nname = \"East\"\n",
-    );
+    let mut org = Org::new().group("G").holding("h1", "North").holding("h2", "East");
     for (id, holding, tz) in
         [("msk", "h1", "Europe/Moscow"), ("spb", "h1", "Europe/Moscow"), ("nsk", "h2", "Asia/Novosibirsk")]
     {
-        t.push_str(&format!(
-            "[[organisation.branches]]\nid = \"{id}\"\nholding = \"{holding}\"\nname = \"Branch {id}\"\ncity = \"City {id}\"\ntime_zone = \"{tz}\"\n"
-        ));
+        org = org.branch(id, holding, &format!("Branch {id}"), tz).city(&format!("City {id}"));
     }
-    t
+    let location = serde_json::Value::String(warehouse_dir().display().to_string());
+    format!("[warehouse]\nlocation = {location}\n\n{}", org.toml())
 }
 
 /// The warehouse every test reads (built once per test binary, in its own runtime).
@@ -78,10 +76,8 @@ pub fn warehouse_dir() -> &'static Path {
 }
 
 /// A project over the fixture warehouse with `extra` appended to its `dealhouse.toml`.
-pub fn project(extra: &str) -> (tempfile::TempDir, Arc<Project>, Warehouse) {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let text = org().replace("{WAREHOUSE}", &warehouse_dir().display().to_string()) + extra;
-    std::fs::write(tmp.path().join("dealhouse.toml"), text).expect("write project");
+pub fn project(extra: &str) -> (ProjectDir, Arc<Project>, Warehouse) {
+    let tmp = ProjectDir::new(&(org() + extra));
     let project = Project::load(tmp.path()).expect("fixture project loads");
     let wh = Warehouse::new(project.warehouse_url().expect("url"), HashMap::new());
     (tmp, Arc::new(project), wh)
@@ -105,7 +101,7 @@ pub fn tokens_toml(server: &str) -> String {
 }
 
 /// A router over the fixture with the test tokens and `server` settings.
-pub async fn app(server: &str) -> (tempfile::TempDir, Router) {
+pub async fn app(server: &str) -> (ProjectDir, Router) {
     let (tmp, project, wh) = project(&tokens_toml(server));
     let state = AppState::new(project, wh).await.expect("state");
     (tmp, dealhouse_api::router(state))

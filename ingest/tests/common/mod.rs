@@ -1,48 +1,53 @@
-//! What the file and SQL source tests share: a project built from a small TOML in a temp dir,
-//! a local warehouse, queries through `QuerySession`.
+//! What the ingest integration tests share: a project directory (from the tests crate's
+//! `ProjectDir`) loaded as a `Project`, a local warehouse inside it, sync and queries through
+//! `QuerySession`. Each test file builds its `[organisation]` with `dealhouse_tests::project::Org`.
 #![allow(dead_code)] // each test target uses its own part
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use dealhouse_ingest::sync::{LogProgress, SourceReport, SyncOptions, SyncReport, sync_project};
+use dealhouse_tests::project::ProjectDir;
 use dealhouse_warehouse::datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use dealhouse_warehouse::datafusion::arrow::datatypes::{Decimal128Type, Int64Type};
 use dealhouse_warehouse::datafusion::arrow::util::display::array_value_to_string;
 use dealhouse_warehouse::session::QuerySession;
-use dealhouse_warehouse::{Project, ProjectConfig, Warehouse};
-use tempfile::TempDir;
+use dealhouse_warehouse::{Project, Warehouse};
 use url::Url;
 
+/// A project under test: its directory, the loaded project and its warehouse (`warehouse/`).
 pub struct Env {
-    pub dir: TempDir,
+    pub dir: ProjectDir,
     pub project: Arc<Project>,
     pub warehouse: Warehouse,
 }
 
+/// A project whose `dealhouse.toml` is `toml`, loaded as `dealhouse` loads it.
 pub fn env(toml: &str) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ProjectConfig::parse(toml, &dir.path().join("dealhouse.toml")).unwrap();
-    let project = Arc::new(Project { dir: dir.path().to_path_buf(), config });
-    let warehouse = Warehouse::new(Url::from_directory_path(dir.path().join("warehouse")).unwrap(), HashMap::new());
+    let dir = ProjectDir::new(toml);
+    let project = load(&dir);
+    let warehouse = Warehouse::new(Url::from_directory_path(dir.join("warehouse")).unwrap(), HashMap::new());
     Env { dir, project, warehouse }
 }
 
+fn load(dir: &ProjectDir) -> Arc<Project> {
+    Arc::new(Project::load(dir.path()).unwrap_or_else(|e| panic!("the test project does not load: {e}")))
+}
+
 impl Env {
+    /// Writes a file into the project directory.
     pub fn write(&self, rel: &str, bytes: &[u8]) {
-        let path = self.dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
+        self.dir.write(rel, bytes);
     }
 
     /// The same directory and warehouse under an edited dealhouse.toml.
     pub fn reconfigure(&mut self, toml: &str) {
-        let config = ProjectConfig::parse(toml, &self.dir.path().join("dealhouse.toml")).unwrap();
-        self.project = Arc::new(Project { dir: self.dir.path().to_path_buf(), config });
+        self.dir.set_config(toml);
+        self.project = load(&self.dir);
     }
 
     pub fn path(&self, rel: &str) -> std::path::PathBuf {
-        self.dir.path().join(rel)
+        self.dir.join(rel)
     }
 
     /// The cursor `source` last committed to `table`.
@@ -91,5 +96,5 @@ impl Env {
 }
 
 pub fn source<'a>(report: &'a SyncReport, name: &str) -> &'a SourceReport {
-    report.sources.iter().find(|s| s.name == name).unwrap()
+    report.sources.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no source {name} in {report:?}"))
 }
