@@ -12,9 +12,11 @@ pub mod demo;
 pub mod files;
 pub mod mapping;
 pub mod org;
+pub mod project;
 pub mod push;
 mod reconcile;
 pub mod source;
+pub mod source_config;
 pub mod sql;
 pub mod sync;
 

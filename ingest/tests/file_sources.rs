@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use common::{Env, env, source};
 use dealhouse_ingest::sync::TableReport;
+use dealhouse_warehouse::CommitMeta;
 use dealhouse_warehouse::schema::canonical_table;
-use dealhouse_warehouse::{CommitMeta, ProjectConfig};
 use sha2::{Digest, Sha256};
 
 const ORG: &str = r#"
@@ -405,7 +405,8 @@ time_zone = { Central = "America/Chicago", East = "America/New_York", West = "Am
     fn files_table_and_tables_together_is_a_config_error() {
         let toml = TOML
             .replace("path = \"maven/sales_teams.csv\"\n", "path = \"maven/sales_teams.csv\"\ntable = \"managers\"\n");
-        let e = ProjectConfig::parse(&toml, std::path::Path::new("/p/dealhouse.toml")).unwrap_err().to_string();
+        let e =
+            dealhouse_ingest::project::parse(&toml, std::path::Path::new("/p/dealhouse.toml")).unwrap_err().to_string();
         // `table` is line 9 of TOML (which starts with an empty line).
         assert!(e.starts_with("/p/dealhouse.toml:9: key `sources.agents.table`"), "{e}");
         assert!(e.contains("`table` and [sources.agents.tables.*] are both set"), "{e}");

@@ -22,7 +22,7 @@ use dealhouse_warehouse::datafusion::arrow::array::{Array, AsArray, RecordBatch}
 use dealhouse_warehouse::datafusion::arrow::datatypes::{Decimal128Type, Int64Type};
 use dealhouse_warehouse::datafusion::arrow::util::display::array_value_to_string;
 use dealhouse_warehouse::session::QuerySession;
-use dealhouse_warehouse::{Project, ProjectConfig, Warehouse};
+use dealhouse_warehouse::{Project, Warehouse};
 use sqlx_core::connection::Connection;
 use sqlx_mysql::MySqlConnection;
 use sqlx_postgres::PgConnection;
@@ -43,7 +43,7 @@ struct Env {
 
 fn env(toml: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let config = ProjectConfig::parse(toml, &dir.path().join("dealhouse.toml")).unwrap();
+    let config = dealhouse_ingest::project::parse(toml, &dir.path().join("dealhouse.toml")).unwrap();
     let project = Arc::new(Project { dir: dir.path().to_path_buf(), config });
     let warehouse = Warehouse::new(Url::from_directory_path(dir.path().join("warehouse")).unwrap(), HashMap::new());
     Env { _dir: dir, project, warehouse }
@@ -425,7 +425,8 @@ async fn incremental_scenario(kind: Kind) {
 
     // `discover` lists both tables with a planner estimate.
     let ctx = SourceContext { project: e.project.clone(), source_name: "legacy".into(), http: reqwest::Client::new() };
-    let connector = connector_for(ctx, &e.project.config.sources["legacy"]).await.unwrap();
+    let sources = dealhouse_ingest::source_config::parse_sources(&e.project.config).unwrap();
+    let connector = connector_for(ctx, &sources["legacy"]).await.unwrap();
     connector.check().await.unwrap();
     let streams = connector.discover().await.unwrap();
     let mut tables: Vec<&str> = streams.iter().map(|s| s.table).collect();

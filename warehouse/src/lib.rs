@@ -19,21 +19,22 @@ pub use changes::FileDiff;
 pub use config::{Project, ProjectConfig};
 pub use datafusion;
 pub use storage::{CommitMark, CommitMeta, TableInfo, Warehouse, WriteStats};
+/// The TOML crate the config is read with, for crates that read parts of it (`[sources.*]`).
+pub use toml;
 
 /// Errors of the warehouse crate. Each says what failed, where, and how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `dealhouse.toml` is unreadable or invalid.
-    #[error("{}:{line}: {}{message}", file.display(), if key.is_empty() { String::new() } else { format!("key `{key}`: ") })]
+    /// A config file (`dealhouse.toml`, a tokens file) is unreadable or invalid: the issue
+    /// names the key and what to do, placed on its line.
+    #[error("{}:{line}: {issue}", file.display())]
     Config {
-        /// The project file.
+        /// The config file.
         file: PathBuf,
         /// 1-based line (0 when unknown).
         line: usize,
-        /// Dotted key, when known.
-        key: String,
-        /// What is wrong and how to fix it.
-        message: String,
+        /// The key and what is wrong with it.
+        issue: config::ConfigIssue,
     },
     /// A Delta table could not be read or written.
     #[error("table `{table}`: {source}")]

@@ -21,6 +21,7 @@
 //! bare ids), so rows already in the warehouse are not flagged by a cursor read.
 
 mod client;
+pub mod config;
 pub mod fixture;
 mod records;
 #[cfg(test)]
@@ -30,13 +31,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use dealhouse_warehouse::config::AmoCrmConfig;
 use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord};
 use futures::stream::BoxStream;
 use serde_json::Value;
 use tracing::{info, warn};
 
 use self::client::{Client, ClientConfig, Lister, path_with};
+use self::config::AmoCrmConfig;
 use self::fixture::{AmoFixture, FixtureData, MAX_EVENTS_LIMIT, MAX_LIMIT};
 use self::records::{Mapper, Reference, id_text, int};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};

@@ -16,6 +16,7 @@
 //! `sync --reconcile` compares with the warehouse to mark deleted deals.
 
 mod client;
+pub mod config;
 pub mod portal;
 mod records;
 #[cfg(test)]
@@ -26,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use dealhouse_warehouse::config::Bitrix24Config;
 use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord};
 use futures::stream::BoxStream;
 use serde_json::Value;
@@ -34,6 +34,7 @@ use sha2::Digest;
 use tracing::{info, warn};
 
 use self::client::{Client, ListSpec, Pager, Params};
+use self::config::Bitrix24Config;
 use self::portal::{Portal, PortalData};
 use self::records::{HISTORY_CREATED, Mapper, Reference, id_of, instant, text};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};

@@ -10,7 +10,7 @@ use dealhouse_warehouse::datafusion::arrow::array::{Array, AsArray, RecordBatch}
 use dealhouse_warehouse::datafusion::arrow::datatypes::{Decimal128Type, Int64Type};
 use dealhouse_warehouse::datafusion::arrow::util::display::array_value_to_string;
 use dealhouse_warehouse::session::QuerySession;
-use dealhouse_warehouse::{Project, ProjectConfig, Warehouse};
+use dealhouse_warehouse::{Project, Warehouse};
 use tempfile::TempDir;
 use url::Url;
 
@@ -22,7 +22,7 @@ pub struct Env {
 
 pub fn env(toml: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let config = ProjectConfig::parse(toml, &dir.path().join("dealhouse.toml")).unwrap();
+    let config = dealhouse_ingest::project::parse(toml, &dir.path().join("dealhouse.toml")).unwrap();
     let project = Arc::new(Project { dir: dir.path().to_path_buf(), config });
     let warehouse = Warehouse::new(Url::from_directory_path(dir.path().join("warehouse")).unwrap(), HashMap::new());
     Env { dir, project, warehouse }
@@ -37,7 +37,7 @@ impl Env {
 
     /// The same directory and warehouse under an edited dealhouse.toml.
     pub fn reconfigure(&mut self, toml: &str) {
-        let config = ProjectConfig::parse(toml, &self.dir.path().join("dealhouse.toml")).unwrap();
+        let config = dealhouse_ingest::project::parse(toml, &self.dir.path().join("dealhouse.toml")).unwrap();
         self.project = Arc::new(Project { dir: self.dir.path().to_path_buf(), config });
     }
 
