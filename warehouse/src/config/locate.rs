@@ -122,7 +122,8 @@ pub fn span_of(root: &Spanned<DeValue<'_>>, path: &KeyPath) -> Option<Range<usiz
     found
 }
 
-/// The deepest key path whose key or value covers `offset`.
+/// The key path at `offset`: the key written there, else the deepest value covering it (a
+/// `[table]` header covers the keys it names, so a key's own span wins).
 pub fn path_at(root: &Spanned<DeValue<'_>>, offset: usize) -> Option<KeyPath> {
     fn covers(span: Range<usize>, offset: usize) -> bool {
         span.contains(&offset) || (span.is_empty() && span.start == offset)
@@ -131,8 +132,10 @@ pub fn path_at(root: &Spanned<DeValue<'_>>, offset: usize) -> Option<KeyPath> {
         match value.get_ref() {
             DeValue::Table(t) => t.iter().find_map(|(k, v)| {
                 let here = path.key(k.get_ref().to_string());
-                find(v, offset, &here)
-                    .or_else(|| (covers(k.span(), offset) || covers(v.span(), offset)).then_some(here))
+                if covers(k.span(), offset) {
+                    return Some(here);
+                }
+                find(v, offset, &here).or_else(|| covers(v.span(), offset).then_some(here))
             }),
             DeValue::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
                 let here = path.index(i);

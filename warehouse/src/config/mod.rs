@@ -160,7 +160,7 @@ pub(crate) mod tests {
             let e = parse(&format!("[server]\nbind = \"127.0.0.1:1\"\n\n[{section}.daily]\nat = \"06:00\"\n"))
                 .unwrap_err()
                 .to_string();
-            assert!(e.contains("/p/dealhouse.toml:4") && e.contains(&format!("unknown field `{section}`")), "{e}");
+            assert!(e.contains(&format!("/p/dealhouse.toml:4: key `{section}`: unknown field `{section}`")), "{e}");
         }
     }
 
