@@ -227,8 +227,9 @@ fn not_yet(command: &str, what: &str) -> Result<ExitCode> {
     Ok(ExitCode::from(2))
 }
 
+/// Every command loads the project through ingest, so its sources are validated too.
 fn load(dir: &Path) -> Result<Arc<Project>> {
-    Ok(Arc::new(Project::load(dir)?))
+    Ok(Arc::new(dealhouse_ingest::project::load(dir)?))
 }
 
 fn warehouse(project: &Project) -> Result<Warehouse> {
@@ -243,7 +244,7 @@ fn init(dir: &Path) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(dir.join("models")).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(&file, INIT_TEMPLATE).with_context(|| format!("writing {}", file.display()))?;
-    Project::load(dir).context("the generated dealhouse.toml does not load (a bug)")?;
+    dealhouse_ingest::project::load(dir).context("the generated dealhouse.toml does not load (a bug)")?;
     println!(
         "Created {}.\nNext: add your branches and sources to it, then `dealhouse -C {} sync`.",
         file.display(),
@@ -396,7 +397,7 @@ async fn status(project: &Project) -> Result<ExitCode> {
     println!("project   {}\nwarehouse {}\n", project.dir.display(), wh.root());
     let session = QuerySession::open(&wh).await?;
     println!("{:<14} {:<10} {:<20} {:>9}  {:<20} cursor", "source", "kind", "table", "rows", "last sync (UTC)");
-    for (name, config) in &project.config.sources {
+    for (name, config) in &dealhouse_ingest::source_config::parse_sources(&project.config)? {
         let mut any = false;
         for table in dealhouse_warehouse::schema::canonical_tables() {
             let Some(mark) = wh.last_commit(table.name, name, false).await? else { continue };

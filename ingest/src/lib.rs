@@ -20,10 +20,12 @@ pub mod files;
 pub mod http;
 pub mod mapping;
 pub mod org;
+pub mod project;
 pub mod push;
 mod reconcile;
 pub mod simulators;
 pub mod source;
+pub mod source_config;
 pub mod sql;
 pub mod sync;
 

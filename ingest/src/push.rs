@@ -5,9 +5,10 @@
 //! and written as one Delta commit before the server answers, so an acknowledged record is
 //! durable; a replayed record (same `source_id`) replaces the stored one instead of adding a row.
 
+pub mod config;
+
 use std::sync::Arc;
 
-use dealhouse_warehouse::config::SourceConfig;
 use dealhouse_warehouse::schema::canonical_table;
 use dealhouse_warehouse::{CommitMeta, Project, Warehouse};
 use futures::stream::BoxStream;
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, parse_time_zone};
 use crate::source::{Chunk, Source, StreamInfo};
+use crate::source_config::{SourceConfig, parse_sources};
 use crate::{Error, Result};
 
 /// Most records one request may carry.
@@ -134,17 +136,16 @@ pub async fn accept(
     source: &str,
     body: &[u8],
 ) -> std::result::Result<Accepted, Refused> {
+    let sources = parse_sources(&project.config).map_err(Error::from)?;
     let push_sources = || {
-        project
-            .config
-            .sources
+        sources
             .iter()
             .filter(|(_, c)| matches!(c, SourceConfig::Push(_)))
             .map(|(n, _)| n.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let Some(SourceConfig::Push(config)) = project.config.sources.get(source) else {
+    let Some(SourceConfig::Push(config)) = sources.get(source) else {
         return Err(Refused::UnknownSource(format!(
             "no push source `{source}` in dealhouse.toml; push sources: {}",
             match push_sources() {

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use dealhouse_warehouse::config::SourceConfig;
 use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord, canonical_table};
 use dealhouse_warehouse::{CommitMeta, Project, Warehouse};
 use futures::StreamExt;
 use tracing::info;
 
 use crate::source::{Source, SourceContext};
+use crate::source_config::{SourceConfig, parse_sources};
 use crate::{Error, Result};
 
 /// What to sync.
@@ -110,13 +110,14 @@ pub async fn sync_project(
     options: &SyncOptions,
     progress: &dyn SyncProgress,
 ) -> Result<SyncReport> {
+    let sources = parse_sources(&project.config)?;
     for name in &options.sources {
-        if !project.config.sources.contains_key(name) {
+        if !sources.contains_key(name) {
             return Err(Error::Config {
                 source_name: name.clone(),
                 message: format!(
                     "no such source in dealhouse.toml; sources: {}",
-                    project.config.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                    sources.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             });
         }
@@ -137,7 +138,7 @@ pub async fn sync_project(
         .timeout(std::time::Duration::from_secs(60))
         .build()
         .map_err(Error::HttpClient)?;
-    for (name, config) in &project.config.sources {
+    for (name, config) in &sources {
         if !options.sources.is_empty() && !options.sources.contains(name) {
             continue;
         }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use common::{Env, env, source};
 use dealhouse_ingest::sync::TableReport;
 use dealhouse_tests::project::Org;
+use dealhouse_warehouse::CommitMeta;
 use dealhouse_warehouse::schema::canonical_table;
-use dealhouse_warehouse::{CommitMeta, ProjectConfig};
 use sha2::{Digest, Sha256};
 
 fn org() -> String {
@@ -403,7 +403,8 @@ time_zone = { Central = "America/Chicago", East = "America/New_York", West = "Am
     fn files_table_and_tables_together_is_a_config_error() {
         let toml = toml()
             .replace("path = \"maven/sales_teams.csv\"\n", "path = \"maven/sales_teams.csv\"\ntable = \"managers\"\n");
-        let e = ProjectConfig::parse(&toml, std::path::Path::new("/p/dealhouse.toml")).unwrap_err().to_string();
+        let e =
+            dealhouse_ingest::project::parse(&toml, std::path::Path::new("/p/dealhouse.toml")).unwrap_err().to_string();
         let line = toml.lines().position(|l| l == "table = \"managers\"").expect("the added line") + 1;
         assert!(e.starts_with(&format!("/p/dealhouse.toml:{line}: key `sources.agents.table`")), "{e}");
         assert!(e.contains("`table` and [sources.agents.tables.*] are both set"), "{e}");

@@ -355,7 +355,8 @@ async fn incremental_scenario(kind: Kind) {
 
     // `discover` lists both tables with a planner estimate.
     let ctx = SourceContext { project: e.project.clone(), source_name: "legacy".into(), http: reqwest::Client::new() };
-    let connector = connector_for(ctx, &e.project.config.sources["legacy"]).await.unwrap();
+    let sources = dealhouse_ingest::source_config::parse_sources(&e.project.config).unwrap();
+    let connector = connector_for(ctx, &sources["legacy"]).await.unwrap();
     connector.check().await.unwrap();
     let streams = connector.discover().await.unwrap();
     let mut tables: Vec<&str> = streams.iter().map(|s| s.table).collect();

@@ -9,17 +9,16 @@ use datafusion::error::DataFusionError;
 /// Errors of the warehouse crate. Each says what failed, where, and how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `dealhouse.toml` is unreadable or invalid.
-    #[error("{}:{line}: {}{message}", file.display(), if key.is_empty() { String::new() } else { format!("key `{key}`: ") })]
+    /// A config file (`dealhouse.toml`, a tokens file) is unreadable or invalid: the issue
+    /// names the key and what to do, placed on its line.
+    #[error("{}:{line}: {issue}", file.display())]
     Config {
-        /// The project file.
+        /// The config file.
         file: PathBuf,
         /// 1-based line (0 when unknown).
         line: usize,
-        /// Dotted key, when known.
-        key: String,
-        /// What is wrong and how to fix it.
-        message: String,
+        /// The key and what is wrong with it.
+        issue: crate::config::ConfigIssue,
     },
 
     // --- storage -------------------------------------------------------------------------------

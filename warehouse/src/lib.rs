@@ -19,3 +19,5 @@ pub use config::{Project, ProjectConfig};
 pub use datafusion;
 pub use error::{Error, Result};
 pub use storage::{CommitMark, CommitMeta, TableInfo, Warehouse, WriteStats};
+/// The TOML crate the config is read with, for crates that read parts of it (`[sources.*]`).
+pub use toml;

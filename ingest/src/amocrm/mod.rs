@@ -22,6 +22,7 @@
 //! bare ids), so rows already in the warehouse are not flagged by a cursor read.
 
 mod api;
+pub mod config;
 mod records;
 #[cfg(test)]
 mod tests;
@@ -31,12 +32,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use dealhouse_warehouse::config::AmoCrmConfig;
 use futures::stream::BoxStream;
 use serde_json::Value;
 use tracing::{info, warn};
 
 use self::api::{AccountConfig, AmoCrmApi, Lister, path_with};
+use self::config::AmoCrmConfig;
 use self::records::{AmoCrmRecords, Reference, id_text, int};
 use self::wire::{
     COMPANIES, EVENTS, LEAD_STATUS_CHANGED, LEADS, LOSS_REASONS, LOST, MAX_EVENTS_LIMIT, MAX_LIMIT, PIPELINES, USERS,

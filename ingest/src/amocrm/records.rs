@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use dealhouse_warehouse::ProjectConfig;
-use dealhouse_warehouse::config::AmoCrmConfig;
+
+use super::config::AmoCrmConfig;
 use dealhouse_warehouse::schema::{Client, Deal, DealStageChange, Manager, Money};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
@@ -296,9 +297,9 @@ mod tests {
     fn config() -> AmoCrmConfig {
         let toml = "[sources.amo]\nkind = \"amocrm\"\nsimulate_from = \"a\"\ncommission_rate = \"0.125\"\ninn_field_id = 77\n\
                     [sources.amo.stages.5]\n51 = \"new\"\n52 = \"proposal\"\n";
-        let parsed = ProjectConfig::parse(toml, std::path::Path::new("/p/dealhouse.toml")).unwrap();
-        match parsed.sources.get("amo") {
-            Some(dealhouse_warehouse::config::SourceConfig::AmoCrm(a)) => a.clone(),
+        let parsed = crate::source_config::tests::parse(toml).unwrap();
+        match parsed.get("amo") {
+            Some(crate::source_config::SourceConfig::AmoCrm(a)) => a.clone(),
             _ => unreachable!(),
         }
     }

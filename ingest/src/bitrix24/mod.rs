@@ -17,6 +17,7 @@
 //! `sync --reconcile` compares with the warehouse to mark deleted deals.
 
 mod api;
+pub mod config;
 mod records;
 #[cfg(test)]
 mod tests;
@@ -27,12 +28,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use dealhouse_warehouse::config::Bitrix24Config;
 use futures::stream::BoxStream;
 use serde_json::Value;
 use tracing::{info, warn};
 
 use self::api::{Bitrix24Api, ListSpec, Pager, Params};
+use self::config::Bitrix24Config;
 use self::records::{Bitrix24Records, HISTORY_CREATED, Reference, id_of, instant, text};
 use self::wire::{
     ACTIVITY_LIST, COMPANY_LIST, DEAL_LIST, DEPARTMENT_GET, ENTITY_DEAL, ID, MAX_BATCH, SCOPE, SCOPES,

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use dealhouse_warehouse::ProjectConfig;
-use dealhouse_warehouse::config::Bitrix24Config;
+
+use super::config::Bitrix24Config;
 use dealhouse_warehouse::schema::{Activity, Client, Deal, DealStageChange, Manager, Money};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
@@ -345,9 +346,9 @@ mod tests {
     fn config() -> Bitrix24Config {
         let toml = "[sources.crm]\nkind = \"bitrix24\"\nsimulate_from = \"p\"\ncommission_rate = \"0.125\"\n\
                     stages = { NEW = \"new\" }\n";
-        let parsed = ProjectConfig::parse(toml, std::path::Path::new("/p/dealhouse.toml")).unwrap();
-        match parsed.sources.get("crm") {
-            Some(dealhouse_warehouse::config::SourceConfig::Bitrix24(b)) => b.clone(),
+        let parsed = crate::source_config::tests::parse(toml).unwrap();
+        match parsed.get("crm") {
+            Some(crate::source_config::SourceConfig::Bitrix24(b)) => b.clone(),
             _ => unreachable!(),
         }
     }

@@ -2,7 +2,7 @@
 //! constant), checked against a file's headers for every table the source fills, then
 //! resolved to cell positions.
 
-use dealhouse_warehouse::config::FileTableMapping;
+use super::config::FileTableMapping;
 use dealhouse_warehouse::schema::canonical_table;
 
 use crate::mapping::{MappingOptions, RawValue, Record};

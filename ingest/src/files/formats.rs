@@ -6,8 +6,8 @@
 
 use std::io::Cursor;
 
+use super::config::FileConfig;
 use calamine::{Data, Reader, Xlsx};
-use dealhouse_warehouse::config::FileConfig;
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1251};
 use rust_decimal::Decimal;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 
+use super::config::GLOB_CHARS;
 use dealhouse_warehouse::Project;
-use dealhouse_warehouse::config::GLOB_CHARS;
 use deltalake::logstore::object_store::path::Path as StorePath;
 use deltalake::logstore::object_store::{self, ObjectMeta, ObjectStore, ObjectStoreExt};
 use futures::TryStreamExt;

@@ -11,13 +11,13 @@
 //! skipped, a changed or new one is read whole, and a crash mid-file reads only that file again.
 
 mod columns;
+pub mod config;
 mod formats;
 mod location;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dealhouse_warehouse::config::FileConfig;
 use encoding_rs::Encoding;
 use futures::stream::BoxStream;
 use sha2::{Digest, Sha256};
@@ -25,6 +25,7 @@ use tracing::{debug, info};
 
 use columns::TableMapping;
 pub use columns::{ColumnSpec, TemplatePart};
+use config::FileConfig;
 use formats::FileReader;
 use location::{FileLocation, ListedFile};
 

@@ -13,6 +13,7 @@
 //! [`server`] reads PostgreSQL and MySQL/MariaDB through sqlx, with [`values`] turning their typed
 //! values into the mapper's raw values.
 
+pub mod config;
 pub mod server;
 pub mod sqlite;
 pub mod values;

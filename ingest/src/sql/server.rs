@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use super::config::{SqlConfig, SqlTableConfig, sql_url_schemes};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use dealhouse_warehouse::config::{SqlConfig, SqlTableConfig, sql_url_schemes};
 use dealhouse_warehouse::schema::canonical_tables;
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
@@ -529,7 +529,7 @@ impl Source for ServerSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dealhouse_warehouse::config::Secret;
+    use crate::sql::config::Secret;
 
     fn config(url_env: Option<&str>, url: Option<&str>) -> SqlConfig {
         SqlConfig {

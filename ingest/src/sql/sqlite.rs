@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use dealhouse_warehouse::config::{SqlConfig, SqlTableConfig};
+use super::config::{SqlConfig, SqlTableConfig};
 use dealhouse_warehouse::schema::canonical_tables;
 use futures::stream::BoxStream;
 use rusqlite::types::{Value, ValueRef};

@@ -31,7 +31,9 @@ pub fn env(toml: &str) -> Env {
 }
 
 fn load(dir: &ProjectDir) -> Arc<Project> {
-    Arc::new(Project::load(dir.path()).unwrap_or_else(|e| panic!("the test project does not load: {e}")))
+    Arc::new(
+        dealhouse_ingest::project::load(dir.path()).unwrap_or_else(|e| panic!("the test project does not load: {e}")),
+    )
 }
 
 impl Env {

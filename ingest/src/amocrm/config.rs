@@ -1,0 +1,191 @@
+//! `kind = "amocrm"`: an amoCRM account's address, token, stage map and pacing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use dealhouse_warehouse::config::{ConfigIssue, KeyPath};
+use dealhouse_warehouse::schema::STAGES;
+use serde::Deserialize;
+use url::Url;
+
+use crate::source_config::{default_chunk_rows, default_lookback, default_max_retry_seconds};
+
+/// `kind = "amocrm"`: an amoCRM account read through API v4.
+///
+/// Stages are keyed by pipeline and status, because status ids are per pipeline; statuses 142
+/// (won) and 143 (lost) exist in every pipeline and are never mapped here:
+///
+/// ```toml
+/// [sources.amo.stages.3166396]   # pipeline id
+/// 33929749 = "new"               # status id = canonical stage
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmoCrmConfig {
+    /// The account's address, `https://<subdomain>.amocrm.ru` (no path). Required unless
+    /// `simulate_from` is set.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Environment variable holding the long-lived access token (preferred).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// File holding the long-lived access token (relative to the project directory); surrounding
+    /// whitespace is ignored.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Serve this folder of recorded account data (`leads.jsonl`, `events.jsonl`, `users.jsonl`,
+    /// `pipelines.jsonl`, `companies.jsonl`, `loss_reasons.jsonl`) through a local amoCRM API and
+    /// pull from it (demo projects and tests). Relative to the project directory.
+    #[serde(default)]
+    pub simulate_from: Option<PathBuf>,
+    /// Pipeline id -> (status id -> canonical stage: new, contact, proposal, negotiation or
+    /// contract). Won (142) and lost (143) are fixed by amoCRM and need no entry.
+    #[serde(default)]
+    pub stages: BTreeMap<String, BTreeMap<String, String>>,
+    /// Seconds re-read before the last cursor (amoCRM timestamps are whole seconds).
+    #[serde(default = "default_lookback")]
+    pub lookback_seconds: u64,
+    /// Share of the agent's commission in the lead's price (`"0.1"` = 10%); unset leaves
+    /// `commission` empty.
+    #[serde(default)]
+    pub commission_rate: Option<rust_decimal::Decimal>,
+    /// Company custom field (`field_id`) holding the taxpayer number (INN), if the account has one.
+    #[serde(default)]
+    pub inn_field_id: Option<i64>,
+    /// Requests a second the connector sends at most; amoCRM answers 429 above 7.
+    #[serde(default = "default_amocrm_rps")]
+    pub requests_per_second: u32,
+    /// Give up on a request after retrying throttled or failed calls (HTTP 429, 5xx, connection
+    /// errors) for this many seconds in total; what was committed before stays.
+    #[serde(default = "default_max_retry_seconds")]
+    pub max_retry_seconds: u64,
+    /// Rows per committed chunk: a failed sync keeps the chunks committed before it.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: usize,
+}
+
+/// The documented amoCRM API limit.
+pub const AMOCRM_MAX_RPS: u32 = 7;
+
+fn default_amocrm_rps() -> u32 {
+    AMOCRM_MAX_RPS
+}
+
+impl AmoCrmConfig {
+    /// An address and a token (or recorded data), open stages by pipeline and status ids, and
+    /// pacing within the API's limits. `at` is `sources.<name>`.
+    pub(crate) fn validate(&self, at: &KeyPath) -> Result<(), ConfigIssue> {
+        match (&self.base_url, &self.simulate_from) {
+            (Some(url), _) => check_amocrm_url(url).map_err(|m| at.key("base_url").issue(m))?,
+            (None, Some(_)) => {}
+            (None, None) => {
+                return Err(at.issue(
+                    "set base_url = \"https://<subdomain>.amocrm.ru\" and token_env (or simulate_from for recorded data)",
+                ));
+            }
+        }
+        match (&self.token_env, &self.token_file) {
+            (Some(_), Some(_)) => return Err(at.key("token_file").issue("set token_env or token_file, not both")),
+            (Some(var), None) if var.trim().is_empty() => {
+                return Err(at.key("token_env").issue("the variable name is empty"));
+            }
+            (None, None) if self.base_url.is_some() => {
+                return Err(at
+                    .key("token_env")
+                    .issue("set token_env = \"AMO_TOKEN\" (the variable holding the long-lived token) or token_file"));
+            }
+            _ => {}
+        }
+        for (pipeline, statuses) in &self.stages {
+            let pkey = at.keys(["stages", pipeline.as_str()]);
+            if pipeline.trim().parse::<i64>().is_err() {
+                return Err(pkey.issue(format!("`{pipeline}` is not a pipeline id (a number)")));
+            }
+            for (status, stage) in statuses {
+                let skey = pkey.key(status.as_str());
+                match status.trim().parse::<i64>() {
+                    Err(_) => return Err(skey.issue(format!("`{status}` is not a status id (a number)"))),
+                    Ok(142 | 143) => {
+                        return Err(
+                            skey.issue("statuses 142 (won) and 143 (lost) are fixed by amoCRM; remove this entry")
+                        );
+                    }
+                    Ok(_) => {}
+                }
+                if !STAGES.contains(&stage.as_str()) || matches!(stage.as_str(), "won" | "lost") {
+                    return Err(skey.issue(format!(
+                        "`{stage}` is not an open canonical stage (new, contact, proposal, negotiation, contract); \
+                         won and lost come from statuses 142 and 143"
+                    )));
+                }
+            }
+        }
+        if self.requests_per_second == 0 || self.requests_per_second > AMOCRM_MAX_RPS {
+            return Err(at.key("requests_per_second").issue(format!(
+                "must be between 1 and {AMOCRM_MAX_RPS} (amoCRM answers 429 above {AMOCRM_MAX_RPS} a second)"
+            )));
+        }
+        if self.chunk_rows == 0 {
+            return Err(at.key("chunk_rows").issue("must be at least 1"));
+        }
+        if let Some(rate) = self.commission_rate
+            && (rate.is_sign_negative() || rate > rust_decimal::Decimal::ONE)
+        {
+            return Err(at
+                .key("commission_rate")
+                .issue(format!("`{rate}` is not a share between 0 and 1 (e.g. \"0.1\")")));
+        }
+        Ok(())
+    }
+}
+
+/// An account address: http(s), a host, no path, query or credentials.
+fn check_amocrm_url(url: &str) -> Result<(), String> {
+    let parsed = Url::parse(url.trim())
+        .map_err(|e| format!("`{url}` is not a valid URL ({e}); expected https://<subdomain>.amocrm.ru"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!("`{url}`: expected https://<subdomain>.amocrm.ru"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("the URL must not carry credentials; put the token in the variable named by token_env".into());
+    }
+    if parsed.path() != "/" || parsed.query().is_some() {
+        return Err(format!(
+            "`{url}` has a path or query; give the account address only, e.g. https://<subdomain>.amocrm.ru"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::source_config::SourceConfig;
+    use crate::source_config::tests::parse;
+
+    #[test]
+    fn amocrm_sources_are_validated_with_line_and_key() {
+        let ok = "[sources.amo]\nkind = \"amocrm\"\nbase_url = \"https://acme.amocrm.ru\"\ntoken_env = \"AMO_TOKEN\"\n\
+                  commission_rate = \"0.1\"\n\n[sources.amo.stages.3166396]\n33929749 = \"new\"\n33929752 = \"proposal\"\n";
+        let c = parse(ok).unwrap();
+        let Some(SourceConfig::AmoCrm(a)) = c.get("amo") else { panic!("not parsed as amocrm") };
+        assert_eq!(c["amo"].kind(), "amocrm");
+        assert_eq!(a.stages["3166396"]["33929752"], "proposal");
+        assert_eq!((a.lookback_seconds, a.requests_per_second, a.max_retry_seconds), (300, 7, 300));
+        let e = parse(&ok.replace("33929752 = \"proposal\"", "142 = \"contract\"")).unwrap_err().to_string();
+        assert!(
+            e.contains(":9") && e.contains("sources.amo.stages.3166396.142") && e.contains("fixed by amoCRM"),
+            "{e}"
+        );
+        let e = parse(&ok.replace("\"proposal\"", "\"won\"")).unwrap_err().to_string();
+        assert!(e.contains("not an open canonical stage"), "{e}");
+        let e = parse(&ok.replace("acme.amocrm.ru", "acme.amocrm.ru/api/v4")).unwrap_err().to_string();
+        assert!(e.contains(":3") && e.contains("sources.amo.base_url") && e.contains("account address only"), "{e}");
+        let e = parse(&ok.replace("token_env = \"AMO_TOKEN\"", "token = \"secret\"")).unwrap_err().to_string();
+        assert!(e.contains(":4: key `sources.amo.token`") && e.contains("unknown field `token`"), "{e}");
+        assert!(!e.contains("secret"), "{e}");
+        let e = parse(&ok.replace("token_env = \"AMO_TOKEN\"", "")).unwrap_err().to_string();
+        assert!(e.contains("sources.amo.token_env"), "{e}");
+        let e = parse(&ok.replace("commission_rate = \"0.1\"", "requests_per_second = 10")).unwrap_err().to_string();
+        assert!(e.contains(":5") && e.contains("between 1 and 7"), "{e}");
+    }
+}
