@@ -8,6 +8,7 @@ use dealhouse_warehouse::schema::STAGES;
 use serde::Deserialize;
 use url::Url;
 
+use super::wire::MAX_REQUESTS_PER_SECOND;
 use crate::source_config::{default_chunk_rows, default_lookback, default_max_retry_seconds};
 
 /// `kind = "amocrm"`: an amoCRM account read through API v4.
@@ -64,11 +65,8 @@ pub struct AmoCrmConfig {
     pub chunk_rows: usize,
 }
 
-/// The documented amoCRM API limit.
-pub const AMOCRM_MAX_RPS: u32 = 7;
-
 fn default_amocrm_rps() -> u32 {
-    AMOCRM_MAX_RPS
+    MAX_REQUESTS_PER_SECOND
 }
 
 impl AmoCrmConfig {
@@ -120,9 +118,9 @@ impl AmoCrmConfig {
                 }
             }
         }
-        if self.requests_per_second == 0 || self.requests_per_second > AMOCRM_MAX_RPS {
+        if self.requests_per_second == 0 || self.requests_per_second > MAX_REQUESTS_PER_SECOND {
             return Err(at.key("requests_per_second").issue(format!(
-                "must be between 1 and {AMOCRM_MAX_RPS} (amoCRM answers 429 above {AMOCRM_MAX_RPS} a second)"
+                "must be between 1 and {MAX_REQUESTS_PER_SECOND} (amoCRM answers 429 above {MAX_REQUESTS_PER_SECOND} a second)"
             )));
         }
         if self.chunk_rows == 0 {

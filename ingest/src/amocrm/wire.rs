@@ -2,8 +2,6 @@
 //! fixed status ids that the connector sends and reads, and that the amoCRM simulator
 //! ([`crate::simulators::amocrm`]) follows.
 
-use dealhouse_warehouse::config::AMOCRM_MAX_RPS;
-
 /// Most rows a list page carries (leads, companies, users).
 pub const MAX_LIMIT: usize = 250;
 /// Most events a page carries.
@@ -11,7 +9,7 @@ pub const MAX_EVENTS_LIMIT: usize = 100;
 /// Rows a page carries when `limit` is absent or above the maximum.
 pub const DEFAULT_LIMIT: usize = 50;
 /// Requests a second an account accepts; above it the account answers 429.
-pub const MAX_REQUESTS_PER_SECOND: u32 = AMOCRM_MAX_RPS;
+pub const MAX_REQUESTS_PER_SECOND: u32 = 7;
 
 /// Leads (deals), paged.
 pub const LEADS: &str = "/api/v4/leads";
