@@ -65,6 +65,8 @@ impl Table {
 /// The unit of a measure, which also fixes its JSON type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
+// `MetricUnit` is the name metrics.toml uses (`unit = "metric_unit"`).
+#[allow(clippy::enum_variant_names)]
 pub enum Unit {
     /// A count: a JSON integer.
     Count,

@@ -299,7 +299,7 @@ impl Visitor for Walker<'_> {
                     }),
                     _ => None,
                 };
-                if !size.is_some_and(|n| n.unsigned_abs() <= self.limits.max_sized_argument) {
+                if size.is_none_or(|n| n.unsigned_abs() > self.limits.max_sized_argument) {
                     return ControlFlow::Break(refuse(
                         RefusalCode::FunctionNotAllowed,
                         format!(

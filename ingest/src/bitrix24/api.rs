@@ -207,9 +207,8 @@ impl Bitrix24Api {
                 _ => vec![],
             }
         };
-        let mut out = BatchReply::default();
-        out.results = section("result").into_iter().collect();
-        out.errors = section("result_error")
+        let results = section("result").into_iter().collect();
+        let errors = section("result_error")
             .into_iter()
             .map(|(k, v)| {
                 let code = v.get("error").and_then(Value::as_str).unwrap_or("error");
@@ -217,7 +216,7 @@ impl Bitrix24Api {
                 (k, format!("{code} {description}").trim().to_string())
             })
             .collect();
-        out.totals = section("result_total")
+        let totals = section("result_total")
             .into_iter()
             .filter_map(|(k, v)| match v {
                 Value::Number(n) => n.as_u64().map(|n| (k, n)),
@@ -225,7 +224,7 @@ impl Bitrix24Api {
                 _ => None,
             })
             .collect();
-        Ok(out)
+        Ok(BatchReply { results, errors, totals })
     }
 
     /// Every row of a small list method, following `next` (offset paging).

@@ -32,6 +32,10 @@ pub(super) struct FileReader<'a> {
     pub sink: &'a ChunkSink,
 }
 
+/// A JSON Lines line as read: its 1-based number, its text, and its values by column (or why
+/// the line is not a record).
+type JsonLine<'t> = (usize, &'t str, std::result::Result<Vec<(usize, RawValue)>, String>);
+
 impl FileReader<'_> {
     /// Pushes the file's rows into the mapper, sending full chunks on (without a cursor).
     /// False when the sync stopped reading.
@@ -234,7 +238,7 @@ impl FileReader<'_> {
     fn read_jsonl(&mut self, text: &str) -> Result<bool> {
         let mut headers: Vec<String> = vec![];
         let mut index = std::collections::HashMap::<String, usize>::new();
-        let mut lines: Vec<(usize, &str, std::result::Result<Vec<(usize, RawValue)>, String>)> = vec![];
+        let mut lines: Vec<JsonLine<'_>> = vec![];
         for (i, line) in text.split('\n').enumerate() {
             let line = line.strip_suffix('\r').unwrap_or(line);
             if line.trim().is_empty() {

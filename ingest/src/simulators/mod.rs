@@ -12,3 +12,33 @@
 
 pub mod amocrm;
 pub mod bitrix24;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// The records of a recorded `.jsonl` file (blank lines skipped), each with the id `id_of` finds
+/// in it and its line as written; a line that is not JSON or has no id refuses the file, naming
+/// the line and `what_id` (the id field the vendor uses).
+fn json_lines<'t, K>(
+    path: &Path,
+    text: &'t str,
+    what_id: &str,
+    id_of: impl Fn(&Value) -> Option<K>,
+) -> Result<Vec<(K, Value, &'t str)>> {
+    let mut records = vec![];
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad =
+            |message: String| Error::File { path: path.to_path_buf(), message: format!("line {}: {message}", i + 1) };
+        let record: Value = serde_json::from_str(line).map_err(|e| bad(format!("not a JSON record ({e})")))?;
+        let id = id_of(&record).ok_or_else(|| bad(format!("the record has no {what_id}")))?;
+        records.push((id, record, line));
+    }
+    Ok(records)
+}

@@ -76,19 +76,7 @@ impl Bitrix24SimulatorData {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| Error::File { path: path.clone(), message: format!("cannot read it: {e}") })?;
             let table = data.tables.entry(method).or_default();
-            for (i, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() {
-                    continue;
-                }
-                let record: Value = serde_json::from_str(line).map_err(|e| Error::File {
-                    path: path.clone(),
-                    message: format!("line {}: not a JSON record ({e})", i + 1),
-                })?;
-                let id = record_id(&record).ok_or_else(|| Error::File {
-                    path: path.clone(),
-                    message: format!("line {}: the record has no integer `ID`", i + 1),
-                })?;
+            for (id, _, line) in super::json_lines(&path, &text, "integer `ID`", record_id)? {
                 table.rows.insert(id, line.into());
             }
             files += 1;
