@@ -1,11 +1,14 @@
-//! The one HTTP client of the tests: blocking HTTP/1.1 over a std `TcpStream`, for servers on
-//! loopback (`dealhouse serve`, the local S3 server). One request per connection; the body is read
-//! by its `Content-Length` or chunks, so a server that keeps the connection open does not stall it.
+//! The one HTTP client of the tests, for servers on loopback (`dealhouse serve`, the local S3
+//! server): blocking calls over hyper's client (the transport fantoccini already brings), each on
+//! its own current-thread runtime, so a test needs no async.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 /// A response: status code and body bytes.
@@ -34,21 +37,32 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// One request to `addr` (`HOST:PORT`) with `Connection: close`: raw body bytes, extra headers.
+/// One request to `addr` (`HOST:PORT`): raw body bytes, extra headers. Panics naming the request
+/// when the server cannot be reached or does not answer within two minutes.
 pub fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(120))).ok();
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+    let what = format!("{method} {path} to {addr}");
+    let mut request = http::Request::builder()
+        .method(http::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{what}: {e}")))
+        .uri(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())
-        .and_then(|_| s.write_all(body))
-        .unwrap_or_else(|e| panic!("{method} {path} to {addr}: cannot write the request: {e}"));
-    read_response(BufReader::new(s))
-        .unwrap_or_else(|e| panic!("{method} {path} to {addr}: cannot read the response: {e}"))
+    let request = request.body(Full::new(Bytes::copy_from_slice(body))).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let answer = async {
+            let response = client.request(request).await.map_err(|e| format!("{e:?}"))?;
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes().to_vec();
+            Ok::<_, String>(Response { status, body })
+        };
+        match tokio::time::timeout(Duration::from_secs(120), answer).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => panic!("{what}: {e}"),
+            Err(_) => panic!("{what}: no answer within 120 s"),
+        }
+    })
 }
 
 /// One request with an optional JSON body; returns status and body text.
@@ -69,63 +83,36 @@ pub fn get_json(addr: &str, path: &str) -> Value {
     response.json()
 }
 
-/// Reads the head, then exactly the body its headers announce.
-fn read_response(mut reader: impl BufRead) -> std::io::Result<Response> {
-    let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line)?;
-        if n == 0 || line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| bad(format!("no status code in {head:?}")))?;
-    let lower = head.to_ascii_lowercase();
-    let length =
-        lower.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
-    let mut body = vec![];
-    if let Some(n) = length {
-        body.resize(n, 0);
-        reader.read_exact(&mut body)?;
-    } else if lower.contains("transfer-encoding: chunked") {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim(), 16).map_err(|e| bad(format!("chunk size {size:?}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk)?;
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        reader.read_to_end(&mut body)?;
-    }
-    Ok(Response { status, body })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::read_response;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use super::send;
+
+    /// A server on loopback that answers every connection with `answer`, then closes it.
+    fn answering(answer: &'static [u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("its address").to_string();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(answer);
+            }
+        });
+        addr
+    }
 
     #[test]
     fn reads_sized_chunked_and_closed_bodies() {
-        let sized = read_response(&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello, and more"[..]).unwrap();
+        let sized = send(&answering(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"), "GET", "/", &[], &[]);
         assert_eq!((sized.status, sized.text().as_str()), (200, "hello"));
-        let chunked = read_response(
-            &b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"[..],
-        )
-        .unwrap();
+        let chunked = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let chunked = send(&answering(chunked), "GET", "/", &[], &[]);
         assert_eq!((chunked.status, chunked.text().as_str()), (404, "abcde"));
-        let closed = read_response(&b"HTTP/1.1 500 Oops\r\n\r\nto the end"[..]).unwrap();
+        let closed = b"HTTP/1.1 500 Oops\r\nConnection: close\r\n\r\nto the end";
+        let closed = send(&answering(closed), "POST", "/x", &[], b"{}");
         assert_eq!((closed.status, closed.text().as_str()), (500, "to the end"));
-        assert!(read_response(&b"garbage"[..]).is_err());
     }
 }
