@@ -1,4 +1,4 @@
--- Every intake request with its migration status: recorded by the CRM itself (unified) or by a legacy intake system, on or after its branch's switch to the CRM, orphaned (neither rejected nor linked to an existing deal), dated in the branch's time zone.
+-- Every intake request with its migration status: recorded by the CRM itself (unified) or by a legacy intake system, on or after its branch's switch to the CRM, orphaned (neither rejected nor linked to an existing deal; a deal deleted upstream no longer counts), dated in the branch's time zone.
 -- column request_id: the request
 -- column branch_id: the branch it came in at
 -- column holding_id: the branch's holding
@@ -10,7 +10,7 @@
 -- column month: local month it was received in (first day)
 -- column unified: recorded by a system that also holds deals (the CRM); false for legacy intake systems
 -- column after_switch: received on or after its branch's crm_switch_date (local day)
--- column orphan: neither rejected nor linked to an existing deal
+-- column orphan: neither rejected nor linked to an existing deal (one not deleted upstream)
 -- column age_days: whole days from created_at to the reference time
 -- test: unique(request_id)
 -- test: not_null(request_id, time_zone, created_at, month, unified, after_switch, orphan)
@@ -19,7 +19,7 @@ with crm as (
     select distinct source_system from deals
 ),
 linked as (
-    select distinct deal_id from deals
+    select distinct deal_id from deals where not deleted
 ),
 ref as (
     select reference_time from stg_reference_time

@@ -1,4 +1,4 @@
--- Activities with the responsible manager resolved (1C contract_signed rows carry none: the deal's manager is taken), the manager's branch, its time zone and the local day.
+-- Activities with the responsible manager resolved (1C contract_signed rows carry none: the deal's manager is taken), the manager's branch, its time zone and the local day. Activities of a deal deleted upstream are left out: the CRMs delete them with the deal.
 -- column activity_id: canonical activity id
 -- column deal_id: deal the activity belongs to, if any
 -- column activity_type: call, meeting, email, proposal_sent, contract_signed or task
@@ -12,6 +12,7 @@
 -- test: unique(activity_id)
 -- test: not_null(activity_id, activity_type, at, local_date)
 -- test: accepted_values(activity_type: call, meeting, email, proposal_sent, contract_signed, task)
+-- test: sql: select a.activity_id from stg_activity a join deals d on d.deal_id = a.deal_id where d.deleted
 select
     a.activity_id,
     a.activity_type,
@@ -27,3 +28,6 @@ from activities a
 left join stg_deal d on d.deal_id = a.deal_id
 left join managers m on m.manager_id = coalesce(a.manager_id, d.manager_id)
 left join branches b on b.branch_id = coalesce(m.branch_id, d.branch_id)
+-- Not a join on stg_deal: a deal that is merely unknown (not synced yet, quarantined) keeps its
+-- activities; only a deal known to be deleted takes them along.
+where a.deal_id is null or a.deal_id not in (select deal_id from deals where deleted)
