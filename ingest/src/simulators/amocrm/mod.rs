@@ -1,5 +1,5 @@
-//! The amoCRM simulator: serves leads, events, users, pipelines, companies and loss reasons
-//! held in memory over the API v4 wire format, so tests (and `simulate_from` projects) pull
+//! The amoCRM simulator: serves leads, events, users, pipelines, companies, loss reasons, tasks
+//! and notes held in memory over the API v4 wire format, so tests (and `simulate_from` projects) pull
 //! through the same connector code as a real account. Paths, page limits and the rate limit
 //! come from the connector's [`crate::amocrm::wire`].
 //!
@@ -18,6 +18,8 @@
 //!   `with=only_deleted` (deleted leads as `{id, updated_at, is_deleted}`; otherwise deleted leads
 //!   are left out). `GET /api/v4/leads/pipelines` (statuses under `_embedded.statuses`) and
 //!   `GET /api/v4/leads/loss_reasons` are not paged.
+//! - `GET /api/v4/tasks` and `GET /api/v4/{leads,contacts,companies}/notes`, paged like leads
+//!   (at most 250), with their documented filters and orders ([`tasks_notes`]).
 //! - `Authorization: Bearer <token>`; anything else is 401 `application/problem+json`
 //!   `{title, type, status, detail}`. Bad parameters are 400 with `validation-errors`.
 //! - At most 7 requests a second (a sliding one-second window); above it 429 with a non-JSON
@@ -43,9 +45,13 @@ use serde_json::{Value, json};
 
 mod leads;
 mod params;
+mod tasks_notes;
 
 use self::params::Query;
-use crate::amocrm::wire::{COMPANIES, EVENTS, LEADS, LOSS_REASONS, MAX_REQUESTS_PER_SECOND, PIPELINES, USERS};
+use crate::amocrm::wire::{
+    COMPANIES, COMPANY_NOTES, CONTACT_NOTES, EVENTS, LEAD_NOTES, LEADS, LOSS_REASONS, MAX_REQUESTS_PER_SECOND,
+    PIPELINES, TASKS, USERS,
+};
 use crate::{Error, Result};
 
 /// The simulated account's data, by id. Records are kept as amoCRM returns them, minus `_links`.
@@ -63,10 +69,30 @@ pub struct AmoCrmSimulatorData {
     pub companies: BTreeMap<i64, Value>,
     /// Loss reasons by id.
     pub loss_reasons: BTreeMap<i64, Value>,
+    /// Tasks by id, each with its `entity_type` and `entity_id`.
+    pub tasks: BTreeMap<i64, Value>,
+    /// Notes of leads by id (`entity_id` is the lead).
+    pub lead_notes: BTreeMap<i64, Value>,
+    /// Notes of contacts by id.
+    pub contact_notes: BTreeMap<i64, Value>,
+    /// Notes of companies by id.
+    pub company_notes: BTreeMap<i64, Value>,
 }
 
-/// Files of a recorded account folder, one JSON record per line.
-pub const FILES: [&str; 6] = ["leads", "events", "users", "pipelines", "companies", "loss_reasons"];
+/// Files of a recorded account folder, one JSON record per line; `<entity>_notes` hold the
+/// notes of that entity type (a note does not name its entity type itself).
+pub const FILES: [&str; 10] = [
+    "leads",
+    "events",
+    "users",
+    "pipelines",
+    "companies",
+    "loss_reasons",
+    "tasks",
+    "leads_notes",
+    "contacts_notes",
+    "companies_notes",
+];
 
 impl AmoCrmSimulatorData {
     /// Loads `<entity>.jsonl` files from `dir` (see [`FILES`]); a missing file is an empty entity.
@@ -103,6 +129,10 @@ impl AmoCrmSimulatorData {
                 "users" => &mut data.users,
                 "pipelines" => &mut data.pipelines,
                 "companies" => &mut data.companies,
+                "tasks" => &mut data.tasks,
+                "leads_notes" => &mut data.lead_notes,
+                "contacts_notes" => &mut data.contact_notes,
+                "companies_notes" => &mut data.company_notes,
                 _ => &mut data.loss_reasons,
             };
             let records = super::json_lines(&path, &text, "`id`", |r| r.get("id").and_then(Value::as_i64))?;
@@ -130,6 +160,19 @@ impl AmoCrmSimulatorData {
         let Some(Value::Object(lead)) = self.leads.get_mut(&id) else { return false };
         change(lead);
         lead.insert("updated_at".into(), json!(updated_at));
+        true
+    }
+
+    /// Changes a task in place and stamps its `updated_at`; false when there is no such task.
+    pub fn update_task(
+        &mut self,
+        id: i64,
+        updated_at: i64,
+        change: impl FnOnce(&mut serde_json::Map<String, Value>),
+    ) -> bool {
+        let Some(Value::Object(task)) = self.tasks.get_mut(&id) else { return false };
+        change(task);
+        task.insert("updated_at".into(), json!(updated_at));
         true
     }
 }
@@ -379,6 +422,10 @@ fn route(state: &SimulatorState, data: &AmoCrmSimulatorData, path: &str, q: &Que
         COMPANIES => leads::companies(state, data, q),
         USERS => leads::users(state, data, q),
         EVENTS => leads::events(state, data, q),
+        TASKS => tasks_notes::tasks(state, data, q),
+        LEAD_NOTES => tasks_notes::notes(state, "leads", &data.lead_notes, q),
+        CONTACT_NOTES => tasks_notes::notes(state, "contacts", &data.contact_notes, q),
+        COMPANY_NOTES => tasks_notes::notes(state, "companies", &data.company_notes, q),
         PIPELINES => {
             let items: Vec<Value> = data.pipelines.values().map(|p| with_self(state, "leads/pipelines", p)).collect();
             hal(json!({

@@ -156,9 +156,15 @@ pub(super) fn page_body(
 
 /// Sorts by `order[...]` (id, updated_at, created_at), then id; id ascending by default.
 pub(super) fn sort(rows: &mut [Value], q: &Query) -> std::result::Result<(), Response> {
+    sort_among(rows, q, &["created_at", "updated_at", "id"])
+}
+
+/// Sorts by `order[...]`, one of `fields` (what the list documents), then id; id ascending by
+/// default.
+pub(super) fn sort_among(rows: &mut [Value], q: &Query, fields: &[&str]) -> std::result::Result<(), Response> {
     let (field, ascending) = q.order().unwrap_or(("id".into(), true));
-    if !matches!(field.as_str(), "id" | "updated_at" | "created_at") {
-        return Err(invalid(&format!("order[{field}]"), "Sorting is available by created_at, updated_at, id."));
+    if !fields.contains(&field.as_str()) {
+        return Err(invalid(&format!("order[{field}]"), &format!("Sorting is available by {}.", fields.join(", "))));
     }
     rows.sort_by(|a, b| {
         let key = |r: &Value| (int_field(r, &field), int_field(r, "id"));
