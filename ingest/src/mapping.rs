@@ -20,7 +20,7 @@ use dealhouse_warehouse::datafusion::arrow::array::{
 };
 use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, TimeUnit};
 use dealhouse_warehouse::datafusion::arrow::record_batch::RecordBatch;
-use dealhouse_warehouse::schema::{QuarantineRecord, STAGES, TableDef, canonical_table, date_to_days};
+use dealhouse_warehouse::schema::{ACTIVITY_TYPES, QuarantineRecord, STAGES, TableDef, canonical_table, date_to_days};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use rust_decimal::Decimal;
@@ -41,7 +41,7 @@ const VOCABULARY: &[(&str, &str, &[&str])] = &[
     ("deals", "status", &["open", "won", "lost"]),
     ("deal_stage_changes", "from_stage", &STAGES),
     ("deal_stage_changes", "to_stage", &STAGES),
-    ("activities", "activity_type", &["call", "meeting", "email", "proposal_sent", "contract_signed", "task"]),
+    ("activities", "activity_type", &ACTIVITY_TYPES),
     ("activities", "direction", &["incoming", "outgoing"]),
     ("plans", "metric", &["won_amount", "commission", "deals_won", "calls", "meetings", "new_clients"]),
     ("intake_requests", "status", &["new", "in_progress", "done", "rejected"]),

@@ -519,6 +519,9 @@ pub fn schema_markdown() -> String {
 /// Canonical pipeline stages in order; `lost` is terminal and off the main path.
 pub const STAGES: [&str; 7] = ["new", "contact", "proposal", "negotiation", "contract", "won", "lost"];
 
+/// Canonical activity types (`activities.activity_type`).
+pub const ACTIVITY_TYPES: [&str; 6] = ["call", "meeting", "email", "proposal_sent", "contract_signed", "task"];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,12 +222,19 @@ pub(crate) struct Lister {
     key: &'static str,
     next: Option<String>,
     pages: u64,
+    /// The server's clock at the first answer, 204 included.
+    first_date: Option<DateTime<Utc>>,
 }
 
 impl Lister {
     /// A read starting at `first` (path and query).
     pub(crate) fn new(key: &'static str, first: String) -> Self {
-        Self { key, next: Some(first), pages: 0 }
+        Self { key, next: Some(first), pages: 0, first_date: None }
+    }
+
+    /// The server's clock when the list first answered (also when that answer was a 204).
+    pub(crate) fn first_date(&self) -> Option<DateTime<Utc>> {
+        self.first_date
     }
 
     /// The next page, or None when the list is done.
@@ -237,6 +244,7 @@ impl Lister {
         let path = request.split('?').next().unwrap_or(&request).to_string();
         let location: Arc<str> = format!("{path} page {}", self.pages).into();
         let answer = client.get(&request).await?;
+        self.first_date = self.first_date.or(answer.date);
         if answer.body.is_null() {
             debug!(path, page = self.pages, "204: no rows");
             return Ok(None);

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use dealhouse_warehouse::config::{ConfigIssue, KeyPath};
-use dealhouse_warehouse::schema::STAGES;
+use dealhouse_warehouse::schema::{ACTIVITY_TYPES, STAGES};
 use serde::Deserialize;
 use url::Url;
 
-use super::wire::MAX_REQUESTS_PER_SECOND;
+use super::wire::{MAX_REQUESTS_PER_SECOND, TASK_TYPE_CALL, TASK_TYPE_MEETING};
 use crate::source_config::{default_chunk_rows, default_lookback, default_max_retry_seconds};
 
 /// `kind = "amocrm"`: an amoCRM account read through API v4.
@@ -35,14 +35,25 @@ pub struct AmoCrmConfig {
     #[serde(default)]
     pub token_file: Option<PathBuf>,
     /// Serve this folder of recorded account data (`leads.jsonl`, `events.jsonl`, `users.jsonl`,
-    /// `pipelines.jsonl`, `companies.jsonl`, `loss_reasons.jsonl`) through a local amoCRM API and
-    /// pull from it (demo projects and tests). Relative to the project directory.
+    /// `pipelines.jsonl`, `companies.jsonl`, `loss_reasons.jsonl`, `tasks.jsonl`,
+    /// `leads_notes.jsonl`, `contacts_notes.jsonl`, `companies_notes.jsonl`) through a local
+    /// amoCRM API and pull from it (demo projects and tests). Relative to the project directory.
     #[serde(default)]
     pub simulate_from: Option<PathBuf>,
     /// Pipeline id -> (status id -> canonical stage: new, contact, proposal, negotiation or
     /// contract). Won (142) and lost (143) are fixed by amoCRM and need no entry.
     #[serde(default)]
     pub stages: BTreeMap<String, BTreeMap<String, String>>,
+    /// Task type id -> canonical activity type (call, meeting, email, proposal_sent,
+    /// contract_signed or task), on top of the built-in 1 = call ("Звонок") and 2 = meeting
+    /// ("Встреча"); an entry for 1 or 2 replaces the built-in one. Types not listed are `task`.
+    ///
+    /// ```toml
+    /// [sources.amo.task_types]
+    /// 2811130 = "proposal_sent"   # an account's own task type
+    /// ```
+    #[serde(default)]
+    pub task_types: BTreeMap<String, String>,
     /// Seconds re-read before the last cursor (amoCRM timestamps are whole seconds).
     #[serde(default = "default_lookback")]
     pub lookback_seconds: u64,
@@ -69,7 +80,20 @@ fn default_amocrm_rps() -> u32 {
     MAX_REQUESTS_PER_SECOND
 }
 
+/// Task types every amoCRM account has, and their canonical activity types.
+const BUILT_IN_TASK_TYPES: [(i64, &str); 2] = [(TASK_TYPE_CALL, "call"), (TASK_TYPE_MEETING, "meeting")];
+
 impl AmoCrmConfig {
+    /// The canonical activity type of a task of type `task_type_id`: `task_types`, then the
+    /// built-in types, else `task`.
+    pub(crate) fn task_type(&self, task_type_id: i64) -> &str {
+        let configured = self.task_types.iter().find(|(id, _)| id.trim().parse::<i64>().ok() == Some(task_type_id));
+        match configured {
+            Some((_, kind)) => kind,
+            None => BUILT_IN_TASK_TYPES.iter().find(|(id, _)| *id == task_type_id).map_or("task", |(_, kind)| kind),
+        }
+    }
+
     /// An address and a token (or recorded data), open stages by pipeline and status ids, and
     /// pacing within the API's limits. `at` is `sources.<name>`.
     pub(crate) fn validate(&self, at: &KeyPath) -> Result<(), ConfigIssue> {
@@ -116,6 +140,19 @@ impl AmoCrmConfig {
                          won and lost come from statuses 142 and 143"
                     )));
                 }
+            }
+        }
+        for (id, kind) in &self.task_types {
+            let key = at.keys(["task_types", id.as_str()]);
+            if !id.trim().parse::<i64>().is_ok_and(|i| i > 0) {
+                return Err(key.issue(format!("`{id}` is not a task type id (a positive number)")));
+            }
+            if !ACTIVITY_TYPES.contains(&kind.as_str()) {
+                return Err(key.issue(format!(
+                    "`{kind}` is not a canonical activity type ({}); the account's task types are listed by \
+                     GET /api/v4/account?with=task_types",
+                    ACTIVITY_TYPES.join(", ")
+                )));
             }
         }
         if self.requests_per_second == 0 || self.requests_per_second > MAX_REQUESTS_PER_SECOND {
@@ -185,5 +222,35 @@ mod tests {
         assert!(e.contains("sources.amo.token_env"), "{e}");
         let e = parse(&ok.replace("commission_rate = \"0.1\"", "requests_per_second = 10")).unwrap_err().to_string();
         assert!(e.contains(":5") && e.contains("between 1 and 7"), "{e}");
+    }
+
+    #[test]
+    fn amocrm_task_types_have_defaults_and_are_validated_with_line_and_key() {
+        let base = "[sources.amo]\nkind = \"amocrm\"\nsimulate_from = \"account\"\n";
+        let amo = |text: &str| match parse(text).map(|c| c.get("amo").cloned()) {
+            Ok(Some(SourceConfig::AmoCrm(a))) => Ok(a),
+            Ok(_) => panic!("not parsed as amocrm"),
+            Err(e) => Err(e.to_string()),
+        };
+        let a = amo(base).unwrap();
+        assert_eq!([a.task_type(1), a.task_type(2), a.task_type(3)], ["call", "meeting", "task"]);
+        let a = amo(&format!("{base}\n[sources.amo.task_types]\n1 = \"task\"\n2811130 = \"proposal_sent\"\n")).unwrap();
+        assert_eq!(
+            [a.task_type(1), a.task_type(2), a.task_type(2811130)],
+            ["task", "meeting", "proposal_sent"],
+            "an entry replaces a built-in type; the others stay"
+        );
+        let e = amo(&format!("{base}\n[sources.amo.task_types]\n2 = \"meeting\"\n3 = \"visit\"\n")).unwrap_err();
+        assert!(
+            e.contains(":7")
+                && e.contains("sources.amo.task_types.3")
+                && e.contains("`visit` is not a canonical activity type"),
+            "{e}"
+        );
+        let e = amo(&format!("{base}\n[sources.amo.task_types]\nfollow_up = \"call\"\n")).unwrap_err();
+        assert!(
+            e.contains(":6") && e.contains("sources.amo.task_types.follow_up") && e.contains("not a task type id"),
+            "{e}"
+        );
     }
 }

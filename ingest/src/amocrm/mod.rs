@@ -3,7 +3,8 @@
 //!
 //! Streams, in read order: `managers` (`/api/v4/users`, read whole each sync), `clients`
 //! (`/api/v4/companies`) and `deals` (`/api/v4/leads?with=contacts`) by `updated_at`,
-//! `deal_stage_changes` (`/api/v4/events`, type `lead_status_changed`) by `created_at`. Users,
+//! `deal_stage_changes` (`/api/v4/events`, type `lead_status_changed`) by `created_at`,
+//! `activities` (tasks and call notes, by `updated_at`: [`activities`]). Users,
 //! pipelines (with their statuses) and loss reasons are read once per source as reference data;
 //! `check` validates the `[stages]` config against the account's pipelines.
 //!
@@ -21,6 +22,10 @@
 //! leaves deleted leads out of the normal list (they appear only under `with=only_deleted`, as
 //! bare ids), so rows already in the warehouse are not flagged by a cursor read.
 
+mod activities;
+mod activity_records;
+#[cfg(test)]
+mod activity_tests;
 mod api;
 pub mod config;
 mod records;
@@ -49,9 +54,9 @@ use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 
 /// Canonical tables this source fills, in read order.
-const TABLES: [&str; 4] = ["managers", "clients", "deals", "deal_stage_changes"];
+const TABLES: [&str; 5] = ["managers", "clients", "deals", "deal_stage_changes", activities::ACTIVITIES];
 
-/// Pulls leads, companies, users and lead status changes from an amoCRM account.
+/// Pulls leads, companies, users, lead status changes, tasks and calls from an amoCRM account.
 pub struct AmoCrmSource {
     ctx: SourceContext,
     config: AmoCrmConfig,
@@ -250,11 +255,7 @@ impl AmoCrmSource {
         st.lister = Some(lister);
         let cursor = if end {
             st.finished = true;
-            // Records changed after the read began may have been passed over: re-read from then.
-            st.max_seen.map(|m| {
-                let at = st.started.map_or(m, |s| m.min(s));
-                DateTime::from_timestamp(at, 0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Secs, true)
-            })
+            resume_cursor(st.max_seen, st.started)
         } else {
             None
         };
@@ -291,6 +292,16 @@ struct ReadState {
     /// A chunk was handed out already.
     emitted: bool,
     finished: bool,
+}
+
+/// Where the next read resumes: the newest change seen, or the server's clock when the read
+/// began if that is earlier (records changed after the read began may have been passed over);
+/// None when nothing was seen.
+fn resume_cursor(max_seen: Option<i64>, started: Option<i64>) -> Option<String> {
+    max_seen.map(|m| {
+        let at = started.map_or(m, |s| m.min(s));
+        DateTime::from_timestamp(at, 0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Secs, true)
+    })
 }
 
 /// The token and a description of where it came from (never the token itself).
@@ -420,6 +431,9 @@ impl Source for AmoCrmSource {
         if !TABLES.contains(&table) {
             let e = self.unknown_table(table);
             return Box::pin(futures::stream::once(async move { Err(e) }));
+        }
+        if table == activities::ACTIVITIES {
+            return self.read_activities(cursor.as_deref());
         }
         let state = ReadState {
             table,

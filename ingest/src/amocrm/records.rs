@@ -26,7 +26,7 @@ pub(crate) fn int(record: &Value, field: &str) -> Option<i64> {
 }
 
 /// A text field, trimmed; empty means absent.
-fn text(record: &Value, field: &str) -> Option<String> {
+pub(crate) fn text(record: &Value, field: &str) -> Option<String> {
     match record.get(field)? {
         Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
         Value::Number(n) => Some(n.to_string()),
@@ -41,7 +41,7 @@ pub(crate) fn id_text(record: &Value) -> Option<String> {
 
 /// A Unix-seconds field: Ok(None) when absent, null or 0, an error naming the field when it is
 /// not a time.
-fn unix(record: &Value, field: &str) -> Result<Option<DateTime<Utc>>, String> {
+pub(crate) fn unix(record: &Value, field: &str) -> Result<Option<DateTime<Utc>>, String> {
     match record.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_i64() {
@@ -54,7 +54,7 @@ fn unix(record: &Value, field: &str) -> Result<Option<DateTime<Utc>>, String> {
     }
 }
 
-fn required_unix(record: &Value, field: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn required_unix(record: &Value, field: &str) -> Result<DateTime<Utc>, String> {
     unix(record, field)?.ok_or_else(|| format!("{field} is missing"))
 }
 
@@ -121,12 +121,12 @@ pub(crate) struct AmoCrmRecords<'a> {
 }
 
 impl AmoCrmRecords<'_> {
-    fn id(&self, upstream: impl std::fmt::Display) -> String {
+    pub(crate) fn id(&self, upstream: impl std::fmt::Display) -> String {
         format!("{}:{upstream}", self.source)
     }
 
     /// A user reference (`responsible_user_id`, `created_by`): 0 is "nobody" (a robot).
-    fn user(&self, record: &Value, field: &str) -> Option<String> {
+    pub(crate) fn user(&self, record: &Value, field: &str) -> Option<String> {
         int(record, field).filter(|u| *u != 0).map(|u| self.id(u))
     }
 

@@ -17,11 +17,11 @@ use crate::simulators::amocrm::{AmoCrmSimulator, AmoCrmSimulatorData, FailurePla
 use crate::sync::{LogProgress, SyncOptions, SyncReport, sync_project};
 
 /// 2023-11-14T22:13:20Z.
-const BASE: i64 = 1_700_000_000;
+pub(super) const BASE: i64 = 1_700_000_000;
 const P1: i64 = 1001;
 const P2: i64 = 2002;
-const TOKEN: &str = "amo-test-token-5f3c9e";
-const COMPANIES: i64 = 50;
+pub(super) const TOKEN: &str = "amo-test-token-5f3c9e";
+pub(super) const COMPANIES: i64 = 50;
 
 /// Status ids of a pipeline in funnel order; index 3 is won (142), 4 lost (143).
 fn statuses(pipeline: i64) -> [i64; 5] {
@@ -47,15 +47,15 @@ fn path(i: i64) -> Vec<usize> {
     }
 }
 
-fn updated(i: i64) -> i64 {
+pub(super) fn updated(i: i64) -> i64 {
     BASE + i * 10
 }
 
-fn created(i: i64) -> i64 {
+pub(super) fn created(i: i64) -> i64 {
     BASE + i * 60 - 86_400
 }
 
-fn user_of(i: i64) -> i64 {
+pub(super) fn user_of(i: i64) -> i64 {
     (i % 4) + 1
 }
 
@@ -85,7 +85,7 @@ fn event_record(id: &str, lead: i64, from: (i64, i64), to: (i64, i64), at: i64, 
 }
 
 /// An account with `leads` leads, their status events, 4 users, 2 pipelines and `companies`.
-fn account(leads: i64, companies: i64) -> AmoCrmSimulatorData {
+pub(super) fn account(leads: i64, companies: i64) -> AmoCrmSimulatorData {
     let mut d = AmoCrmSimulatorData::default();
     for (id, name, active, group) in
         [(1, "Анна", true, 10), (2, "Борис", true, 10), (3, "Вера", true, 20), (4, "Глеб", false, 0)]
@@ -142,7 +142,7 @@ fn account(leads: i64, companies: i64) -> AmoCrmSimulatorData {
 
 /// A project with one amoCRM source `amo` reading `base_url` (or `simulate_from = "account"`
 /// when None), the token in `amo.token`. `extra` goes into `[sources.amo]`, `tail` at the end.
-fn project(dir: &Path, base_url: Option<&str>, token: &str, extra: &str, tail: &str) -> Arc<Project> {
+pub(super) fn project(dir: &Path, base_url: Option<&str>, token: &str, extra: &str, tail: &str) -> Arc<Project> {
     std::fs::write(dir.join("amo.token"), format!("{token}\n")).unwrap();
     let origin = match base_url {
         Some(url) => format!("base_url = \"{url}\"\ntoken_file = \"amo.token\""),
@@ -198,20 +198,20 @@ inn_field_id = 77
     Arc::new(Project { dir: dir.to_path_buf(), config })
 }
 
-fn warehouse(project: &Project) -> Warehouse {
+pub(super) fn warehouse(project: &Project) -> Warehouse {
     Warehouse::new(project.warehouse_url().unwrap(), HashMap::new())
 }
 
-async fn sync(project: &Arc<Project>, wh: &Warehouse) -> SyncReport {
+pub(super) async fn sync(project: &Arc<Project>, wh: &Warehouse) -> SyncReport {
     sync_project(project.clone(), wh, &SyncOptions::default(), &LogProgress).await.unwrap()
 }
 
-fn amo_error(report: &SyncReport) -> Option<String> {
+pub(super) fn amo_error(report: &SyncReport) -> Option<String> {
     report.sources.iter().find(|s| s.name == "amo").and_then(|s| s.error.clone())
 }
 
 /// (read, inserted, updated) of one table in a report.
-fn counts(report: &SyncReport, table: &str) -> (u64, u64, u64) {
+pub(super) fn counts(report: &SyncReport, table: &str) -> (u64, u64, u64) {
     let t = report
         .sources
         .iter()
@@ -221,7 +221,7 @@ fn counts(report: &SyncReport, table: &str) -> (u64, u64, u64) {
     (t.read, t.inserted, t.updated)
 }
 
-async fn query(wh: &Warehouse, sql: &str) -> Vec<Vec<String>> {
+pub(super) async fn query(wh: &Warehouse, sql: &str) -> Vec<Vec<String>> {
     let session = QuerySession::open(wh).await.unwrap();
     let mut out = vec![];
     for b in session.query(sql).await.unwrap() {
@@ -239,11 +239,11 @@ async fn query(wh: &Warehouse, sql: &str) -> Vec<Vec<String>> {
     out
 }
 
-async fn one(wh: &Warehouse, sql: &str) -> String {
+pub(super) async fn one(wh: &Warehouse, sql: &str) -> String {
     query(wh, sql).await.remove(0).remove(0)
 }
 
-fn branch_of_user(u: i64) -> &'static str {
+pub(super) fn branch_of_user(u: i64) -> &'static str {
     match u {
         1 | 2 => "msk",
         3 => "spb",

@@ -30,3 +30,44 @@ pub const LEAD_STATUS_CHANGED: &str = "lead_status_changed";
 pub const WON: i64 = 142;
 /// Status id of "lost" in every pipeline.
 pub const LOST: i64 = 143;
+
+/// Tasks (calls, meetings, to-dos linked to leads, contacts or companies), paged.
+pub const TASKS: &str = "/api/v4/tasks";
+/// Notes of leads, paged; each note list is per entity type.
+pub const LEAD_NOTES: &str = "/api/v4/leads/notes";
+/// Notes of contacts, paged.
+pub const CONTACT_NOTES: &str = "/api/v4/contacts/notes";
+/// Notes of companies, paged.
+pub const COMPANY_NOTES: &str = "/api/v4/companies/notes";
+
+/// `entity_type` of a task linked to a lead (and the notes path's first segment).
+pub const ENTITY_LEADS: &str = "leads";
+/// `entity_type` of a task linked to a contact.
+pub const ENTITY_CONTACTS: &str = "contacts";
+/// `entity_type` of a task linked to a company.
+pub const ENTITY_COMPANIES: &str = "companies";
+
+/// Note type of an incoming call.
+pub const CALL_IN: &str = "call_in";
+/// Note type of an outgoing call.
+pub const CALL_OUT: &str = "call_out";
+
+/// Task type id of "Звонок" (call; Kommo's English interface names it "Follow-up").
+pub const TASK_TYPE_CALL: i64 = 1;
+/// Task type id of "Встреча" (meeting). Accounts add their own types with other ids.
+pub const TASK_TYPE_MEETING: i64 = 2;
+
+/// `params.call_status` of a call note, as amoCRM's own PHP library (`CallInterface`) numbers
+/// them, with what each means.
+pub const CALL_STATUSES: [(i64, &str); 8] = [
+    (1, "left a message"),
+    (2, "call back later"),
+    (3, "not in place"),
+    (4, "conversation held"),
+    (5, "wrong number"),
+    (6, "not reached"),
+    (7, "busy"),
+    (8, "undefined"),
+];
+/// Call statuses of calls that did not connect: wrong number, not reached, busy.
+pub const CALL_NOT_CONNECTED: [i64; 3] = [5, 6, 7];

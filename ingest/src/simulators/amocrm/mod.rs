@@ -1,5 +1,5 @@
-//! The amoCRM simulator: serves leads, events, users, pipelines, companies and loss reasons
-//! held in memory over the API v4 wire format, so tests (and `simulate_from` projects) pull
+//! The amoCRM simulator: serves leads, events, users, pipelines, companies, loss reasons, tasks
+//! and notes held in memory over the API v4 wire format, so tests (and `simulate_from` projects) pull
 //! through the same connector code as a real account. Paths, page limits and the rate limit
 //! come from the connector's [`crate::amocrm::wire`].
 //!
@@ -18,6 +18,8 @@
 //!   `with=only_deleted` (deleted leads as `{id, updated_at, is_deleted}`; otherwise deleted leads
 //!   are left out). `GET /api/v4/leads/pipelines` (statuses under `_embedded.statuses`) and
 //!   `GET /api/v4/leads/loss_reasons` are not paged.
+//! - `GET /api/v4/tasks` and `GET /api/v4/{leads,contacts,companies}/notes`, paged like leads
+//!   (at most 250), with their documented filters and orders ([`tasks_notes`]).
 //! - `Authorization: Bearer <token>`; anything else is 401 `application/problem+json`
 //!   `{title, type, status, detail}`. Bad parameters are 400 with `validation-errors`.
 //! - At most 7 requests a second (a sliding one-second window); above it 429 with a non-JSON
@@ -41,9 +43,14 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+mod leads;
+mod params;
+mod tasks_notes;
+
+use self::params::Query;
 use crate::amocrm::wire::{
-    COMPANIES, DEFAULT_LIMIT, EVENTS, LEADS, LOSS_REASONS, MAX_EVENTS_LIMIT, MAX_LIMIT, MAX_REQUESTS_PER_SECOND,
-    PIPELINES, USERS,
+    COMPANIES, COMPANY_NOTES, CONTACT_NOTES, EVENTS, LEAD_NOTES, LEADS, LOSS_REASONS, MAX_REQUESTS_PER_SECOND,
+    PIPELINES, TASKS, USERS,
 };
 use crate::{Error, Result};
 
@@ -62,10 +69,30 @@ pub struct AmoCrmSimulatorData {
     pub companies: BTreeMap<i64, Value>,
     /// Loss reasons by id.
     pub loss_reasons: BTreeMap<i64, Value>,
+    /// Tasks by id, each with its `entity_type` and `entity_id`.
+    pub tasks: BTreeMap<i64, Value>,
+    /// Notes of leads by id (`entity_id` is the lead).
+    pub lead_notes: BTreeMap<i64, Value>,
+    /// Notes of contacts by id.
+    pub contact_notes: BTreeMap<i64, Value>,
+    /// Notes of companies by id.
+    pub company_notes: BTreeMap<i64, Value>,
 }
 
-/// Files of a recorded account folder, one JSON record per line.
-pub const FILES: [&str; 6] = ["leads", "events", "users", "pipelines", "companies", "loss_reasons"];
+/// Files of a recorded account folder, one JSON record per line; `<entity>_notes` hold the
+/// notes of that entity type (a note does not name its entity type itself).
+pub const FILES: [&str; 10] = [
+    "leads",
+    "events",
+    "users",
+    "pipelines",
+    "companies",
+    "loss_reasons",
+    "tasks",
+    "leads_notes",
+    "contacts_notes",
+    "companies_notes",
+];
 
 impl AmoCrmSimulatorData {
     /// Loads `<entity>.jsonl` files from `dir` (see [`FILES`]); a missing file is an empty entity.
@@ -102,6 +129,10 @@ impl AmoCrmSimulatorData {
                 "users" => &mut data.users,
                 "pipelines" => &mut data.pipelines,
                 "companies" => &mut data.companies,
+                "tasks" => &mut data.tasks,
+                "leads_notes" => &mut data.lead_notes,
+                "contacts_notes" => &mut data.contact_notes,
+                "companies_notes" => &mut data.company_notes,
                 _ => &mut data.loss_reasons,
             };
             let records = super::json_lines(&path, &text, "`id`", |r| r.get("id").and_then(Value::as_i64))?;
@@ -129,6 +160,19 @@ impl AmoCrmSimulatorData {
         let Some(Value::Object(lead)) = self.leads.get_mut(&id) else { return false };
         change(lead);
         lead.insert("updated_at".into(), json!(updated_at));
+        true
+    }
+
+    /// Changes a task in place and stamps its `updated_at`; false when there is no such task.
+    pub fn update_task(
+        &mut self,
+        id: i64,
+        updated_at: i64,
+        change: impl FnOnce(&mut serde_json::Map<String, Value>),
+    ) -> bool {
+        let Some(Value::Object(task)) = self.tasks.get_mut(&id) else { return false };
+        change(task);
+        task.insert("updated_at".into(), json!(updated_at));
         true
     }
 }
@@ -374,10 +418,14 @@ fn injected(state: &SimulatorState, path: &str) -> Option<Response> {
 
 fn route(state: &SimulatorState, data: &AmoCrmSimulatorData, path: &str, q: &Query) -> Response {
     match path {
-        LEADS => leads(state, data, q),
-        COMPANIES => companies(state, data, q),
-        USERS => users(state, data, q),
-        EVENTS => events(state, data, q),
+        LEADS => leads::leads(state, data, q),
+        COMPANIES => leads::companies(state, data, q),
+        USERS => leads::users(state, data, q),
+        EVENTS => leads::events(state, data, q),
+        TASKS => tasks_notes::tasks(state, data, q),
+        LEAD_NOTES => tasks_notes::notes(state, "leads", &data.lead_notes, q),
+        CONTACT_NOTES => tasks_notes::notes(state, "contacts", &data.contact_notes, q),
+        COMPANY_NOTES => tasks_notes::notes(state, "companies", &data.company_notes, q),
         PIPELINES => {
             let items: Vec<Value> = data.pipelines.values().map(|p| with_self(state, "leads/pipelines", p)).collect();
             hal(json!({
@@ -408,271 +456,6 @@ fn with_self(state: &SimulatorState, collection: &str, record: &Value) -> Value 
         m.insert("_links".into(), json!({"self": {"href": format!("{}/api/v4/{collection}/{id}", state.origin)}}));
     }
     r
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parameters
-
-/// Query pairs as sent, decoded.
-struct Query {
-    pairs: Vec<(String, String)>,
-}
-
-impl Query {
-    fn parse(text: &str) -> Self {
-        Self { pairs: url::form_urlencoded::parse(text.as_bytes()).into_owned().collect() }
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-
-    /// Values of `key`, `key[]` and `key[N]`, comma lists split.
-    fn list(&self, key: &str) -> Vec<String> {
-        let matches = |k: &str| {
-            k == key
-                || k.strip_prefix(key)
-                    .and_then(|rest| rest.strip_prefix('['))
-                    .and_then(|rest| rest.strip_suffix(']'))
-                    .is_some_and(|inner| inner.is_empty() || inner.parse::<u32>().is_ok())
-        };
-        self.pairs
-            .iter()
-            .filter(|(k, _)| matches(k))
-            .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
-            .collect()
-    }
-
-    fn with(&self, what: &str) -> bool {
-        self.list("with").iter().any(|w| w == what)
-    }
-
-    /// `filter[f][from]` / `filter[f][to]`; a plain `filter[f]=t` means from `t`.
-    fn range(&self, field: &str) -> std::result::Result<(Option<i64>, Option<i64>), Response> {
-        let int = |key: String| -> std::result::Result<Option<i64>, Response> {
-            match self.get(&key) {
-                None => Ok(None),
-                Some(v) => {
-                    v.trim().parse::<i64>().map(Some).map_err(|_| invalid(&key, "This value should be of type int."))
-                }
-            }
-        };
-        let from = match int(format!("filter[{field}][from]"))? {
-            Some(f) => Some(f),
-            None => int(format!("filter[{field}]"))?,
-        };
-        Ok((from, int(format!("filter[{field}][to]"))?))
-    }
-
-    /// (page, limit) with amoCRM's defaults; a limit above `max` falls back to the default.
-    fn paging(&self, max: usize) -> std::result::Result<(usize, usize), Response> {
-        let page = match self.get("page") {
-            None => 1,
-            Some(p) => match p.trim().parse::<usize>() {
-                Ok(p) if p >= 1 => p,
-                _ => return Err(invalid("page", "This value should be a positive integer.")),
-            },
-        };
-        let limit = match self.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(l) => match l.trim().parse::<usize>() {
-                Ok(0) | Err(_) => return Err(invalid("limit", "This value should be a positive integer.")),
-                Ok(l) if l > max => DEFAULT_LIMIT,
-                Ok(l) => l,
-            },
-        };
-        Ok((page, limit))
-    }
-
-    /// The `order[...]` field and direction, if any.
-    fn order(&self) -> Option<(String, bool)> {
-        self.pairs.iter().rev().find_map(|(k, v)| {
-            let field = k.strip_prefix("order[")?.strip_suffix(']')?;
-            Some((field.to_string(), !v.eq_ignore_ascii_case("desc")))
-        })
-    }
-
-    /// This query with `page` set to `page`, for `_links`.
-    fn with_page(&self, page: usize) -> String {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &self.pairs {
-            if k != "page" {
-                s.append_pair(k, v);
-            }
-        }
-        s.append_pair("page", &page.to_string());
-        s.finish()
-    }
-}
-
-fn int_field(record: &Value, field: &str) -> Option<i64> {
-    record.get(field).and_then(Value::as_i64)
-}
-
-fn in_range(v: Option<i64>, (from, to): (Option<i64>, Option<i64>)) -> bool {
-    match v {
-        Some(v) => from.is_none_or(|f| v >= f) && to.is_none_or(|t| v <= t),
-        None => from.is_none() && to.is_none(),
-    }
-}
-
-/// One page of `rows`: 204 when empty, else the HAL envelope with `next` while rows remain.
-fn page_of(state: &SimulatorState, path: &str, key: &str, q: &Query, rows: &[Value], max: usize) -> Response {
-    let (page, limit) = match q.paging(max) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match page_body(state, path, key, q, rows, page, limit) {
-        Some(body) => hal(body),
-        None => StatusCode::NO_CONTENT.into_response(),
-    }
-}
-
-/// The HAL body of page `page`, or None when the page has no rows.
-fn page_body(
-    state: &SimulatorState,
-    path: &str,
-    key: &str,
-    q: &Query,
-    rows: &[Value],
-    page: usize,
-    limit: usize,
-) -> Option<Value> {
-    let start = (page - 1).saturating_mul(limit);
-    let items: Vec<Value> = rows.iter().skip(start).take(limit).cloned().collect();
-    if items.is_empty() {
-        return None;
-    }
-    let mut links = json!({"self": {"href": format!("{}{path}?{}", state.origin, q.with_page(page))}});
-    if rows.len() > start + items.len() {
-        links["next"] = json!({"href": format!("{}{path}?{}", state.origin, q.with_page(page + 1))});
-    }
-    let mut embedded = serde_json::Map::new();
-    embedded.insert(key.to_string(), Value::Array(items));
-    Some(json!({"_page": page, "_links": links, "_embedded": embedded}))
-}
-
-/// Sorts by `order[...]` (id, updated_at, created_at), then id; id ascending by default.
-fn sort(rows: &mut [Value], q: &Query) -> std::result::Result<(), Response> {
-    let (field, ascending) = q.order().unwrap_or(("id".into(), true));
-    if !matches!(field.as_str(), "id" | "updated_at" | "created_at") {
-        return Err(invalid(&format!("order[{field}]"), "Sorting is available by created_at, updated_at, id."));
-    }
-    rows.sort_by(|a, b| {
-        let key = |r: &Value| (int_field(r, &field), int_field(r, "id"));
-        let c = key(a).cmp(&key(b));
-        if ascending { c } else { c.reverse() }
-    });
-    Ok(())
-}
-
-fn leads(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Response {
-    let range = match q.range("updated_at") {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let only_deleted = q.with("only_deleted");
-    let contacts = q.with("contacts");
-    let mut rows: Vec<Value> = data
-        .leads
-        .values()
-        .filter(|l| l.get("is_deleted").and_then(Value::as_bool).unwrap_or(false) == only_deleted)
-        .filter(|l| in_range(int_field(l, "updated_at"), range))
-        .map(|l| {
-            if only_deleted {
-                return with_self(
-                    state,
-                    "leads",
-                    &json!({"id": l["id"], "updated_at": l["updated_at"], "is_deleted": true}),
-                );
-            }
-            let mut lead = with_self(state, "leads", l);
-            let embedded = &mut lead["_embedded"];
-            if !embedded.is_object() {
-                *embedded = json!({});
-            }
-            for k in ["tags", "companies"] {
-                if embedded.get(k).is_none() {
-                    embedded[k] = json!([]);
-                }
-            }
-            if !contacts && let Value::Object(m) = embedded {
-                m.remove("contacts");
-            }
-            lead
-        })
-        .collect();
-    if let Err(r) = sort(&mut rows, q) {
-        return r;
-    }
-    page_of(state, LEADS, "leads", q, &rows, MAX_LIMIT)
-}
-
-fn companies(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Response {
-    let range = match q.range("updated_at") {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let contacts = q.with("contacts");
-    let mut rows: Vec<Value> = data
-        .companies
-        .values()
-        .filter(|c| in_range(int_field(c, "updated_at"), range))
-        .map(|c| {
-            let mut company = with_self(state, "companies", c);
-            if !contacts && let Some(Value::Object(m)) = company.get_mut("_embedded") {
-                m.remove("contacts");
-            }
-            company
-        })
-        .collect();
-    if let Err(r) = sort(&mut rows, q) {
-        return r;
-    }
-    page_of(state, COMPANIES, "companies", q, &rows, MAX_LIMIT)
-}
-
-fn users(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Response {
-    let (page, limit) = match q.paging(MAX_LIMIT) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let rows: Vec<Value> = data.users.values().map(|u| with_self(state, "users", u)).collect();
-    let Some(mut body) = page_body(state, USERS, "users", q, &rows, page, limit) else {
-        return StatusCode::NO_CONTENT.into_response();
-    };
-    // The users list also tells the total and the page count.
-    body["_total_items"] = json!(rows.len());
-    body["_page_count"] = json!(rows.len().div_ceil(limit));
-    hal(body)
-}
-
-fn events(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Response {
-    let range = match q.range("created_at") {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let types = q.list("filter[type]");
-    let entities = q.list("filter[entity]");
-    let mut rows: Vec<Value> = data
-        .events
-        .values()
-        .filter(|e| {
-            types.is_empty() || e.get("type").and_then(Value::as_str).is_some_and(|t| types.iter().any(|x| x == t))
-        })
-        .filter(|e| {
-            entities.is_empty()
-                || e.get("entity_type").and_then(Value::as_str).is_some_and(|t| entities.iter().any(|x| x == t))
-        })
-        .filter(|e| in_range(int_field(e, "created_at"), range))
-        .map(|e| with_self(state, "events", e))
-        .collect();
-    // Newest first, as the account lists events.
-    rows.sort_by(|a, b| {
-        let key = |r: &Value| (int_field(r, "created_at"), r.get("id").and_then(Value::as_str).map(str::to_string));
-        key(b).cmp(&key(a))
-    });
-    page_of(state, EVENTS, "events", q, &rows, MAX_EVENTS_LIMIT)
 }
 
 #[cfg(test)]
