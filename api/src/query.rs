@@ -216,6 +216,13 @@ impl Args {
         self.values.get(name).is_some_and(|v| !v.is_empty())
     }
 
+    /// Gives a parameter the request left out this value (a default the answer shows).
+    pub fn or_default(&mut self, name: &str, value: String) {
+        if let Some(p) = self.params.iter().find(|p| p.name == name) {
+            self.values.entry(p.name).or_insert_with(|| vec![value]);
+        }
+    }
+
     /// The values of a list parameter (empty when absent).
     pub fn list(&self, name: &str) -> &[String] {
         self.values.get(name).map(Vec::as_slice).unwrap_or(&[])
@@ -265,28 +272,6 @@ impl Args {
             offset: self.integer("offset", usize::MAX)?.unwrap_or(0),
         })
     }
-
-    /// The common filters, each mapped to its column (None: the endpoint has no such column, and
-    /// its parameter list does not offer the filter).
-    pub fn filters(&self, sql: &mut Sql, cols: &Columns) -> Result<Vec<String>, ApiError> {
-        let mut out = vec![];
-        if let Some(month) = cols.month {
-            if let Some(from) = self.month("from")? {
-                out.push(format!("{month} >= {}", sql.date(from)));
-            }
-            if let Some(to) = self.month("to")? {
-                out.push(format!("{month} <= {}", sql.date(to)));
-            }
-        }
-        for (name, col) in [("holding", cols.holding), ("branch", cols.branch), ("manager", cols.manager)] {
-            if let Some(col) = col
-                && let Some(cond) = sql.text_in(col, self.list(name))
-            {
-                out.push(cond);
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// A value echoed in an error is clipped, so a huge input does not come back whole.
@@ -305,19 +290,6 @@ pub fn parse_month(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
             )
         })?;
     Ok(day.with_day(1).unwrap_or(day))
-}
-
-/// Columns (SQL expressions) an endpoint's common filters apply to.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Columns<'a> {
-    /// The month `from`/`to` compare with.
-    pub month: Option<&'a str>,
-    /// Holding id.
-    pub holding: Option<&'a str>,
-    /// Branch id.
-    pub branch: Option<&'a str>,
-    /// Manager id.
-    pub manager: Option<&'a str>,
 }
 
 /// Paging of a list.
@@ -361,15 +333,6 @@ impl Sql {
     /// The bound values, `$1` first.
     pub fn into_params(self) -> Vec<ScalarValue> {
         self.params
-    }
-
-    /// `expr IN ($a, $b, ...)`, or None for no values (no filter).
-    pub fn text_in(&mut self, expr: &str, values: &[String]) -> Option<String> {
-        if values.is_empty() {
-            return None;
-        }
-        let list: Vec<String> = values.iter().map(|v| self.text(v)).collect();
-        Some(format!("{expr} in ({})", list.join(", ")))
     }
 
     /// Plans `text` (read-only) with the bound values.
