@@ -16,6 +16,14 @@ pub enum Error {
     /// Server setup (bind address, listener).
     #[error("{0}")]
     Config(String),
+    /// A compiled-in query file (`api/queries`) is malformed: a mistake the unit tests catch.
+    #[error("{origin}: {message}")]
+    QueryFile {
+        /// `api/queries/x.sql` or `...:line`.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] dealhouse_warehouse::Error),

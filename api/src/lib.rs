@@ -17,6 +17,7 @@ mod state;
 // Shared by the data endpoints: parameters, bound SQL, paging, the session extractor, and the
 // types and docs of the columns they read.
 mod columns;
+pub mod queries;
 mod query;
 
 // What the routes implement.

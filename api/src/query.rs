@@ -49,15 +49,6 @@ pub fn paged(total: usize, args: &Args, rows: Vec<Value>, extra: Value) -> Resul
     Ok(Json(out))
 }
 
-/// The semantic-layer table's source SQL, so the endpoints and `/api/v1/metrics` define a set of
-/// rows once.
-pub fn catalog_source(table: &str) -> Result<String, ApiError> {
-    crate::semantic::catalog().ok().and_then(|c| c.tables.get(table)).map(|t| t.source_sql()).ok_or_else(|| {
-        tracing::error!(table, "metrics.toml has no such table");
-        ApiError::internal()
-    })
-}
-
 /// Default page size of list endpoints.
 pub const DEFAULT_LIMIT: usize = 100;
 /// Largest page a list endpoint returns.
@@ -131,6 +122,8 @@ pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
 #[derive(Debug, Default)]
 pub struct Args {
     values: BTreeMap<&'static str, Vec<String>>,
+    /// The route's parameters, given or not: their kinds type the values query files bind.
+    params: Vec<Param>,
 }
 
 impl Args {
@@ -174,7 +167,7 @@ impl Args {
                 }
             }
         }
-        let args = Self { values };
+        let args = Self { values, params: params.to_vec() };
         for p in params {
             match p.kind {
                 Kind::Month => {
@@ -211,6 +204,23 @@ impl Args {
             return Err(bad_request(ErrorCode::BadParameter, format!("`from` ({from}) is after `to` ({to})")));
         }
         Ok(args)
+    }
+
+    /// The route's parameter of this name.
+    pub fn param(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    /// Whether the request gave this parameter a value.
+    pub fn is_given(&self, name: &str) -> bool {
+        self.values.get(name).is_some_and(|v| !v.is_empty())
+    }
+
+    /// Gives a parameter the request left out this value (a default the answer shows).
+    pub fn or_default(&mut self, name: &str, value: String) {
+        if let Some(p) = self.params.iter().find(|p| p.name == name) {
+            self.values.entry(p.name).or_insert_with(|| vec![value]);
+        }
     }
 
     /// The values of a list parameter (empty when absent).
@@ -262,28 +272,6 @@ impl Args {
             offset: self.integer("offset", usize::MAX)?.unwrap_or(0),
         })
     }
-
-    /// The common filters, each mapped to its column (None: the endpoint has no such column, and
-    /// its parameter list does not offer the filter).
-    pub fn filters(&self, sql: &mut Sql, cols: &Columns) -> Result<Vec<String>, ApiError> {
-        let mut out = vec![];
-        if let Some(month) = cols.month {
-            if let Some(from) = self.month("from")? {
-                out.push(format!("{month} >= {}", sql.date(from)));
-            }
-            if let Some(to) = self.month("to")? {
-                out.push(format!("{month} <= {}", sql.date(to)));
-            }
-        }
-        for (name, col) in [("holding", cols.holding), ("branch", cols.branch), ("manager", cols.manager)] {
-            if let Some(col) = col
-                && let Some(cond) = sql.text_in(col, self.list(name))
-            {
-                out.push(cond);
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// A value echoed in an error is clipped, so a huge input does not come back whole.
@@ -302,19 +290,6 @@ pub fn parse_month(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
             )
         })?;
     Ok(day.with_day(1).unwrap_or(day))
-}
-
-/// Columns (SQL expressions) an endpoint's common filters apply to.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Columns<'a> {
-    /// The month `from`/`to` compare with.
-    pub month: Option<&'a str>,
-    /// Holding id.
-    pub holding: Option<&'a str>,
-    /// Branch id.
-    pub branch: Option<&'a str>,
-    /// Manager id.
-    pub manager: Option<&'a str>,
 }
 
 /// Paging of a list.
@@ -352,17 +327,12 @@ impl Sql {
 
     /// Binds a date.
     pub fn date(&mut self, d: NaiveDate) -> String {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-        self.bind(ScalarValue::Date32(Some((d - epoch).num_days() as i32)))
+        self.bind(date_value(Some(d)))
     }
 
-    /// `expr IN ($a, $b, ...)`, or None for no values (no filter).
-    pub fn text_in(&mut self, expr: &str, values: &[String]) -> Option<String> {
-        if values.is_empty() {
-            return None;
-        }
-        let list: Vec<String> = values.iter().map(|v| self.text(v)).collect();
-        Some(format!("{expr} in ({})", list.join(", ")))
+    /// The bound values, `$1` first.
+    pub fn into_params(self) -> Vec<ScalarValue> {
+        self.params
     }
 
     /// Plans `text` (read-only) with the bound values.
@@ -387,6 +357,12 @@ impl Sql {
             collect_json(df.limit(page.offset, Some(page.limit)).map_err(dealhouse_warehouse::Error::from)?).await?;
         Ok((total, rows))
     }
+}
+
+/// A date as Arrow's `Date32` (days since 1970-01-01); None is a typed null.
+pub fn date_value(d: Option<NaiveDate>) -> ScalarValue {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    ScalarValue::Date32(d.map(|d| (d - epoch).num_days() as i32))
 }
 
 /// `WHERE a AND b`, or nothing.
@@ -473,13 +449,5 @@ mod tests {
         }
         let e = Args::parse("/x", pairs(&[("from", "2025-05"), ("to", "2025-01")]), &[FROM, TO]).unwrap_err();
         assert!(e.message.contains("after"), "{}", e.message);
-    }
-
-    #[test]
-    fn user_values_become_placeholders_not_text() {
-        let mut sql = Sql::default();
-        let cond = sql.text_in("branch_id", &["x' or '1'='1".to_string(), "spb".into()]).unwrap();
-        assert_eq!(cond, "branch_id in ($1, $2)");
-        assert_eq!(sql.params.len(), 2);
     }
 }

@@ -49,12 +49,12 @@ pub mod schema {
     use serde_json::{Map, Value, json};
 
     /// An object with these properties, all present (nullable ones say so in their type).
-    pub fn obj(props: &[(&str, Value)]) -> Value {
+    pub fn obj<K: AsRef<str>>(props: &[(K, Value)]) -> Value {
         let mut properties = Map::new();
         for (k, v) in props {
-            properties.insert((*k).to_string(), v.clone());
+            properties.insert(k.as_ref().to_string(), v.clone());
         }
-        let required: Vec<&str> = props.iter().map(|(k, _)| *k).collect();
+        let required: Vec<&str> = props.iter().map(|(k, _)| k.as_ref()).collect();
         json!({ "type": "object", "properties": properties, "required": required })
     }
 

@@ -4,12 +4,11 @@
 use axum::Json;
 use axum::extract::Query;
 use axum::routing::get;
-use dealhouse_warehouse::datafusion::common::ScalarValue;
 use serde_json::{Value, json};
 
-use crate::ApiError;
-use crate::query::{Args, BRANCH, Columns, FROM, HOLDING, Kind, MANAGER, Param, Session, Sql, TO, where_all};
+use crate::query::{Args, BRANCH, FROM, HOLDING, Kind, MANAGER, Param, Session, TO};
 use crate::route::{JSON, Route, schema as s};
+use crate::{ApiError, columns, queries};
 
 const BOARD: &str = "/api/v1/board";
 const STAGE_TIME: &str = "/api/v1/stage-time";
@@ -69,33 +68,10 @@ pub fn routes() -> Vec<Route> {
 }
 
 async fn board(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
-    let args = Args::parse(BOARD, q, &board_params())?;
+    let mut args = Args::parse(BOARD, q, &board_params())?;
+    args.or_default("per_stage", DEFAULT_PER_STAGE.to_string());
     let per_stage = args.integer("per_stage", 100)?.unwrap_or(DEFAULT_PER_STAGE);
-    let mut sql = Sql::default();
-    let cols = Columns {
-        month: Some("b.created_month"),
-        holding: Some("b.holding_id"),
-        branch: Some("b.branch_id"),
-        manager: Some("b.manager_id"),
-    };
-    let filter = where_all(&args.filters(&mut sql, &cols)?);
-    let limit = sql.bind(ScalarValue::Int64(Some(per_stage as i64)));
-    // The cards come from mart_deal_board; names are looked up in the caller's scoped tables.
-    let text = format!(
-        "with cards as (
-            select b.deal_id, t.title, b.client_id, c.name as client_name, b.holding_id, b.branch_id, b.time_zone,
-                b.manager_id, m.name as manager_name, b.stage, b.stage_order, b.amount, b.commission, b.created_at,
-                b.entered_stage_at, b.days_in_stage, b.stalled, b.days_idle,
-                row_number() over (partition by b.stage order by b.amount desc nulls last, b.deal_id) as rank_in_stage
-            from mart_deal_board b
-            left join deals t on t.deal_id = b.deal_id
-            left join clients c on c.client_id = b.client_id
-            left join managers m on m.manager_id = b.manager_id
-            {filter}
-        )
-        select * from cards where rank_in_stage <= {limit} order by stage_order, rank_in_stage"
-    );
-    let rows = sql.rows(&session, &text).await?;
+    let rows = queries::bind("board", &args)?.rows(&session).await?;
     Ok(Json(json!({ "per_stage": per_stage, "rows": rows })))
 }
 
@@ -104,75 +80,17 @@ async fn stage_time(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let args = Args::parse(STAGE_TIME, q, &common())?;
-    let mut sql = Sql::default();
-    let cols = Columns {
-        month: Some("left_month"),
-        holding: Some("holding_id"),
-        branch: Some("branch_id"),
-        manager: Some("manager_id"),
-    };
-    let filter = where_all(&args.filters(&mut sql, &cols)?);
-    // Every open stage appears, with no stays where nothing matched.
-    let text = format!(
-        "with a as (
-            select stage, count(*) as stays, median(hours_in_stage) / 24.0 as median_days,
-                avg(hours_in_stage) / 24.0 as mean_days,
-                approx_percentile_cont(hours_in_stage, 0.9) / 24.0 as p90_days
-            from mart_stage_stay {filter}
-            group by stage
-        )
-        select g.stage, g.stage_order, coalesce(a.stays, 0) as stays, a.median_days, a.mean_days, a.p90_days
-        from dim_stage g
-        left join a on a.stage = g.stage
-        where g.is_open
-        order by g.stage_order"
-    );
-    let rows = sql.rows(&session, &text).await?;
+    let rows = queries::bind("stage_time", &args)?.rows(&session).await?;
     Ok(Json(json!({ "rows": rows })))
 }
 
-/// The cards: mart_deal_board's columns (types and docs from the model), the names looked up
-/// beside them and the rank.
 fn board_schema() -> Value {
-    let mut row = crate::columns::of(
-        "mart_deal_board",
-        &[
-            "deal_id",
-            "client_id",
-            "holding_id",
-            "branch_id",
-            "time_zone",
-            "manager_id",
-            "stage",
-            "stage_order",
-            "amount",
-            "commission",
-            "created_at",
-            "entered_stage_at",
-            "days_in_stage",
-            "stalled",
-            "days_idle",
-        ],
-    );
-    row.extend([
-        ("title", s::nullable(s::text("Title."))),
-        ("client_name", s::nullable(s::text("Client name."))),
-        ("manager_name", s::nullable(s::text("Manager name."))),
-        ("rank_in_stage", s::int("1 = the stage's largest amount.")),
-    ]);
-    s::obj(&[("per_stage", s::int("Cards per stage at most.")), ("rows", s::array(s::obj(&row)))])
+    s::obj(&[
+        ("per_stage", s::int("Cards per stage at most.")),
+        ("rows", s::array(s::obj(&columns::of_query("board")))),
+    ])
 }
 
 fn stage_time_schema() -> Value {
-    s::obj(&[(
-        "rows",
-        s::array(s::obj(&[
-            ("stage", s::text("Open stage.")),
-            ("stage_order", s::int("Its position.")),
-            ("stays", s::int("Completed stays.")),
-            ("median_days", s::nullable(s::num("Median days of a stay."))),
-            ("mean_days", s::nullable(s::num("Mean days of a stay."))),
-            ("p90_days", s::nullable(s::num("90th percentile of days (approximate)."))),
-        ])),
-    )])
+    s::obj(&[("rows", s::array(s::obj(&columns::of_query("stage_time"))))])
 }

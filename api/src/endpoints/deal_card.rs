@@ -6,9 +6,9 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::query::{Args, Kind, Param, Session, Sql};
+use crate::query::{Args, Kind, Param, Session};
 use crate::route::{JSON, Route, schema as s};
-use crate::{ApiError, columns};
+use crate::{ApiError, columns, queries};
 
 const DEAL_CARD: &str = "/api/v1/deal-card";
 
@@ -37,75 +37,20 @@ pub fn routes() -> Vec<Route> {
 
 async fn deal_card(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
     let args = Args::parse(DEAL_CARD, q, &deal_card_params())?;
-    let id = args.list("deal").first().cloned().unwrap_or_default();
-    let mut sql = Sql::default();
-    let p = sql.text(&id);
-    let deal = sql
-        .rows(
-            &session,
-            &format!(
-                "select d.deal_id, d.source_system, d.source_id, t.title, d.client_id, c.name as client_name,
-                    d.holding_id, d.branch_id, d.time_zone, d.manager_id, m.name as manager_name, d.pipeline, d.stage,
-                    d.status, d.last_open_stage, d.amount, d.commission, d.created_at, d.closed_at, d.lost_reason
-                from fct_deal d
-                left join deals t on t.deal_id = d.deal_id
-                left join clients c on c.client_id = d.client_id
-                left join managers m on m.manager_id = d.manager_id
-                where d.deal_id = {p}"
-            ),
-        )
-        .await?
-        .into_iter()
-        .next();
-    let Some(deal) = deal else {
+    let deal = queries::bind("deal_card", &args)?.first(&session).await?;
+    if deal.is_null() {
         return Ok(Json(json!({ "deal": null, "stages": [], "activities": [] })));
-    };
-    let stages = sql
-        .rows(
-            &session,
-            &format!(
-                "select entry_seq, stage, entered_at, left_at, hours_in_stage / 24.0 as days_in_stage
-                from fct_stage_transition where deal_id = {p} order by entry_seq"
-            ),
-        )
-        .await?;
-    let activities = sql
-        .rows(
-            &session,
-            &format!(
-                "select a.activity_type, a.direction, a.at, a.done, a.result, a.manager_id, m.name as manager_name
-                from activities a left join managers m on m.manager_id = a.manager_id
-                where a.deal_id = {p} order by a.at desc limit 100"
-            ),
-        )
-        .await?;
+    }
+    let stages = queries::bind("deal_card_stages", &args)?.rows(&session).await?;
+    let activities = queries::bind("deal_card_activities", &args)?.rows(&session).await?;
     Ok(Json(json!({ "deal": deal, "stages": stages, "activities": activities })))
 }
 
 fn deal_card_schema() -> Value {
+    let rows = |query: &str| s::array(s::obj(&columns::of_query(query)));
     s::obj(&[
-        (
-            "deal",
-            s::nullable(
-                json!({ "type": "object", "description": "The deal (as /api/v1/deals rows, plus time_zone)." }),
-            ),
-        ),
-        (
-            "stages",
-            s::array(s::obj(&{
-                let mut row = columns::of("fct_stage_transition", &["entry_seq", "stage", "entered_at", "left_at"]);
-                row.push(("days_in_stage", s::nullable(s::num("Days the stay lasted."))));
-                row
-            })),
-        ),
-        (
-            "activities",
-            s::array(s::obj(&{
-                let mut row =
-                    columns::of("activities", &["activity_type", "direction", "at", "done", "result", "manager_id"]);
-                row.push(("manager_name", s::nullable(s::text("Manager name."))));
-                row
-            })),
-        ),
+        ("deal", s::nullable(s::obj(&columns::of_query("deal_card")))),
+        ("stages", rows("deal_card_stages")),
+        ("activities", rows("deal_card_activities")),
     ])
 }

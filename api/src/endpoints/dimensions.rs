@@ -6,9 +6,9 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::query::{Args, BRANCH, Columns, HOLDING, Param, Session, Sql, where_all};
+use crate::query::{Args, BRANCH, HOLDING, Param, Session};
 use crate::route::{JSON, Route, schema as s};
-use crate::{ApiError, columns};
+use crate::{ApiError, columns, queries};
 
 const DIMENSIONS: &str = "/api/v1/dimensions";
 
@@ -39,44 +39,16 @@ async fn dimensions(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let args = Args::parse(DIMENSIONS, q, &params())?;
-    let holdings =
-        Sql::default().rows(&session, "select holding_id, name from holdings order by name, holding_id").await?;
-
-    let mut bsql = Sql::default();
-    let bfilter = where_all(&args.filters(&mut bsql, &Columns { holding: Some("holding_id"), ..Columns::default() })?);
-    let branches = bsql
-        .rows(
-            &session,
-            &format!(
-                "select branch_id, name, holding_id, city, time_zone from branches {bfilter} order by name, branch_id"
-            ),
-        )
-        .await?;
-
-    let mut msql = Sql::default();
-    let mcols = Columns { holding: Some("b.holding_id"), branch: Some("m.branch_id"), ..Columns::default() };
-    let mfilter = where_all(&args.filters(&mut msql, &mcols)?);
-    let managers = msql
-        .rows(
-            &session,
-            &format!(
-                "select m.manager_id, m.name, m.branch_id, b.holding_id, m.active
-                from managers m
-                left join branches b on b.branch_id = m.branch_id
-                {mfilter}
-                order by m.name, m.manager_id"
-            ),
-        )
-        .await?;
-
-    let months: Vec<Value> = Sql::default()
-        .rows(&session, "select to_char(month, '%Y-%m') as month from dim_month order by month")
+    let holdings = queries::bind("dim_holdings", &args)?.rows(&session).await?;
+    let branches = queries::bind("dim_branches", &args)?.rows(&session).await?;
+    let managers = queries::bind("dim_managers", &args)?.rows(&session).await?;
+    let months: Vec<Value> = queries::bind("dim_months", &args)?
+        .rows(&session)
         .await?
         .into_iter()
         .filter_map(|r| r.get("month").cloned())
         .collect();
-    let stages =
-        Sql::default().rows(&session, "select stage, stage_order, is_open from dim_stage order by stage_order").await?;
+    let stages = queries::bind("dim_stages", &args)?.rows(&session).await?;
     Ok(Json(json!({
         "holdings": holdings,
         "branches": branches,
@@ -87,29 +59,14 @@ async fn dimensions(
 }
 
 fn schema() -> Value {
+    let rows = |query: &str| s::array(s::obj(&columns::of_query(query)));
+    // The months are a plain list of the query's one column.
+    let month = columns::of_query("dim_months").into_iter().map(|(_, v)| v).next().unwrap_or(Value::Null);
     s::obj(&[
-        // The canonical tables' columns, types and docs from schema.rs.
-        ("holdings", s::array(s::obj(&columns::of("holdings", &["holding_id", "name"])))),
-        (
-            "branches",
-            s::array(s::obj(&columns::of("branches", &["branch_id", "name", "holding_id", "city", "time_zone"]))),
-        ),
-        (
-            "managers",
-            s::array(s::obj(&{
-                let mut row = columns::of("managers", &["manager_id", "name", "branch_id", "active"]);
-                row.push(("holding_id", s::nullable(s::text("Holding of the branch."))));
-                row
-            })),
-        ),
-        ("months", s::array(s::text("A month with data, YYYY-MM."))),
-        (
-            "stages",
-            s::array(s::obj(&[
-                ("stage", s::text("Stage.")),
-                ("stage_order", s::int("Position.")),
-                ("is_open", s::boolean("Whether deals are worked in it.")),
-            ])),
-        ),
+        ("holdings", rows("dim_holdings")),
+        ("branches", rows("dim_branches")),
+        ("managers", rows("dim_managers")),
+        ("months", s::array(month)),
+        ("stages", rows("dim_stages")),
     ])
 }

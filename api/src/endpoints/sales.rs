@@ -8,12 +8,9 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::query::{
-    Args, BRANCH, Columns, FROM, HOLDING, Kind, LIMIT, MANAGER, OFFSET, Param, Session, Sql, TO, catalog_source, paged,
-    where_all,
-};
+use crate::query::{Args, BRANCH, FROM, HOLDING, Kind, LIMIT, MANAGER, OFFSET, Param, Session, TO, paged};
 use crate::route::{JSON, Route, schema as s};
-use crate::{ApiError, columns};
+use crate::{ApiError, columns, queries};
 
 const FUNNEL: &str = "/api/v1/funnel";
 const PIPELINE: &str = "/api/v1/pipeline";
@@ -151,114 +148,22 @@ pub fn routes() -> Vec<Route> {
 
 async fn funnel(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
     let args = Args::parse(FUNNEL, q, &common())?;
-    let mut sql = Sql::default();
-    let cols = Columns {
-        month: Some("month"),
-        holding: Some("holding_id"),
-        branch: Some("branch_id"),
-        manager: Some("manager_id"),
-    };
-    let filter = where_all(&args.filters(&mut sql, &cols)?);
-    let text = format!(
-        "with f as (
-            select stage, sum(deals_reached) as deals_reached, sum(deals_advanced) as deals_advanced,
-                sum(amount_reached) as amount_reached
-            from mart_funnel_monthly {filter}
-            group by stage
-        ),
-        st as (
-            select s.stage, s.stage_order, coalesce(f.deals_reached, 0) as deals_reached,
-                coalesce(f.deals_advanced, 0) as deals_advanced,
-                coalesce(f.amount_reached, cast(0 as decimal(28, 2))) as amount_reached
-            from dim_stage s
-            left join f on f.stage = s.stage
-            where s.stage_order between 1 and 6
-        )
-        select stage, stage_order, deals_reached, deals_advanced, amount_reached,
-            cast(deals_advanced as double) / nullif(cast(deals_reached as double), 0) as step_conversion,
-            cast(deals_reached as double)
-                / nullif(cast(lag(deals_reached) over (order by stage_order) as double), 0) as conversion_from_previous,
-            cast(deals_reached as double)
-                / nullif(cast(first_value(deals_reached) over (order by stage_order) as double), 0) as conversion_from_start
-        from st
-        order by stage_order"
-    );
-    let (total, rows) = sql.page(&session, &text, args.page()?).await?;
+    let (total, rows) = queries::bind("funnel", &args)?.page(&session, args.page()?).await?;
     paged(total, &args, rows, json!({}))
 }
 
 async fn pipeline(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
     let args = Args::parse(PIPELINE, q, &common())?;
-    let open = catalog_source("open_deals")?;
-    let mut sql = Sql::default();
-    let cols = Columns {
-        month: Some("created_month"),
-        holding: Some("holding_id"),
-        branch: Some("branch_id"),
-        manager: Some("manager_id"),
-    };
-    let filter = where_all(&args.filters(&mut sql, &cols)?);
-    let text = format!(
-        "with o as {open},
-        a as (
-            select stage, count(*) as open_deals, sum(amount) as open_amount, sum(commission) as open_commission,
-                sum(weighted_amount) as weighted_amount
-            from o {filter}
-            group by stage
-        )
-        select s.stage, s.stage_order, coalesce(a.open_deals, 0) as open_deals,
-            coalesce(a.open_amount, cast(0 as decimal(28, 2))) as open_amount,
-            coalesce(a.open_commission, cast(0 as decimal(28, 2))) as open_commission,
-            a.weighted_amount,
-            cast(w.won_deals as double) / nullif(cast(w.closed_deals as double), 0) as stage_win_rate
-        from dim_stage s
-        left join a on a.stage = s.stage
-        left join mart_stage_win_rate w on w.stage = s.stage
-        where s.is_open
-        order by s.stage_order"
-    );
-    let (total, rows) = sql.page(&session, &text, args.page()?).await?;
-    let totals = sql
-        .rows(
-            &session,
-            &format!(
-                "select count(*) as open_deals, sum(amount) as open_amount, sum(commission) as open_commission,
-                    sum(weighted_amount) as weighted_forecast
-                from {open} o {filter}"
-            ),
-        )
-        .await?;
-    paged(total, &args, rows, json!({ "totals": totals.into_iter().next().unwrap_or(Value::Null) }))
+    let (total, rows) = queries::bind("pipeline", &args)?.page(&session, args.page()?).await?;
+    let totals = queries::bind("pipeline_totals", &args)?.first(&session).await?;
+    paged(total, &args, rows, json!({ "totals": totals }))
 }
 
 async fn stalled(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
     let args = Args::parse(STALLED, q, &stalled_params())?;
-    let mut sql = Sql::default();
-    let cols = Columns {
-        month: Some("d.created_month"),
-        holding: Some("s.holding_id"),
-        branch: Some("s.branch_id"),
-        manager: Some("s.manager_id"),
-    };
-    let mut conds = args.filters(&mut sql, &cols)?;
-    conds.extend(sql.text_in("s.stage", args.list("stage")));
-    let filter = where_all(&conds);
-    let from = "from mart_stalled_deals s join fct_deal d on d.deal_id = s.deal_id";
-    let text = format!(
-        "select s.deal_id, t.title, d.client_id, c.name as client_name, s.holding_id, s.branch_id, s.manager_id,
-            m.name as manager_name, s.stage, s.entered_stage_at, s.last_activity_at, s.days_idle, s.sla_days,
-            s.amount, s.commission, d.created_month, s.reference_time
-        {from}
-        left join deals t on t.deal_id = s.deal_id
-        left join clients c on c.client_id = d.client_id
-        left join managers m on m.manager_id = s.manager_id
-        {filter}
-        order by s.amount desc nulls last, s.deal_id"
-    );
-    let (total, rows) = sql.page(&session, &text, args.page()?).await?;
-    let sums = sql.rows(&session, &format!("select sum(s.amount) as total_amount {from} {filter}")).await?;
-    let total_amount = sums.first().and_then(|r| r.get("total_amount")).cloned().unwrap_or(Value::Null);
-    paged(total, &args, rows, json!({ "total_amount": total_amount }))
+    let (total, rows) = queries::bind("stalled", &args)?.page(&session, args.page()?).await?;
+    let sums = queries::bind("stalled_total", &args)?.first(&session).await?;
+    paged(total, &args, rows, json!({ "total_amount": sums["total_amount"] }))
 }
 
 async fn leaderboard(
@@ -266,69 +171,16 @@ async fn leaderboard(
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let args = Args::parse(LEADERBOARD, q, &common())?;
-    let mut sql = Sql::default();
-    let cols = Columns {
-        month: Some("month"),
-        holding: Some("holding_id"),
-        branch: Some("branch_id"),
-        manager: Some("manager_id"),
-    };
-    let filter = where_all(&args.filters(&mut sql, &cols)?);
-    // Branches that closed nothing still rank (last), unless a manager filter narrows the board
-    // to where those managers worked.
-    let all_branches = if args.list("manager").is_empty() {
-        let bcols = Columns { holding: Some("holding_id"), branch: Some("branch_id"), ..Columns::default() };
-        format!(" union select branch_id from branches {}", where_all(&args.filters(&mut sql, &bcols)?))
-    } else {
-        String::new()
-    };
-    let text = format!(
-        "with w as (
-            select branch_id, sum(won) as deals_won, sum(lost) as deals_lost, sum(won_amount) as won_amount,
-                sum(won_commission) as commission
-            from mart_win_rate_monthly {filter}
-            group by branch_id
-        ),
-        keys as (select branch_id from w{all_branches}),
-        r as (
-            select k.branch_id, b.name as branch_name, b.city, b.holding_id,
-                coalesce(w.won_amount, cast(0 as decimal(28, 2))) as won_amount,
-                coalesce(w.commission, cast(0 as decimal(28, 2))) as commission,
-                coalesce(w.deals_won, 0) as deals_won,
-                coalesce(w.deals_lost, 0) as deals_lost,
-                cast(w.deals_won as double) / nullif(cast(w.deals_won + w.deals_lost as double), 0) as win_rate
-            from keys k
-            left join w on w.branch_id is not distinct from k.branch_id
-            left join branches b on b.branch_id = k.branch_id
-        )
-        select rank() over (order by won_amount desc) as rank, r.*
-        from r
-        order by won_amount desc, branch_id"
-    );
-    let (total, mut rows) = sql.page(&session, &text, args.page()?).await?;
+    let (total, mut rows) = queries::bind("leaderboard", &args)?.page(&session, args.page()?).await?;
 
     // The sparkline: every month of the period, zeros where a branch closed nothing.
-    let mut msql = Sql::default();
-    let mcols = Columns { month: Some("month"), ..Columns::default() };
-    let mfilter = where_all(&args.filters(&mut msql, &mcols)?);
-    let months: Vec<String> = msql
-        .rows(&session, &format!("select month from dim_month {mfilter} order by month"))
+    let months: Vec<String> = queries::bind("leaderboard_months", &args)?
+        .rows(&session)
         .await?
         .into_iter()
         .filter_map(|r| r.get("month").and_then(Value::as_str).map(str::to_string))
         .collect();
-    let mut ssql = Sql::default();
-    let sfilter = where_all(&args.filters(&mut ssql, &cols)?);
-    let points = ssql
-        .rows(
-            &session,
-            &format!(
-                "select branch_id, month, sum(won_amount) as won_amount, sum(won) as deals_won
-                from mart_win_rate_monthly {sfilter}
-                group by branch_id, month"
-            ),
-        )
-        .await?;
+    let points = queries::bind("leaderboard_series", &args)?.rows(&session).await?;
     let mut by_branch: BTreeMap<(Option<String>, String), (Value, Value)> = BTreeMap::new();
     for p in points {
         let branch = p.get("branch_id").and_then(Value::as_str).map(str::to_string);
@@ -354,200 +206,42 @@ async fn leaderboard(
 
 async fn deals(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
     let args = Args::parse(DEALS, q, &deals_params())?;
-    let mut sql = Sql::default();
-    let month = if args.one("period") == Some("closed") { "d.closed_month" } else { "d.created_month" };
-    let cols = Columns {
-        month: Some(month),
-        holding: Some("d.holding_id"),
-        branch: Some("d.branch_id"),
-        manager: Some("d.manager_id"),
-    };
-    let mut conds = args.filters(&mut sql, &cols)?;
-    conds.extend(sql.text_in("d.stage", args.list("stage")));
-    conds.extend(sql.text_in("d.status", args.list("status")));
-    conds.extend(sql.text_in("d.last_open_stage", args.list("last_open_stage")));
-    conds.extend(sql.text_in("d.client_id", args.list("client")));
-    if let Some(m) = args.month("created_month")? {
-        conds.push(format!("d.created_month = {}", sql.date(m)));
-    }
-    if let Some(m) = args.month("closed_month")? {
-        conds.push(format!("d.closed_month = {}", sql.date(m)));
-    }
-    if let Some(stage) = args.one("reached") {
-        // `reached` was checked against MAIN_PATH, so it is one of those fixed words.
-        let stage = MAIN_PATH.iter().find(|s| **s == stage).copied().unwrap_or("new");
-        conds.push(format!("d.max_stage_order >= (select min(stage_order) from dim_stage where stage = '{stage}')"));
-    }
-    let filter = where_all(&conds);
-    // Both come from enum parameters, so they are fixed words.
-    let sort = match args.one("sort") {
-        Some("closed_at") => "d.closed_at",
-        Some("amount") => "d.amount",
-        Some("commission") => "d.commission",
-        _ => "d.created_at",
-    };
-    let order = if args.one("order") == Some("asc") { "asc" } else { "desc" };
-    let text = format!(
-        "select d.deal_id, d.source_system, d.source_id, t.title, d.client_id, c.name as client_name,
-            d.holding_id, d.branch_id, d.manager_id, m.name as manager_name, d.pipeline, d.stage, d.status,
-            d.last_open_stage, d.max_stage_order, d.amount, d.commission, d.created_at, d.closed_at,
-            d.created_month, d.closed_month, d.lost_reason
-        from fct_deal d
-        left join deals t on t.deal_id = d.deal_id
-        left join clients c on c.client_id = d.client_id
-        left join managers m on m.manager_id = d.manager_id
-        {filter}
-        order by {sort} {order} nulls last, d.deal_id"
-    );
-    let (total, rows) = sql.page(&session, &text, args.page()?).await?;
-    let sums = sql.rows(&session, &format!("select sum(d.amount) as total_amount from fct_deal d {filter}")).await?;
-    let total_amount = sums.first().and_then(|r| r.get("total_amount")).cloned().unwrap_or(Value::Null);
-    paged(total, &args, rows, json!({ "total_amount": total_amount }))
+    let (total, rows) = queries::bind("deals", &args)?.page(&session, args.page()?).await?;
+    let sums = queries::bind("deals_total", &args)?.first(&session).await?;
+    paged(total, &args, rows, json!({ "total_amount": sums["total_amount"] }))
+}
+
+/// The schema of a query file's one column (a total beside a page).
+fn column_of(query: &str, column: &str) -> Value {
+    columns::of_query(query)
+        .into_iter()
+        .find(|(c, _)| c == column)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| json!({ "description": format!("{} {query}.{column}", columns::UNKNOWN) }))
 }
 
 fn funnel_schema() -> Value {
-    s::page(
-        s::obj(&[
-            ("stage", s::text("Main-path stage.")),
-            ("stage_order", s::int("Its position, 1 (new) .. 6 (won).")),
-            ("deals_reached", s::int("Deals created in the period whose furthest stage is this one or later.")),
-            ("deals_advanced", s::int("Of them, deals that reached the next stage (0 for won).")),
-            ("amount_reached", s::decimal("Amount of the deals that reached the stage, RUB.")),
-            ("step_conversion", s::nullable(s::num("deals_advanced / deals_reached."))),
-            ("conversion_from_previous", s::nullable(s::num("deals_reached / deals_reached of the previous stage."))),
-            ("conversion_from_start", s::nullable(s::num("deals_reached / deals_reached of new."))),
-        ]),
-        &[],
-    )
+    s::page(s::obj(&columns::of_query("funnel")), &[])
 }
 
 fn pipeline_schema() -> Value {
-    s::page(
-        s::obj(&[
-            ("stage", s::text("Open stage.")),
-            ("stage_order", s::int("Its position.")),
-            ("open_deals", s::int("Open deals in the stage.")),
-            ("open_amount", s::decimal("Their amount, RUB.")),
-            ("open_commission", s::decimal("Their commission, RUB.")),
-            ("weighted_amount", s::nullable(s::decimal("Amount weighted by the stage's historical win rate, RUB."))),
-            ("stage_win_rate", s::nullable(s::num("Won / closed of the deals that reached the stage."))),
-        ]),
-        &[(
-            "totals",
-            s::obj(&[
-                ("open_deals", s::int("Open deals.")),
-                ("open_amount", s::nullable(s::decimal("Their amount, RUB."))),
-                ("open_commission", s::nullable(s::decimal("Their commission, RUB."))),
-                ("weighted_forecast", s::nullable(s::decimal("Sum of the weighted amounts, RUB."))),
-            ]),
-        )],
-    )
-}
-
-/// mart_stalled_deals' columns and the deal's client and creation month (types and docs from the
-/// models), with the names looked up beside them.
-fn stalled_row() -> Vec<(&'static str, Value)> {
-    let mut row = columns::of(
-        "mart_stalled_deals",
-        &[
-            "deal_id",
-            "holding_id",
-            "branch_id",
-            "manager_id",
-            "stage",
-            "entered_stage_at",
-            "last_activity_at",
-            "days_idle",
-            "sla_days",
-            "amount",
-            "commission",
-            "reference_time",
-        ],
-    );
-    row.extend(columns::of("fct_deal", &["client_id", "created_month"]));
-    row.extend(names(&["title", "client_name", "manager_name"]));
-    row
-}
-
-/// The names endpoints look up beside a table's ids, as the caller's scope shows them.
-fn names(which: &[&'static str]) -> Vec<(&'static str, Value)> {
-    which
-        .iter()
-        .map(|n| {
-            let description = match *n {
-                "title" => "The deal's title.",
-                "client_name" => "Client name.",
-                _ => "Manager name.",
-            };
-            (*n, s::nullable(s::text(description)))
-        })
-        .collect()
+    s::page(s::obj(&columns::of_query("pipeline")), &[("totals", s::obj(&columns::of_query("pipeline_totals")))])
 }
 
 fn stalled_schema() -> Value {
-    s::page(
-        s::obj(&stalled_row()),
-        &[("total_amount", s::nullable(s::decimal("Amount of every matching stalled deal, RUB.")))],
-    )
+    s::page(s::obj(&columns::of_query("stalled")), &[("total_amount", column_of("stalled_total", "total_amount"))])
 }
 
 fn leaderboard_schema() -> Value {
-    s::page(
-        s::obj(&[
-            ("rank", s::int("1 = largest won amount; ties share a rank.")),
-            ("branch_id", s::nullable(s::text("Branch (null: deals without a branch)."))),
-            ("branch_name", s::nullable(s::text("Branch name."))),
-            ("city", s::nullable(s::text("City."))),
-            ("holding_id", s::nullable(s::text("Holding."))),
-            ("won_amount", s::decimal("Amount won in the period, RUB.")),
-            ("commission", s::decimal("Commission of the deals won, RUB.")),
-            ("deals_won", s::int("Deals won.")),
-            ("deals_lost", s::int("Deals lost.")),
-            ("win_rate", s::nullable(s::num("Won / (won + lost)."))),
-            (
-                "series",
-                s::array(s::obj(&[
-                    ("month", s::date("Month (first day).")),
-                    ("won_amount", s::decimal("Won that month, RUB.")),
-                    ("deals_won", s::int("Deals won that month.")),
-                ])),
-            ),
-        ]),
-        &[("months", s::array(s::date("The period's months, in order (the series' x axis).")))],
-    )
+    // Each branch's series holds every month of the period: the series query's columns but the
+    // branch, which the row already names.
+    let mut point = columns::of_query("leaderboard_series");
+    point.retain(|(c, _)| c != "branch_id");
+    let mut row = columns::of_query("leaderboard");
+    row.push(("series".into(), s::array(s::obj(&point))));
+    s::page(s::obj(&row), &[("months", s::array(s::date("The period's months, in order (the series' x axis).")))])
 }
 
 fn deals_schema() -> Value {
-    s::page(
-        // fct_deal's columns (types and docs from the model) and the names beside them.
-        s::obj(&{
-            let mut row = columns::of(
-                "fct_deal",
-                &[
-                    "deal_id",
-                    "source_system",
-                    "source_id",
-                    "client_id",
-                    "holding_id",
-                    "branch_id",
-                    "manager_id",
-                    "pipeline",
-                    "stage",
-                    "status",
-                    "last_open_stage",
-                    "max_stage_order",
-                    "amount",
-                    "commission",
-                    "created_at",
-                    "closed_at",
-                    "created_month",
-                    "closed_month",
-                    "lost_reason",
-                ],
-            );
-            row.extend(names(&["title", "client_name", "manager_name"]));
-            row
-        }),
-        &[("total_amount", s::nullable(s::decimal("Amount of every matching deal, RUB.")))],
-    )
+    s::page(s::obj(&columns::of_query("deals")), &[("total_amount", column_of("deals_total", "total_amount"))])
 }
