@@ -59,8 +59,9 @@ pub fn routes() -> Vec<Route> {
             request_body: None,
             summary: "Time deals spend in each open stage: median, mean, 90th percentile",
             description: "Completed stays in open stages (mart_stage_stay), by the local month the deal left \
-                the stage (`from`/`to`) and the deal's holding, branch and manager. Days = hours / 24. The median \
-                is over the stays themselves (mart_time_in_stage's medians do not add up across its grain).",
+                the stage (`from`/`to`) and the deal's holding, branch and manager, from each stay's whole seconds \
+                (days = seconds / 86400). The median and the 90th percentile (interpolated) are over the stays \
+                themselves (mart_time_in_stage's do not add up across its grain).",
             params: common,
             response: stage_time_schema,
             handler: || get(stage_time),
@@ -112,16 +113,31 @@ async fn stage_time(
         manager: Some("manager_id"),
     };
     let filter = where_all(&args.filters(&mut sql, &cols)?);
-    // Every open stage appears, with no stays where nothing matched.
+    // Every open stage appears, with no stays where nothing matched. From whole seconds, with
+    // aggregates whose result does not depend on the order the rows arrive in (an average of
+    // floats, or a t-digest, does), so the same data always give the same answer. The 90th
+    // percentile is percentile_cont's, interpolated in exact tenths of a second as
+    // mart_time_in_stage does (DataFusion's own cuts the weight to millionths).
     let text = format!(
-        "with a as (
-            select stage, count(*) as stays, median(hours_in_stage) / 24.0 as median_days,
-                avg(hours_in_stage) / 24.0 as mean_days,
-                approx_percentile_cont(hours_in_stage, 0.9) / 24.0 as p90_days
+        "with ranked as (
+            select stage, seconds_in_stage,
+                row_number() over (partition by stage order by seconds_in_stage) as position,
+                count(*) over (partition by stage) as stays_in_stage
             from mart_stage_stay {filter}
+        ),
+        a as (
+            select stage, count(*) as stays,
+                median(cast(seconds_in_stage as double)) / 86400 as median_days,
+                cast(sum(seconds_in_stage) as double) / (count(*) * 86400) as mean_days,
+                max(case when position = 9 * (stays_in_stage - 1) / 10 + 1 then seconds_in_stage end) as p90_below,
+                max(case when position = 9 * (stays_in_stage - 1) / 10 + 2 then seconds_in_stage end) as p90_above,
+                max(9 * (stays_in_stage - 1) % 10) as p90_tenths
+            from ranked
             group by stage
         )
-        select g.stage, g.stage_order, coalesce(a.stays, 0) as stays, a.median_days, a.mean_days, a.p90_days
+        select g.stage, g.stage_order, coalesce(a.stays, 0) as stays, a.median_days, a.mean_days,
+            cast(10 * a.p90_below + (coalesce(a.p90_above, a.p90_below) - a.p90_below) * a.p90_tenths as double)
+                / 864000 as p90_days
         from dim_stage g
         left join a on a.stage = g.stage
         where g.is_open
@@ -172,7 +188,7 @@ fn stage_time_schema() -> Value {
             ("stays", s::int("Completed stays.")),
             ("median_days", s::nullable(s::num("Median days of a stay."))),
             ("mean_days", s::nullable(s::num("Mean days of a stay."))),
-            ("p90_days", s::nullable(s::num("90th percentile of days (approximate)."))),
+            ("p90_days", s::nullable(s::num("90th percentile of days (interpolated)."))),
         ])),
     )])
 }

@@ -64,7 +64,7 @@ async fn deal_card(Session(session): Session, Query(q): Query<Vec<(String, Strin
         .rows(
             &session,
             &format!(
-                "select entry_seq, stage, entered_at, left_at, hours_in_stage / 24.0 as days_in_stage
+                "select entry_seq, stage, entered_at, left_at, seconds_in_stage / 86400.0 as days_in_stage
                 from fct_stage_transition where deal_id = {p} order by entry_seq"
             ),
         )
