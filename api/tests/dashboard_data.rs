@@ -331,6 +331,52 @@ async fn median_sales_cycle_equals_the_median_of_the_won_deals() {
     assert_eq!(int(&r["deals_won"]), n as i64);
 }
 
+/// percentile_cont over sorted values: the value at 0-based rank p (n - 1), interpolated.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = p * (sorted.len() - 1) as f64;
+    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+}
+
+#[tokio::test]
+async fn stage_time_equals_the_stays_whole_seconds() {
+    let app = app().await;
+    let v = get(&app, "/api/v1/stage-time").await;
+    let stays = sql(&app, "select stage, seconds_in_stage from mart_stage_stay").await;
+    let mut checked = 0;
+    for r in rows(&v) {
+        let stage = key(&r["stage"]);
+        let mut days: Vec<f64> = stays
+            .iter()
+            .filter(|s| key(&s["stage"]) == stage)
+            .map(|s| int(&s["seconds_in_stage"]) as f64 / 86400.0)
+            .collect();
+        assert_eq!(int(&r["stays"]), days.len() as i64, "{stage}");
+        if days.is_empty() {
+            continue;
+        }
+        days.sort_by(f64::total_cmp);
+        let n = days.len();
+        let median = if n % 2 == 1 { days[n / 2] } else { (days[n / 2 - 1] + days[n / 2]) / 2.0 };
+        let mean = days.iter().sum::<f64>() / n as f64;
+        assert!(close(float(&r["median_days"]), median), "{stage}: {r} vs median {median}");
+        assert!(close(float(&r["mean_days"]), mean), "{stage}: {r} vs mean {mean}");
+        let p90 = percentile(&days, 0.9);
+        assert!(close(float(&r["p90_days"]), p90), "{stage}: {r} vs p90 {p90}");
+        checked += 1;
+    }
+    assert!(checked >= 3, "the demo has completed stays in several stages: {v}");
+    // The semantic layer's mean agrees: total seconds / stays, in hours.
+    let m = get(&app, "/api/v1/metrics?measures=stage_hours_mean,stage_stays&by=stage").await;
+    let totals =
+        sql(&app, "select stage, sum(seconds_sum) as s, sum(stays) as n from mart_time_in_stage group by stage").await;
+    for r in rows(&m) {
+        let t = totals.iter().find(|t| key(&t["stage"]) == key(&r["stage"])).expect("the stage in the mart");
+        assert_eq!(int(&r["stage_stays"]), int(&t["n"]));
+        assert!(close(float(&r["stage_hours_mean"]), int(&t["s"]) as f64 / int(&t["n"]) as f64 / 3600.0), "{r}");
+    }
+}
+
 #[tokio::test]
 async fn filters_narrow_and_user_values_never_become_sql() {
     let app = app().await;

@@ -65,9 +65,11 @@ pub enum RawValue {
     Decimal(Decimal),
     /// A boolean cell.
     Bool(bool),
-    /// A wall-clock time in the source's `time_zone`: an Excel date or date-time cell, a SQL
-    /// `timestamp without time zone`, `DATETIME` or `DATE` (at midnight).
+    /// A wall-clock time in the source's `time_zone`: an Excel date-time cell, a SQL
+    /// `timestamp without time zone` or `DATETIME`.
     DateTime(NaiveDateTime),
+    /// A calendar day without a time of day: a SQL `DATE`, an Excel cell holding a whole day.
+    Date(NaiveDate),
     /// An instant (PostgreSQL `timestamptz`, MySQL `TIMESTAMP`): no zone applies to it.
     Utc(DateTime<Utc>),
     /// A cell that holds something that is never a value (`#N/A`, a BLOB); the text says what.
@@ -99,6 +101,7 @@ impl RawValue {
             // Display of Decimal is plain digits, never an exponent.
             RawValue::Decimal(d) => Some(d.to_string()),
             RawValue::Bool(b) => Some(b.to_string()),
+            RawValue::Date(d) => Some(d.format("%Y-%m-%d").to_string()),
             RawValue::DateTime(t) if t.time() == chrono::NaiveTime::MIN => Some(t.format("%Y-%m-%d").to_string()),
             RawValue::DateTime(t) => Some(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
             RawValue::Utc(t) => Some(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
@@ -526,6 +529,7 @@ impl RecordMapper {
             }
             DataType::Date32 => {
                 let date = match raw {
+                    RawValue::Date(d) => *d,
                     RawValue::DateTime(t) => t.date(),
                     // The day it was where the source is.
                     RawValue::Utc(t) => t.with_timezone(&self.options.time_zone).date_naive(),
@@ -543,6 +547,7 @@ impl RecordMapper {
             }
             DataType::Timestamp(..) => {
                 let utc = match raw {
+                    RawValue::Date(d) => bare_date_instant(*d, self.options.time_zone),
                     RawValue::DateTime(t) => local_to_utc(*t, self.options.time_zone),
                     RawValue::Utc(t) => Some(*t),
                     RawValue::Int(_) | RawValue::Float(_) | RawValue::Decimal(_) => {
@@ -554,9 +559,7 @@ impl RecordMapper {
                     _ => match parse_time(raw, self.options.date_format.as_deref()) {
                         Some(Instant::Fixed(t)) => Some(t.with_timezone(&Utc)),
                         Some(Instant::Naive(t)) => local_to_utc(t, self.options.time_zone),
-                        Some(Instant::Date(d)) => {
-                            local_to_utc(d.and_time(chrono::NaiveTime::MIN), self.options.time_zone)
-                        }
+                        Some(Instant::Date(d)) => bare_date_instant(d, self.options.time_zone),
                         None => return Err(bad(&self.date_help())),
                     },
                 };
@@ -735,6 +738,16 @@ fn parse_time(raw: &RawValue, date_format: Option<&str>) -> Option<Instant> {
 fn parse_month(raw: &RawValue) -> Option<NaiveDate> {
     let s = raw.to_text()?;
     NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d").ok()
+}
+
+/// The instant a bare date (a day without a time of day) is stored as: midday of that day in
+/// the source's zone. The models count it in the day and month of the branch's own zone, which
+/// may be another: midnight would put a close on the 1st into the previous day and month for
+/// every branch west of the source (Kaliningrad for a Moscow export), while midday stays on the
+/// same calendar day in every zone less than 12 hours away (all of Russia from Moscow). A duration
+/// to or from it is off by at most half a day, as it would be with any time the day left out.
+fn bare_date_instant(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+    local_to_utc(day.and_time(chrono::NaiveTime::from_hms_opt(12, 0, 0)?), tz)
 }
 
 /// A wall-clock time in `tz` as UTC. A time repeated when clocks go back is taken at its first
@@ -986,8 +999,9 @@ codes = { legacy = "MSK", onec = "12" }
         assert!(batch.column_by_name("closed_at").unwrap().is_null(0));
         assert!(!batch.column_by_name("deleted").unwrap().as_boolean().value(0));
         let ts = |name: &str| batch.column_by_name(name).unwrap().as_primitive::<TimestampMicrosecondType>().value(0);
-        // 2024-12-31 00:00 Moscow (+03:00) = 2024-12-30 21:00 UTC; 2025-01-01 12:00 Moscow = 09:00 UTC.
-        assert_eq!(ts("created_at"), 1_735_592_400_000_000);
+        // The bare date 2024-12-31 is midday in Moscow (+03:00) = 09:00 UTC (2024-12-30 21:00 UTC,
+        // 1735592400, + 12 h); the wall-clock 2025-01-01 12:00 Moscow = 09:00 UTC.
+        assert_eq!(ts("created_at"), 1_735_635_600_000_000);
         assert_eq!(ts("updated_at"), 1_735_722_000_000_000);
         assert_eq!(
             batch.schema(),
@@ -1004,6 +1018,35 @@ codes = { legacy = "MSK", onec = "12" }
         let raw: serde_json::Value = serde_json::from_str(&q[0].raw).unwrap();
         assert_eq!(raw["stage"], "Черновик");
         assert_eq!(raw["source_id"], 17);
+    }
+
+    #[test]
+    fn mapping_a_day_without_a_time_is_midday_in_the_source_zone() {
+        let options = MappingOptions { time_zone: "Asia/Vladivostok".parse().unwrap(), ..MappingOptions::default() };
+        let mut m = RecordMapper::new(project(), "legacy", "deals", options).unwrap();
+        let day = NaiveDate::from_ymd_opt(2025, 11, 1).unwrap();
+        let r = record(&[
+            ("source_id", RawValue::Int(1)),
+            ("pipeline", text("p")),
+            ("stage", text("won")),
+            ("source_stage", text("won")),
+            ("status", text("won")),
+            // A SQL DATE or an Excel whole-day cell, a bare date in text, a DATETIME at 00:00.
+            ("created_at", RawValue::Date(day)),
+            ("closed_at", text("2025-11-01")),
+            ("updated_at", RawValue::DateTime(day.and_time(chrono::NaiveTime::MIN))),
+        ]);
+        m.push(&r, "x:1", &r);
+        let (batch, q) = m.finish().unwrap();
+        assert!(q.is_empty(), "{q:?}");
+        let ts = |name: &str| batch.column_by_name(name).unwrap().as_primitive::<TimestampMicrosecondType>().value(0);
+        // 2025-11-01 00:00Z is 1761955200 s. Midday in Vladivostok (UTC+10) is 02:00Z the same
+        // day; a time of day, even 00:00, is that instant: 14:00Z the day before.
+        assert_eq!(ts("created_at"), (1_761_955_200 + 2 * 3600) * 1_000_000);
+        assert_eq!(ts("closed_at"), (1_761_955_200 + 2 * 3600) * 1_000_000);
+        assert_eq!(ts("updated_at"), (1_761_955_200 - 10 * 3600) * 1_000_000);
+        // A template still sees the day.
+        assert_eq!(RawValue::Date(day).to_text().as_deref(), Some("2025-11-01"));
     }
 
     #[test]

@@ -84,14 +84,14 @@ status = {{ "Оплачен" = "won", "Отменён" = "lost", "В работ�
             e.scaled("select commission from deals order by source_id").await,
             vec![Some(12_346), Some(0), None]
         );
-        // Midnight in Moscow (UTC+3) is 21:00 UTC the day before.
+        // A bare date is midday in Moscow (UTC+3): 09:00 UTC the same day.
         assert_eq!(
             e.rows("select deal_id, title, branch_id, stage, status, source_stage, created_at from deals order by source_id")
                 .await,
             vec![
-                vec!["onec:Д-001", "ООО \"Ромашка\"", "msk", "won", "won", "Оплачен", "2024-12-30T21:00:00Z"],
-                vec!["onec:Д-002", "ИП Петров", "msk", "lost", "lost", "Отменён", "2025-01-14T21:00:00Z"],
-                vec!["onec:Д-003", "Театр; малая сцена", "msk", "negotiation", "open", "В работе", "2025-01-31T21:00:00Z"],
+                vec!["onec:Д-001", "ООО \"Ромашка\"", "msk", "won", "won", "Оплачен", "2024-12-31T09:00:00Z"],
+                vec!["onec:Д-002", "ИП Петров", "msk", "lost", "lost", "Отменён", "2025-01-15T09:00:00Z"],
+                vec!["onec:Д-003", "Театр; малая сцена", "msk", "negotiation", "open", "В работе", "2025-02-01T09:00:00Z"],
             ]
         );
     }
@@ -305,6 +305,9 @@ active = "=true"
         );
         let report = e.sync().await;
         assert!(report.ok(), "{report:?}");
+        // The bare close dates are midday in the source's zone (UTC, none is set): 06:00 the same
+        // day in Chicago, where midnight UTC would be 18:00 the day before (a close on 03-01 in
+        // February).
         assert_eq!(
             e.rows(
                 "select d.source_id, d.stage, d.status, d.client_id, d.title, m.name, m.branch_id, d.closed_at \
@@ -320,7 +323,7 @@ active = "=true"
                     "GTX Plus Basic for Cancity",
                     "Moses Frase",
                     "central",
-                    "2017-03-01T00:00:00Z"
+                    "2017-03-01T12:00:00Z"
                 ],
                 vec![
                     "EC4QE1BX",
@@ -330,7 +333,7 @@ active = "=true"
                     "MG Special for Cancity",
                     "Darcel Schlecht",
                     "central",
-                    "2017-03-07T00:00:00Z"
+                    "2017-03-07T12:00:00Z"
                 ],
                 vec![
                     "MV1LWRNH",
@@ -350,7 +353,7 @@ active = "=true"
                     "GTXPro for Isdom",
                     "Darcel Schlecht",
                     "central",
-                    "2017-03-11T00:00:00Z"
+                    "2017-03-11T12:00:00Z"
                 ],
             ]
         );

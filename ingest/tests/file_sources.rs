@@ -410,3 +410,69 @@ time_zone = { Central = "America/Chicago", East = "America/New_York", West = "Am
         assert!(e.contains("`table` and [sources.agents.tables.*] are both set"), "{e}");
     }
 }
+
+/// A date without a time of day names a calendar day, and stays that day where a branch counts
+/// it, in the branch's own zone, even when that zone is not the source's.
+mod bare_dates {
+    use super::*;
+    use dealhouse_warehouse::models;
+
+    /// A Moscow (UTC+3) export of deals of a Kaliningrad branch (UTC+2, an hour west).
+    const TOML: &str = r#"
+[sources.onec]
+kind = "csv"
+path = "exports/deals.csv"
+table = "deals"
+time_zone = "Europe/Moscow"
+
+[sources.onec.columns]
+source_id = "id"
+created_at = "created"
+updated_at = "closed"
+closed_at = "closed"
+branch_code = "branch"
+pipeline = "=1c"
+stage = "=won"
+source_stage = "=won"
+status = "=won"
+"#;
+
+    // 1: bare dates. 2: the same close day with a time of day, 00:30 in Moscow.
+    const CSV: &str = "id,created,closed,branch\n\
+        1,2026-10-20,2026-11-01,39\n\
+        2,2026-10-20 10:00:00,2026-11-01 00:30:00,39\n";
+
+    #[tokio::test]
+    async fn files_a_bare_date_is_that_day_in_the_branchs_zone_and_a_time_keeps_its_instant() {
+        let org = Org::new()
+            .holding("west", "Запад")
+            .branch("kgd", "west", "Калининград", "Europe/Kaliningrad")
+            .codes(&[("onec", "39")])
+            .toml();
+        let e = env(&format!("{org}{TOML}"));
+        e.write("exports/deals.csv", CSV.as_bytes());
+        assert_eq!(synced(&e, "onec").await.quarantined, 0);
+        // Deal 1: 2026-11-01 is stored as midday in Moscow, 09:00Z (midnight, 10-31 21:00Z, is
+        // still October in Kaliningrad: 23:00 on the 31st). Deal 2: 00:30 in Moscow is the
+        // instant 10-31 21:30Z, whatever zone counts it.
+        assert_eq!(
+            e.rows("select source_id, created_at, closed_at from deals order by source_id").await,
+            vec![
+                vec!["1", "2026-10-20T09:00:00Z", "2026-11-01T09:00:00Z"],
+                vec!["2", "2026-10-20T07:00:00Z", "2026-10-31T21:30:00Z"],
+            ]
+        );
+        let all = models::load_models(None).unwrap();
+        let runs = models::run(&e.warehouse, &all, None, |_| {}).await.unwrap();
+        assert!(runs.iter().all(|r| r.result.is_ok()), "{runs:?}");
+        // In Kaliningrad deal 1 closed on 2026-11-01 (11:00 there), deal 2 on 10-31 at 23:30.
+        assert_eq!(
+            e.rows("select deal_id, closed_date, closed_month from fct_deal order by deal_id").await,
+            vec![vec!["onec:1", "2026-11-01", "2026-11-01"], vec!["onec:2", "2026-10-31", "2026-10-01"]]
+        );
+        assert_eq!(
+            e.rows("select month, branch_id, won from mart_win_rate_monthly order by month").await,
+            vec![vec!["2026-10-01", "kgd", "1"], vec!["2026-11-01", "kgd", "1"]]
+        );
+    }
+}

@@ -6,6 +6,9 @@
 //! - `local_month(ts, tz) -> Date32`: the first day of the month `ts` falls in, in zone `tz`.
 //! - `month_diff(later, earlier) -> Int32`: whole calendar months from `earlier` to `later`
 //!   (dates; only their year and month count), for cohort grids and rolling windows.
+//! - `seconds_between(earlier, later) -> Int64`: whole seconds from `earlier` to `later`
+//!   (timestamps), truncated toward zero: durations as exact integers, so sums and means of them
+//!   do not depend on the order rows are added in, as float sums do.
 //!
 //! Null inputs give null. An unknown zone is an execution error naming the zone and the fix.
 
@@ -14,7 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate};
 use chrono_tz::Tz;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, Int32Array, Int64Array};
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
@@ -36,6 +39,7 @@ pub fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(LocalCalendar::new(LocalUnit::Date)),
         ScalarUDF::new_from_impl(LocalCalendar::new(LocalUnit::Month)),
         ScalarUDF::new_from_impl(MonthDiff::new()),
+        ScalarUDF::new_from_impl(SecondsBetween::new()),
     ]
 }
 
@@ -228,6 +232,65 @@ impl ScalarUDFImpl for MonthDiff {
     }
 }
 
+/// `seconds_between(earlier, later)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SecondsBetween {
+    signature: Signature,
+}
+
+impl SecondsBetween {
+    fn new() -> Self {
+        Self { signature: Signature::user_defined(Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for SecondsBetween {
+    fn name(&self) -> &str {
+        "seconds_between"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 2 {
+            return plan_err!("seconds_between(earlier, later) takes 2 arguments, got {}", arg_types.len());
+        }
+        arg_types
+            .iter()
+            .map(|t| match t {
+                DataType::Timestamp(_, _) | DataType::Null => Ok(utc_micros()),
+                other => plan_err!("seconds_between: arguments must be timestamps, got {other}"),
+            })
+            .collect()
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [earlier, later] = arrays.as_slice() else {
+            return exec_err!("seconds_between(earlier, later) takes 2 arguments, got {}", arrays.len());
+        };
+        let (Some(earlier), Some(later)) = (
+            earlier.as_primitive_opt::<TimestampMicrosecondType>(),
+            later.as_primitive_opt::<TimestampMicrosecondType>(),
+        ) else {
+            return exec_err!("seconds_between: expected microsecond timestamps after coercion");
+        };
+        // Whole seconds of the exact difference, truncated toward zero (so swapping the
+        // arguments only flips the sign); in i128, where no difference of two i64 overflows, and
+        // any such difference in seconds fits an i64 again.
+        let seconds = |a: i64, b: i64| i64::try_from((i128::from(b) - i128::from(a)) / 1_000_000).ok();
+        let out: Int64Array = earlier.iter().zip(later.iter()).map(|(a, b)| seconds(a?, b?)).collect();
+        finish(Arc::new(out), all_scalar)
+    }
+}
+
 /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01, Arrow's day 0.
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
@@ -311,6 +374,29 @@ mod tests {
         assert!(e.contains("local_month") && e.contains("`MSK`"), "{e}");
         let e = one("select local_date(1, 'Europe/Moscow')").await.unwrap_err().to_string();
         assert!(e.contains("must be a timestamp"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn seconds_between_is_the_exact_difference_in_whole_seconds() {
+        let at = |s: &str| format!("timestamp '{s}'");
+        let between = |a: &str, b: &str| format!("select seconds_between({}, {})", at(a), at(b));
+        // 1 h 0 min 1.999999 s: whole seconds, not rounded.
+        assert_eq!(one(&between("2025-01-01T10:00:00Z", "2025-01-01T11:00:01.999999Z")).await.unwrap(), "3601");
+        // Swapped: the same seconds, negative (truncated toward zero, not floored to -3602).
+        assert_eq!(one(&between("2025-01-01T11:00:01.999999Z", "2025-01-01T10:00:00Z")).await.unwrap(), "-3601");
+        // Across Moscow's 2014-10-26 change from UTC+4 to UTC+3: instants, so 24 h = 86400 s.
+        assert_eq!(one(&between("2014-10-25T12:00:00Z", "2014-10-26T12:00:00Z")).await.unwrap(), "86400");
+        // Zone-less and second-unit timestamps are read as UTC instants like the canonical ones.
+        assert_eq!(
+            one("select seconds_between(arrow_cast(timestamp '2025-01-01T00:00:00', 'Timestamp(Second, None)'), \
+                 timestamp '2025-01-02T00:00:00Z')")
+            .await
+            .unwrap(),
+            "86400"
+        );
+        assert_eq!(one("select seconds_between(null, timestamp '2025-01-01T00:00:00Z')").await.unwrap(), "");
+        let e = one("select seconds_between(1, 2)").await.unwrap_err().to_string();
+        assert!(e.contains("seconds_between") && e.contains("must be timestamps"), "{e}");
     }
 
     #[tokio::test]

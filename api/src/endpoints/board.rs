@@ -58,8 +58,9 @@ pub fn routes() -> Vec<Route> {
             request_body: None,
             summary: "Time deals spend in each open stage: median, mean, 90th percentile",
             description: "Completed stays in open stages (mart_stage_stay), by the local month the deal left \
-                the stage (`from`/`to`) and the deal's holding, branch and manager. Days = hours / 24. The median \
-                is over the stays themselves (mart_time_in_stage's medians do not add up across its grain).",
+                the stage (`from`/`to`) and the deal's holding, branch and manager, from each stay's whole seconds \
+                (days = seconds / 86400). The median and the 90th percentile (interpolated) are over the stays \
+                themselves (mart_time_in_stage's do not add up across its grain).",
             params: common,
             response: stage_time_schema,
             handler: || get(stage_time),

@@ -358,6 +358,8 @@ fn cell_value(cell: &Data) -> RawValue {
         Data::String(s) => RawValue::Text(s.clone()),
         Data::Bool(b) => RawValue::Bool(*b),
         Data::DateTime(dt) if dt.is_datetime() => match dt.as_datetime() {
+            // Excel keeps a date as a whole number of days: a cell without a time of day.
+            Some(t) if t.time() == chrono::NaiveTime::MIN => RawValue::Date(t.date()),
             Some(t) => RawValue::DateTime(t),
             None => RawValue::Invalid(format!("an Excel date out of range ({})", dt.as_f64())),
         },

@@ -83,6 +83,9 @@ impl CursorValue {
             RawValue::Decimal(d) => Some(CursorValue::Decimal(*d)),
             RawValue::Text(s) => Some(CursorValue::Text(s.clone())),
             RawValue::DateTime(t) => Some(CursorValue::Timestamp(*t)),
+            // Compared with the column as the engine's midnight of the day, as before dates had
+            // their own kind.
+            RawValue::Date(d) => Some(CursorValue::Timestamp(d.and_time(NaiveTime::MIN))),
             RawValue::Utc(t) => Some(CursorValue::Instant(*t)),
             _ => None,
         }

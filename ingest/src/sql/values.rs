@@ -106,6 +106,7 @@ fn pg_time(row: &PgRow, i: usize, name: &str) -> RawValue {
         )),
         None => RawValue::Invalid(format!("a PostgreSQL {shown} beyond the years dealhouse can represent")),
         Some(t) if name == "TIMESTAMPTZ" => RawValue::Utc(t.and_utc()),
+        Some(t) if name == "DATE" => RawValue::Date(t.date()),
         Some(t) => RawValue::DateTime(t),
     }
 }
@@ -164,7 +165,7 @@ fn mysql_value(row: &MySqlRow, i: usize) -> RawValue {
                 )),
             })
         }
-        "DATE" => row.try_get::<NaiveDate, _>(i).map(|d| RawValue::DateTime(d.and_time(NaiveTime::MIN))),
+        "DATE" => row.try_get::<NaiveDate, _>(i).map(RawValue::Date),
         "DATETIME" => row.try_get::<NaiveDateTime, _>(i).map(RawValue::DateTime),
         // The session time zone is UTC (sqlx sets it), so TIMESTAMP values arrive as UTC.
         "TIMESTAMP" => row.try_get::<DateTime<Utc>, _>(i).map(RawValue::Utc),

@@ -6,7 +6,8 @@
 -- column entered_at: when the deal entered the stage (UTC); the deal's created_at for the stay the history starts in
 -- column left_at: when it left (UTC); null for the current stay
 -- column next_stage: the stage it moved to; null for the current stay
--- column hours_in_stage: left_at - entered_at in hours; null for the current stay
+-- column seconds_in_stage: left_at - entered_at in whole seconds (exact, so sums of them do not depend on the order they are added in); null for the current stay
+-- column hours_in_stage: seconds_in_stage in hours, rounded to 6 decimals; null for the current stay
 -- column from_history: false for the stay reconstructed from created_at (history missing its creation record)
 -- test: unique(deal_id, entry_seq)
 -- test: not_null(deal_id, entry_seq, stage, entered_at)
@@ -73,6 +74,7 @@ select
     entered_at,
     left_at,
     next_stage,
-    (to_unixtime(left_at) - to_unixtime(entered_at)) / 3600.0 as hours_in_stage,
+    seconds_between(entered_at, left_at) as seconds_in_stage,
+    cast(round(cast(seconds_between(entered_at, left_at) as decimal(38, 6)) / 3600, 6) as decimal(18, 6)) as hours_in_stage,
     from_history
 from stays

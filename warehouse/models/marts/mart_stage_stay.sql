@@ -7,9 +7,10 @@
 -- column branch_id: the deal's branch
 -- column manager_id: the deal's responsible manager
 -- column left_month: local month the deal left the stage (first day)
--- column hours_in_stage: how long the stay lasted, in hours
+-- column seconds_in_stage: how long the stay lasted, in whole seconds (aggregate these: exact)
+-- column hours_in_stage: the same in hours, rounded to 6 decimals
 -- test: unique(deal_id, entry_seq)
--- test: not_null(deal_id, entry_seq, stage, stage_order, left_month)
+-- test: not_null(deal_id, entry_seq, stage, stage_order, left_month, seconds_in_stage, hours_in_stage)
 -- test: relationships(deal_id -> fct_deal.deal_id)
 select
     s.deal_id,
@@ -20,6 +21,7 @@ select
     d.branch_id,
     d.manager_id,
     local_month(s.left_at, d.time_zone) as left_month,
+    s.seconds_in_stage,
     s.hours_in_stage
 from fct_stage_transition s
 join fct_deal d on d.deal_id = s.deal_id
