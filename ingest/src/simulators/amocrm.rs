@@ -12,7 +12,8 @@
 //! - A `limit` above the maximum is not an error: as integrators report (amocrm-api-php #210,
 //!   Krukov/amocrm_api #76 and its fix #95), amoCRM then pages by the default 50. A client that
 //!   stops at the first short page therefore loses rows; one that follows `_links.next` does not.
-//! - `filter[updated_at][from|to]` (leads, companies), `filter[created_at][from|to]`,
+//! - `filter[id][]` (leads, companies, events: only the records with those ids),
+//!   `filter[updated_at][from|to]` (leads, companies), `filter[created_at][from|to]`,
 //!   `filter[type]`, `filter[entity]` (events, newest first), `order[id|updated_at|created_at]`,
 //!   `with=contacts` (contacts under each lead's `_embedded`, companies always there),
 //!   `with=only_deleted` (deleted leads as `{id, updated_at, is_deleted}`; otherwise deleted leads
@@ -509,6 +510,17 @@ fn int_field(record: &Value, field: &str) -> Option<i64> {
     record.get(field).and_then(Value::as_i64)
 }
 
+/// The record's id is one of `ids` (any record when none are asked for). Ids are integers
+/// except the events', which are strings.
+fn has_id(record: &Value, ids: &[String]) -> bool {
+    let id = match record.get("id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    ids.is_empty() || ids.contains(&id)
+}
+
 fn in_range(v: Option<i64>, (from, to): (Option<i64>, Option<i64>)) -> bool {
     match v {
         Some(v) => from.is_none_or(|f| v >= f) && to.is_none_or(|t| v <= t),
@@ -573,9 +585,11 @@ fn leads(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Respo
     };
     let only_deleted = q.with("only_deleted");
     let contacts = q.with("contacts");
+    let ids = q.list("filter[id]");
     let mut rows: Vec<Value> = data
         .leads
         .values()
+        .filter(|l| has_id(l, &ids))
         .filter(|l| l.get("is_deleted").and_then(Value::as_bool).unwrap_or(false) == only_deleted)
         .filter(|l| in_range(int_field(l, "updated_at"), range))
         .map(|l| {
@@ -614,9 +628,11 @@ fn companies(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> R
         Err(r) => return r,
     };
     let contacts = q.with("contacts");
+    let ids = q.list("filter[id]");
     let mut rows: Vec<Value> = data
         .companies
         .values()
+        .filter(|c| has_id(c, &ids))
         .filter(|c| in_range(int_field(c, "updated_at"), range))
         .map(|c| {
             let mut company = with_self(state, "companies", c);
@@ -654,9 +670,11 @@ fn events(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Query) -> Resp
     };
     let types = q.list("filter[type]");
     let entities = q.list("filter[entity]");
+    let ids = q.list("filter[id]");
     let mut rows: Vec<Value> = data
         .events
         .values()
+        .filter(|e| has_id(e, &ids))
         .filter(|e| {
             types.is_empty() || e.get("type").and_then(Value::as_str).is_some_and(|t| types.iter().any(|x| x == t))
         })
