@@ -43,6 +43,7 @@ const EXAMPLES: &str = "Examples:
   dealhouse -C /tmp/d query \"select stage, count(*) from deals group by stage\"
   dealhouse -C /tmp/d sync crm        sync one source
   dealhouse -C /tmp/d build --select fct_deal+
+  dealhouse -C /tmp/d quarantine      what did not load, and what to change
   dealhouse -C /tmp/d status";
 
 #[derive(Subcommand)]
@@ -94,6 +95,27 @@ enum Command {
         /// reads never see deletions; run this nightly). Refuses to delete more than half.
         #[arg(long)]
         reconcile: bool,
+        /// Read every quarantined record of the sources again, by id (a changed mapping does
+        /// this by itself; use it after fixing records upstream in a way the cursor misses).
+        #[arg(long)]
+        replay_quarantine: bool,
+    },
+    /// List the quarantined records: counts by source, table and reason, with what to change.
+    ///
+    /// Fixing the mapping is enough to load them: the next `sync` reads them again by id.
+    Quarantine {
+        /// Only this source (repeat for several).
+        #[arg(long = "source", value_name = "SOURCE")]
+        sources: Vec<String>,
+        /// Only records whose reason contains this text (case-insensitive).
+        #[arg(long, value_name = "TEXT")]
+        reason_contains: Option<String>,
+        /// Records listed at most (the counts cover all of them).
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// Run the SQL models (built-in and the project's models/) into tables, then their data tests.
     Build {
@@ -142,6 +164,12 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Table,
     Csv,
@@ -185,10 +213,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { dir: target, seed, weeks, as_of, no_serve, port, force } => {
             demo(&target, seed, weeks, as_of, no_serve, port, force).await
         }
-        Command::Sync { sources, max_quarantined, reconcile } => {
+        Command::Sync { sources, max_quarantined, reconcile, replay_quarantine } => {
             let project = load(&dir)?;
-            let report = sync(project, SyncOptions { sources, max_quarantined, reconcile }).await?;
+            let report = sync(project, SyncOptions { sources, max_quarantined, reconcile, replay_quarantine }).await?;
             Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Quarantine { sources, reason_contains, limit, format } => {
+            let project = load(&dir)?;
+            let known = dealhouse_ingest::source_config::parse_sources(&project.config)?;
+            if let Some(unknown) = sources.iter().find(|s| !known.contains_key(*s)) {
+                bail!(
+                    "no source `{unknown}` in dealhouse.toml; sources: {}",
+                    known.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            let filter = dealhouse_ingest::quarantine::report::Filter { sources, reason_contains, limit };
+            let listing =
+                dealhouse_ingest::quarantine::report::listing(&project.config, &warehouse(&project)?, &filter).await?;
+            match format {
+                ListFormat::Table => print!("{}", output::quarantine(&listing)),
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&listing)?),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Build { select, full_refresh, no_test } => {
             let options = models::BuildOptions { full_refresh };
@@ -318,6 +364,12 @@ async fn sync(project: Arc<Project>, options: SyncOptions) -> Result<SyncReport>
             (a.0 + t.read, a.1 + t.inserted, a.2 + t.updated, a.3 + t.quarantined, a.4 + t.deleted)
         });
         let deleted = if deleted > 0 { format!("  deleted upstream {deleted}") } else { String::new() };
+        let (replayed, cleared) = s.tables.iter().fold((0, 0), |a, t| (a.0 + t.replayed, a.1 + t.cleared));
+        let deleted = if replayed + cleared > 0 {
+            format!("{deleted}  replayed {replayed}  cleared from quarantine {cleared}")
+        } else {
+            deleted
+        };
         match &s.error {
             None => eprintln!(
                 "sync {:<12} ok      read {read:>8}  new {inserted:>8}  changed {updated:>7}  quarantined {quarantined}{deleted}",

@@ -68,3 +68,36 @@ pub fn model_docs(models: &BTreeMap<String, Model>) -> String {
     }
     s
 }
+
+/// The quarantine listing as text: the groups with their reason and how they get read again,
+/// then the records.
+pub fn quarantine(listing: &dealhouse_ingest::quarantine::report::Listing) -> String {
+    if listing.total == 0 {
+        return "quarantine: empty\n".to_string();
+    }
+    let mut s = format!(
+        "quarantine: {} record{} in {} group{}\n",
+        listing.total,
+        if listing.total == 1 { "" } else { "s" },
+        listing.groups.len(),
+        if listing.groups.len() == 1 { "" } else { "s" }
+    );
+    for g in &listing.groups {
+        s.push_str(&format!("\n{:>7}  {} ({}) -> {}\n", g.count, g.source, g.kind, g.table));
+        s.push_str(&format!("         why:  {}\n", g.reason));
+        s.push_str(&format!("         then: {}\n", g.then));
+        s.push_str(&format!("         e.g.  {}\n", g.example));
+    }
+    s.push_str(&format!("\n{} of {} records (newest first):\n", listing.rows.len(), listing.total));
+    for r in &listing.rows {
+        s.push_str(&format!(
+            "  {}  {} -> {}  {}\n      {}\n",
+            r.quarantined_at.format("%Y-%m-%d %H:%M:%S"),
+            r.source,
+            r.table,
+            r.location,
+            r.reason
+        ));
+    }
+    s
+}

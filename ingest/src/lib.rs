@@ -9,7 +9,8 @@
 //! Layout: one folder or file per connector (`bitrix24/`, `amocrm/`, `sql/`, `files/`, `push`),
 //! each CRM connector with a `wire` module holding its vendor's constants; [`http`] is the
 //! plumbing the CRM connectors share (retries, pacing, failures, records to chunks);
-//! [`mapping`] turns loosely typed records into canonical rows. Apart from the connectors:
+//! [`mapping`] turns loosely typed records into canonical rows; [`quarantine`] keeps what does
+//! not map and reads it again when the mapping changes. Apart from the connectors:
 //! [`simulators`] (in-process CRM servers for tests and `simulate_from`) and [`demo`] (the
 //! deterministic demo company), which use only the connectors' public constants.
 
@@ -22,6 +23,7 @@ pub mod mapping;
 pub mod org;
 pub mod project;
 pub mod push;
+pub mod quarantine;
 mod reconcile;
 pub mod simulators;
 pub mod source;

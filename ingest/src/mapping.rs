@@ -239,6 +239,9 @@ pub struct RecordMapper {
     options: MappingOptions,
     rows: Vec<Vec<Cell>>,
     quarantined: Vec<QuarantineRecord>,
+    /// Quarantine keys of the records pushed since the last chunk (see [`Chunk::settled`]).
+    settled: Vec<String>,
+    settled_prefixes: Vec<String>,
 }
 
 impl RecordMapper {
@@ -261,7 +264,17 @@ impl RecordMapper {
             }
         }
         let own_id = own_id_column(&def);
-        Ok(Self { project, source: source.to_string(), def, own_id, options, rows: vec![], quarantined: vec![] })
+        Ok(Self {
+            project,
+            source: source.to_string(),
+            def,
+            own_id,
+            options,
+            rows: vec![],
+            quarantined: vec![],
+            settled: vec![],
+            settled_prefixes: vec![],
+        })
     }
 
     /// The canonical table.
@@ -283,32 +296,77 @@ impl RecordMapper {
     /// [`RecordMapper::push`] with the raw record as text (a JSON Lines line), made only when the
     /// record is quarantined.
     pub fn push_with(&mut self, record: &Record, location: &str, raw: impl FnOnce() -> String) {
+        self.push_as(record, location, None, raw);
+    }
+
+    /// [`RecordMapper::push_with`] with a quarantine key other than the location (a pushed
+    /// record's place in its request says nothing about which record it is; its id does).
+    pub fn push_as(&mut self, record: &Record, location: &str, key: Option<&str>, raw: impl FnOnce() -> String) {
+        let key = self.key(key.unwrap_or(location));
+        self.settled.push(key.clone());
         match self.map(record) {
             Ok(row) => self.rows.push(row),
-            Err(reason) => self.quarantine(location, raw(), reason),
+            Err(reason) => {
+                let record_id = record.get("source_id").and_then(RawValue::to_text);
+                self.quarantined.push(self.quarantine_record(location, key, raw(), reason, record_id));
+            }
         }
     }
 
     /// Quarantines a record that never got as far as mapping (a CSV row with too few fields).
     pub fn quarantine(&mut self, location: &str, raw: String, reason: String) {
-        self.quarantined.push(QuarantineRecord {
+        let key = self.key(location);
+        self.settled.push(key.clone());
+        self.quarantined.push(self.quarantine_record(location, key, raw, reason, None));
+    }
+
+    /// The quarantine key of a record: stable run to run (a file's line, a row's `source_id`),
+    /// so a re-read replaces the entry, with the table when one record feeds several.
+    fn key(&self, place: &str) -> String {
+        if self.options.quarantine_per_table { format!("{place}#{}", self.def.name) } else { place.to_string() }
+    }
+
+    fn quarantine_record(
+        &self,
+        location: &str,
+        key: String,
+        raw: String,
+        reason: String,
+        record_id: Option<String>,
+    ) -> QuarantineRecord {
+        QuarantineRecord {
             entity: self.def.name.to_string(),
             location: location.to_string(),
             raw,
             reason,
             quarantined_at: Utc::now(),
+            record_id,
+            // The sync runner stamps the source's mapping fingerprint when it writes the row.
+            mapping: None,
             source_system: self.source.clone(),
-            // The location is stable run to run, so a re-read replaces the entry.
-            source_id: if self.options.quarantine_per_table {
-                format!("{location}#{}", self.def.name)
-            } else {
-                location.to_string()
-            },
-        });
+            source_id: key,
+        }
     }
 
-    /// The batch of rows mapped so far and the quarantined records; the mapper starts empty again.
+    /// Marks every quarantine key starting with `prefix` as answered for by the next chunk (a
+    /// whole file was read again).
+    pub fn settle_prefix(&mut self, prefix: String) {
+        self.settled_prefixes.push(prefix);
+    }
+
+    /// What was mapped since the last chunk as one, with `cursor` and the keys it settles.
+    pub fn chunk(&mut self, cursor: Option<String>) -> Result<Chunk> {
+        let settled = std::mem::take(&mut self.settled);
+        let settled_prefixes = std::mem::take(&mut self.settled_prefixes);
+        let (batch, quarantined) = self.finish()?;
+        Ok(Chunk { settled, settled_prefixes, ..Chunk::new(self.def.name, batch, quarantined, cursor) })
+    }
+
+    /// The batch of rows mapped so far and the quarantined records; the mapper starts empty again
+    /// (what was pushed is forgotten, settled keys included).
     pub fn finish(&mut self) -> Result<(RecordBatch, Vec<QuarantineRecord>)> {
+        self.settled.clear();
+        self.settled_prefixes.clear();
         let rows = std::mem::take(&mut self.rows);
         let quarantined = std::mem::take(&mut self.quarantined);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.def.columns.len());
@@ -778,8 +836,7 @@ impl ChunkSink {
 
     /// Sends the mapper's pending rows as one chunk with `cursor`; false when the reader is gone.
     pub fn flush(&self, mapper: &mut RecordMapper, cursor: Option<String>) -> Result<bool> {
-        let (batch, quarantined) = mapper.finish()?;
-        Ok(self.send(Chunk { table: mapper.table(), batch, quarantined, cursor }))
+        Ok(self.send(mapper.chunk(cursor)?))
     }
 }
 

@@ -4,26 +4,43 @@
 //! A request's records are mapped like a SQL source's rows (JSON keys = canonical column names)
 //! and written as one Delta commit before the server answers, so an acknowledged record is
 //! durable; a replayed record (same `source_id`) replaces the stored one instead of adding a row.
+//!
+//! A record that does not map is quarantined under its `source_id` with the record as sent, so
+//! sending it again fixed clears it, and `sync` replays it from that copy when the source's
+//! mapping (`values`, `time_zone`, branch codes) changes: nothing upstream can be asked again.
 
 pub mod config;
 
 use std::sync::Arc;
 
-use dealhouse_warehouse::schema::canonical_table;
-use dealhouse_warehouse::{CommitMeta, Project, Warehouse};
+use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord, canonical_table};
+use dealhouse_warehouse::{Project, Warehouse};
 use futures::stream::BoxStream;
 use serde_json::Value;
 
+use self::config::PushConfig;
 use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, parse_time_zone};
-use crate::source::{Chunk, Source, StreamInfo};
+use crate::quarantine::Ledger;
+use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::source_config::{SourceConfig, parse_sources};
 use crate::{Error, Result};
 
 /// Most records one request may carry.
 pub const MAX_RECORDS: usize = 10_000;
 
-/// The connector `sync` sees for a push source: nothing to pull.
-pub struct PushSource;
+/// The connector `sync` sees for a push source: nothing to pull, but its quarantined records
+/// to replay from the copies kept.
+pub struct PushSource {
+    ctx: SourceContext,
+    config: PushConfig,
+}
+
+impl PushSource {
+    /// The push source `ctx.source_name` configured by `config`.
+    pub fn new(ctx: SourceContext, config: PushConfig) -> Self {
+        Self { ctx, config }
+    }
+}
 
 #[async_trait::async_trait]
 impl Source for PushSource {
@@ -31,11 +48,55 @@ impl Source for PushSource {
         Ok(())
     }
     async fn discover(&self) -> Result<Vec<StreamInfo>> {
-        Ok(vec![])
+        let def = canonical_table(&self.config.table).ok_or_else(|| Error::Config {
+            source_name: self.ctx.source_name.clone(),
+            message: format!("`{}` is not a canonical table", self.config.table),
+        })?;
+        Ok(vec![StreamInfo { table: def.name, estimated_rows: None }])
     }
     fn read(&self, _table: &'static str, _cursor: Option<String>) -> BoxStream<'_, Result<Chunk>> {
         Box::pin(futures::stream::empty())
     }
+    fn mapping_fingerprint(&self) -> Option<String> {
+        Some(fingerprint(&self.ctx.project, &self.ctx.source_name, &self.config))
+    }
+    fn replay(&self, _table: &'static str, held: Vec<QuarantineRecord>) -> BoxStream<'_, Result<Chunk>> {
+        let chunk = async move {
+            let mut mapper = mapper(self.ctx.project.clone(), &self.ctx.source_name, &self.config)?;
+            for row in &held {
+                // The record as it was sent; a row that never was one is replayed as nothing
+                // and stays.
+                let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&row.raw) else { continue };
+                mapper.push_as(&record(&map), &row.location, Some(&row.source_id), || row.raw.clone());
+            }
+            mapper.chunk(None)
+        };
+        Box::pin(futures::stream::once(chunk))
+    }
+}
+
+/// The mapping fingerprint of a push source (see [`Source::mapping_fingerprint`]).
+fn fingerprint(project: &Project, source: &str, config: &PushConfig) -> String {
+    let mapping = format!("{}|{:?}|{:?}", config.table, config.time_zone, config.values);
+    crate::quarantine::fingerprint(&project.config, source, &mapping)
+}
+
+fn mapper(project: Arc<Project>, source: &str, config: &PushConfig) -> Result<RecordMapper> {
+    let options = MappingOptions {
+        time_zone: parse_time_zone(source, config.time_zone.as_deref())?,
+        values: config.values.clone(),
+        columns_hint: "the record's keys (canonical column names)".into(),
+        ..Default::default()
+    };
+    RecordMapper::new(project, source, &config.table, options)
+}
+
+fn record(map: &serde_json::Map<String, Value>) -> Record {
+    let mut record = Record::new();
+    for (k, v) in map {
+        record.push(k.clone(), raw(v));
+    }
+    record
 }
 
 /// What a request did.
@@ -155,33 +216,32 @@ pub async fn accept(
         )));
     };
     let records = parse_body(body)?;
-    let options = MappingOptions {
-        time_zone: parse_time_zone(source, config.time_zone.as_deref())?,
-        values: config.values.clone(),
-        columns_hint: "the record's keys (canonical column names)".into(),
-        ..Default::default()
-    };
-    let mut mapper = RecordMapper::new(project.clone(), source, &config.table, options)?;
+    let mut mapper = mapper(project.clone(), source, config)?;
     let def = canonical_table(mapper.table())
         .ok_or_else(|| Error::Config { source_name: source.into(), message: "not a canonical table".into() })?;
     for (i, map) in records.iter().enumerate() {
-        let mut record = Record::new();
-        for (k, v) in map {
-            record.push(k.clone(), raw(v));
-        }
-        mapper.push(&record, &format!("POST /api/v1/intake/{source} record {}", i + 1), &record);
+        let record = record(map);
+        let location = format!("POST /api/v1/intake/{source} record {}", i + 1);
+        // Keyed by the record's id, so that sending it again replaces (or clears) its entry.
+        let key = record.get("source_id").and_then(RawValue::to_text).map(|id| format!("source_id={id}"));
+        mapper.push_as(&record, &location, key.as_deref(), || Value::Object(map.clone()).to_string());
     }
-    let (batch, quarantined) = mapper.finish()?;
-    if !quarantined.is_empty() {
-        crate::sync::write_quarantine(warehouse, source, &quarantined).await?;
-    }
-    let meta = CommitMeta { operation: "intake".into(), source: source.into(), cursor: None };
-    let stats = warehouse.upsert(&def, vec![batch], &meta).await.map_err(Error::from)?;
+    let chunk = mapper.chunk(None)?;
+    let quarantined = chunk.quarantined.len() as u64;
+    // The quarantine is read only when it may hold something of this source.
+    let mut ledger = match warehouse.info(QuarantineRecord::TABLE).await.map_err(Error::from)? {
+        Some(info) if info.rows > 0 => Ledger::load(warehouse, source).await?.remove(def.name).unwrap_or_default(),
+        _ => Ledger::default(),
+    };
+    let mapping = fingerprint(&project, source, config);
+    let written =
+        crate::quarantine::settle::write_read(warehouse, "intake", source, &def, chunk, &mut ledger, Some(&mapping))
+            .await?;
     Ok(Accepted {
         table: def.name.to_string(),
         received: records.len() as u64,
-        inserted: stats.inserted,
-        updated: stats.updated,
-        quarantined: quarantined.len() as u64,
+        inserted: written.rows.inserted,
+        updated: written.rows.updated,
+        quarantined,
     })
 }

@@ -41,6 +41,26 @@ pub struct Chunk {
     pub quarantined: Vec<QuarantineRecord>,
     /// Where to resume after this chunk; `None` leaves the stored cursor as it is.
     pub cursor: Option<String>,
+    /// Quarantine keys (the `source_id` of quarantine rows) this chunk answers for: every record
+    /// it read, whether it loaded or failed again, and for a replay every record it asked for
+    /// that is no longer upstream. A stored quarantine row with such a key and no new failure
+    /// in this chunk is cleared.
+    pub settled: Vec<String>,
+    /// Key prefixes this chunk answers for as a whole: a file read again from its first line
+    /// to its last (`exports/deals.csv:`), whose old quarantine rows all give way to this read's.
+    pub settled_prefixes: Vec<String>,
+}
+
+impl Chunk {
+    /// A chunk of `batch` and `quarantined` that settles nothing.
+    pub fn new(
+        table: &'static str,
+        batch: RecordBatch,
+        quarantined: Vec<QuarantineRecord>,
+        cursor: Option<String>,
+    ) -> Self {
+        Self { table, batch, quarantined, cursor, settled: vec![], settled_prefixes: vec![] }
+    }
 }
 
 /// A connector. Build it from its config, then `check`, `discover`, `read`.
@@ -57,5 +77,19 @@ pub trait Source: Send + Sync {
     /// as deleted. `None`: the source cannot list them (the table is not reconciled).
     async fn list_ids(&self, _table: &'static str) -> Result<Option<Vec<String>>> {
         Ok(None)
+    }
+    /// A digest of what decides how this source's records map (stage map, `values`, branch
+    /// codes, queries), kept on every record it quarantines: a sync under a different digest
+    /// replays those records, so fixing the mapping is enough to load them. `None`: the source
+    /// has no mapping of its own.
+    fn mapping_fingerprint(&self) -> Option<String> {
+        None
+    }
+    /// Reads the quarantined records `held` of `table` again, by their ids upstream (never the
+    /// whole history): chunks as [`Source::read`] yields them but without cursors, whose
+    /// `settled` keys cover every held record they answer for, those no longer upstream
+    /// included. Records the source cannot read again are left out (they stay quarantined).
+    fn replay(&self, _table: &'static str, _held: Vec<QuarantineRecord>) -> BoxStream<'_, Result<Chunk>> {
+        Box::pin(futures::stream::empty())
     }
 }

@@ -1,13 +1,18 @@
 //! The sync runner: for each source and each table it fills, read chunks from the stored
-//! cursor and write each chunk, its quarantined rows and its cursor as one commit.
+//! cursor and write each chunk's rows with its cursor in one commit, its quarantine changes in
+//! another just before; then replay the quarantined records whose mapping changed (or all of
+//! them, with `--replay-quarantine`). The order of the commits is explained in
+//! [`crate::quarantine::settle`].
 
 use std::sync::Arc;
 
-use dealhouse_warehouse::schema::{CanonicalRow, QuarantineRecord, canonical_table};
-use dealhouse_warehouse::{CommitMeta, Project, Warehouse};
+use dealhouse_warehouse::schema::canonical_table;
+use dealhouse_warehouse::{Project, Warehouse};
 use futures::StreamExt;
 use tracing::info;
 
+use crate::quarantine::Ledger;
+use crate::quarantine::settle::{mark_stale, write_read, write_replayed};
 use crate::source::{Source, SourceContext};
 use crate::source_config::{SourceConfig, parse_sources};
 use crate::{Error, Result};
@@ -22,6 +27,9 @@ pub struct SyncOptions {
     /// After reading, list every record upstream and mark stored ones missing there as deleted
     /// (tables with a `deleted` column, sources that can list ids).
     pub reconcile: bool,
+    /// Read every quarantined record of the chosen sources again, by id, even when their
+    /// mapping did not change (records fixed upstream without a change the cursor sees).
+    pub replay_quarantine: bool,
 }
 
 /// Counts for one table of one source.
@@ -39,6 +47,10 @@ pub struct TableReport {
     pub quarantined: u64,
     /// Rows newly marked deleted by reconciliation.
     pub deleted: u64,
+    /// Quarantined records read again by a replay.
+    pub replayed: u64,
+    /// Quarantine rows cleared: their records loaded, or are no longer upstream.
+    pub cleared: u64,
 }
 
 /// The outcome of one source.
@@ -99,7 +111,7 @@ pub async fn connector_for(ctx: SourceContext, config: &SourceConfig) -> Result<
         SourceConfig::Jsonl(c) => {
             Box::new(crate::files::FileSource::new(ctx, c.clone(), crate::files::FileKind::Jsonl)?)
         }
-        SourceConfig::Push(_) => Box::new(crate::push::PushSource),
+        SourceConfig::Push(c) => Box::new(crate::push::PushSource::new(ctx, c.clone())),
     })
 }
 
@@ -163,6 +175,8 @@ async fn sync_source(
     let name = ctx.source_name.clone();
     let source = connector_for(ctx, config).await?;
     source.check().await?;
+    let mapping = source.mapping_fingerprint();
+    let mut ledgers = Ledger::load(warehouse, &name).await?;
     let mut quarantined_total = 0u64;
     for stream in source.discover().await? {
         let def = canonical_table(stream.table).ok_or_else(|| Error::Config {
@@ -170,23 +184,39 @@ async fn sync_source(
             message: format!("connector produced unknown table `{}`", stream.table),
         })?;
         let mut table_report = TableReport { table: stream.table.to_string(), ..Default::default() };
+        let mut ledger = ledgers.remove(stream.table).unwrap_or_default();
         progress.start(&name, stream.table, stream.estimated_rows);
         let cursor = warehouse.last_cursor(stream.table, &name).await?;
         let mut chunks = source.read(stream.table, cursor);
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
             let rows = chunk.batch.num_rows() as u64;
-            if !chunk.quarantined.is_empty() {
-                quarantined_total += chunk.quarantined.len() as u64;
-                table_report.quarantined += chunk.quarantined.len() as u64;
-                write_quarantine(warehouse, &name, &chunk.quarantined).await?;
-            }
-            let meta = CommitMeta { operation: "sync".into(), source: name.clone(), cursor: chunk.cursor.clone() };
-            let stats = warehouse.upsert(&def, vec![chunk.batch], &meta).await?;
+            quarantined_total += chunk.quarantined.len() as u64;
+            table_report.quarantined += chunk.quarantined.len() as u64;
+            let written = write_read(warehouse, "sync", &name, &def, chunk, &mut ledger, mapping.as_deref()).await?;
             table_report.read += rows;
-            table_report.inserted += stats.inserted;
-            table_report.updated += stats.updated;
+            table_report.inserted += written.rows.inserted;
+            table_report.updated += written.rows.updated;
+            table_report.cleared += written.cleared;
             progress.advance(&name, stream.table, rows);
+        }
+        drop(chunks);
+        let stale = ledger.stale(mapping.as_deref(), options.replay_quarantine);
+        if !stale.is_empty() {
+            if options.replay_quarantine {
+                mark_stale(warehouse, &name, &stale).await?;
+            }
+            info!(source = %name, table = stream.table, records = stale.len(), "replaying quarantined records");
+            table_report.replayed += stale.len() as u64;
+            let mut chunks = source.replay(stream.table, stale);
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk?;
+                let written =
+                    write_replayed(warehouse, &name, &def, chunk, &mut ledger, mapping.as_deref(), || Ok(())).await?;
+                table_report.inserted += written.rows.inserted;
+                table_report.updated += written.rows.updated;
+                table_report.cleared += written.cleared;
+            }
         }
         if options.reconcile
             && def.schema().field_with_name("deleted").is_ok()
@@ -202,11 +232,5 @@ async fn sync_source(
     {
         return Err(Error::TooManyBad { source_name: name, quarantined: quarantined_total, threshold });
     }
-    Ok(())
-}
-
-pub(crate) async fn write_quarantine(warehouse: &Warehouse, source: &str, rows: &[QuarantineRecord]) -> Result<()> {
-    let meta = CommitMeta { operation: "quarantine".into(), source: source.into(), cursor: None };
-    warehouse.upsert(&QuarantineRecord::table_def(), vec![QuarantineRecord::to_batch(rows)?], &meta).await?;
     Ok(())
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::{env, source};
 use dealhouse_ingest::source::SourceContext;
-use dealhouse_ingest::sync::{SyncReport, TableReport, connector_for};
+use dealhouse_ingest::sync::{LogProgress, SyncOptions, SyncReport, TableReport, connector_for, sync_project};
 use dealhouse_tests::project::Org;
 use sqlx_core::connection::Connection;
 use sqlx_mysql::MySqlConnection;
@@ -529,6 +529,71 @@ async fn postgres_typed_incremental_sync_with_lookback_and_quarantine() {
 #[tokio::test]
 async fn mysql_typed_incremental_sync_with_legacy_encodings_and_quarantine() {
     incremental_scenario(Kind::Mysql).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quarantined rows are read again by source_id once the mapping is fixed.
+
+async fn replay_scenario(kind: Kind) {
+    let mut s = server(kind).await;
+    create_tables(&mut s).await;
+    let mut e = env(&s.inline_toml());
+    e.sync().await;
+    // As in the incremental scenario: requests 7 (branch XXX) and 9 (no instant), deal 103.
+    assert_eq!(e.count("select count(*) from quarantine").await, 3);
+
+    // The user does what request 7's reason says: a branch claims code XXX.
+    let khv = Org::new()
+        .holding("east", "Восток")
+        .branch("vvo", "east", "Владивосток", "Asia/Vladivostok")
+        .codes(&[("legacy", "VVO")])
+        .branch("khv", "east", "Хабаровск", "Asia/Vladivostok")
+        .codes(&[("legacy", "XXX")])
+        .toml();
+    e.reconfigure(&s.inline_toml().replace(&org(), &khv));
+    let report = e.sync().await;
+    let requests = table(&report, "legacy", "intake_requests");
+    // The cursor read re-reads request 4 only (within 300 s of 12:00); the replay asks for 7
+    // and 9 by source_id (both updated long before the cursor) and loads 7.
+    assert_eq!((requests.read, requests.replayed, requests.inserted, requests.cleared), (1, 2, 1, 1));
+    assert_eq!(
+        e.rows("select branch_id, subject from intake_requests where source_id = '7'").await,
+        vec![vec!["khv", "Чужой"]]
+    );
+    let deals = table(&report, "legacy", "deals");
+    assert_eq!((deals.read, deals.replayed, deals.cleared), (1, 1, 0));
+    let q = e.rows("select location, mapping is not null from quarantine order by location").await;
+    let kind_name = kind.name();
+    assert_eq!(
+        q,
+        vec![
+            vec![format!("{kind_name}:deals:source_id=103"), "true".into()],
+            vec![format!("{kind_name}:intake_requests:source_id=9"), "true".into()]
+        ]
+    );
+
+    // Request 9 is fixed in the database without moving updated_at: the cursor misses it, a
+    // forced replay does not.
+    let p = s.prefix.clone();
+    s.admin.exec(&[format!("update {p}requests set resolved = null where id = 9")]).await;
+    assert_eq!(counts(table(&e.sync().await, "legacy", "intake_requests")), (1, 0, 0, 0));
+    assert_eq!(e.count("select count(*) from quarantine").await, 2);
+    let replay = SyncOptions { replay_quarantine: true, ..Default::default() };
+    let report = sync_project(e.project.clone(), &e.warehouse, &replay, &LogProgress).await.unwrap();
+    let requests = table(&report, "legacy", "intake_requests");
+    assert_eq!((requests.replayed, requests.inserted, requests.cleared), (1, 1, 1));
+    assert_eq!(e.count("select count(*) from intake_requests").await, 6);
+    assert_eq!(e.rows("select location from quarantine").await, vec![vec![format!("{kind_name}:deals:source_id=103")]]);
+}
+
+#[tokio::test]
+async fn postgres_fixed_mapping_loads_quarantined_rows_by_source_id() {
+    replay_scenario(Kind::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_fixed_mapping_loads_quarantined_rows_by_source_id() {
+    replay_scenario(Kind::Mysql).await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -131,7 +131,7 @@ impl Warehouse {
             .with_commit_properties(meta.properties())
             .await
             .map_err(|e| Error::delta(name, e))?;
-        Ok(WriteStats { inserted: rows, updated: 0, version: table.version().map(|v| v as i64) })
+        Ok(WriteStats { inserted: rows, version: table.version().map(|v| v as i64), ..Default::default() })
     }
 }
 

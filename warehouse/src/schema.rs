@@ -468,6 +468,12 @@ canonical_table! {
         reason: String,
         /// When it was quarantined (UTC).
         quarantined_at: DateTime<Utc>,
+        /// The record's id upstream, by which a replay reads it again (the CRM's id, the query's
+        /// or the pushed record's `source_id`); empty when the record had none.
+        record_id: Option<String>,
+        /// Fingerprint of the source's mapping (stage map, `values`, branch codes, queries) the
+        /// record failed under: a sync under a different one re-reads the record.
+        mapping: Option<String>,
     }
 }
 

@@ -8,9 +8,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{concat_batches, take_record_batch};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array, new_null_array,
+};
+use datafusion::arrow::compute::{concat, concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::logical_expr::{Operator, binary_expr};
 use datafusion::prelude::{SessionContext, col};
 use deltalake::kernel::StructType;
@@ -49,6 +51,8 @@ pub struct WriteStats {
     pub inserted: u64,
     /// Existing rows whose content changed.
     pub updated: u64,
+    /// Rows deleted ([`Warehouse::upsert_and_delete`]).
+    pub deleted: u64,
     /// Delta version written, if a commit was made.
     pub version: Option<i64>,
 }
@@ -182,7 +186,7 @@ impl Warehouse {
     /// When several input rows share a key, the last one wins (it is the newest read).
     pub async fn upsert(&self, def: &TableDef, batches: Vec<RecordBatch>, meta: &CommitMeta) -> Result<WriteStats> {
         let schema = def.schema();
-        let table = self.ensure(def.name, &schema, def.doc).await?;
+        let table = self.ensure_columns(def).await?;
         let batch = dedupe_by_key(&schema, &batches).map_err(|e| Error::delta(def.name, e.into()))?;
         if batch.num_rows() == 0 {
             if meta.cursor.is_some() {
@@ -195,43 +199,21 @@ impl Warehouse {
         let is_empty = table.snapshot().map(|s| s.log_data().num_files() == 0).unwrap_or(true);
         if is_empty {
             let rows = batch.num_rows() as u64;
+            let batch = in_table_order(def.name, &table, batch)?;
             let table = table
                 .write(vec![batch])
                 .with_save_mode(SaveMode::Append)
                 .with_commit_properties(meta.properties())
                 .await
                 .map_err(|e| Error::delta(def.name, e))?;
-            return Ok(WriteStats { inserted: rows, updated: 0, version: table.version().map(|v| v as i64) });
+            return Ok(WriteStats { inserted: rows, version: table.version().map(|v| v as i64), ..Default::default() });
         }
 
         let before = table.version();
         let ctx = SessionContext::new();
         let source = ctx.read_batch(batch).map_err(|e| Error::delta(def.name, e.into()))?;
-        let key = format!("t.{a} = s.{a} AND t.{b} = s.{b}", a = KEY_COLUMNS[0], b = KEY_COLUMNS[1]);
-        let changed = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                binary_expr(col(format!("t.{}", f.name())), Operator::IsDistinctFrom, col(format!("s.{}", f.name())))
-            })
-            .reduce(|a, b| a.or(b))
-            .ok_or_else(|| Error::NoColumns { table: def.name.to_string() })?;
-        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let (table, metrics) = table
-            .merge(source, key)
-            .with_source_alias("s")
-            .with_target_alias("t")
-            .with_commit_properties(meta.properties())
-            .when_matched_update(|u| {
-                names.iter().fold(u.predicate(changed), |u, n| u.update(n.as_str(), col(format!("s.{n}"))))
-            })
-            .and_then(|m| {
-                m.when_not_matched_insert(|i| names.iter().fold(i, |i, n| i.set(n.as_str(), col(format!("s.{n}")))))
-            })
-            .map_err(|e| Error::delta(def.name, e))?
-            .await
-            .map_err(|e| Error::delta(def.name, e))?;
-        let mut version = table.version().map(|v| v as i64);
+        let (table, stats) = merge(def, table, source, None, meta).await?;
+        let mut version = stats.version;
         if table.version() == before
             && meta.cursor.is_some()
             && self.last_cursor(def.name, &meta.source).await? != meta.cursor
@@ -240,11 +222,66 @@ impl Warehouse {
             // same unchanged rows are read again on every sync.
             version = self.commit_empty(def.name, table, &schema, meta).await?;
         }
-        Ok(WriteStats {
-            inserted: metrics.num_target_rows_inserted as u64,
-            updated: metrics.num_target_rows_updated as u64,
-            version,
-        })
+        Ok(WriteStats { version, ..stats })
+    }
+
+    /// Upserts `batches` into a canonical table and deletes the rows of `source` whose
+    /// `source_id` is in `delete`, in one commit (a row both upserted and listed is upserted).
+    ///
+    /// The quarantine uses it to write the records that still fail and drop those that loaded
+    /// in the same commit, so no reader ever sees half of it.
+    pub async fn upsert_and_delete(
+        &self,
+        def: &TableDef,
+        batches: Vec<RecordBatch>,
+        source: &str,
+        delete: &[String],
+        meta: &CommitMeta,
+    ) -> Result<WriteStats> {
+        let schema = def.schema();
+        let table = self.ensure_columns(def).await?;
+        let is_empty = table.snapshot().map(|s| s.log_data().num_files() == 0).unwrap_or(true);
+        if delete.is_empty() || is_empty {
+            return self.upsert(def, batches, meta).await;
+        }
+        let rows = dedupe_by_key(&schema, &batches).map_err(|e| Error::delta(def.name, e.into()))?;
+        let upserted: HashSet<&str> = match rows.column_by_name(KEY_COLUMNS[1]).and_then(|c| c.as_string_opt::<i32>()) {
+            Some(ids) => (0..ids.len()).map(|i| ids.value(i)).collect(),
+            None => HashSet::new(),
+        };
+        let delete: Vec<&str> = delete.iter().map(String::as_str).filter(|id| !upserted.contains(id)).collect();
+        let source_batch =
+            merge_source(&schema, &rows, source, &delete).map_err(|e| Error::delta(def.name, e.into()))?;
+        let ctx = SessionContext::new();
+        let frame = ctx.read_batch(source_batch).map_err(|e| Error::delta(def.name, e.into()))?;
+        let (_, stats) = merge(def, table, frame, Some(DELETE_FLAG), meta).await?;
+        Ok(stats)
+    }
+
+    /// Opens a canonical table (creating it), first adding the nullable columns of `def` it
+    /// lacks: a table an older dealhouse created keeps its rows, and the new columns read as
+    /// empty for them.
+    async fn ensure_columns(&self, def: &TableDef) -> Result<DeltaTable> {
+        let schema = def.schema();
+        let table = self.ensure(def.name, &schema, def.doc).await?;
+        let present: HashSet<String> = match table.snapshot() {
+            Ok(s) => s.schema().fields().map(|f| f.name().to_string()).collect(),
+            Err(_) => return Ok(table),
+        };
+        let missing: Vec<_> =
+            schema.fields().iter().filter(|f| f.is_nullable() && !present.contains(f.name())).cloned().collect();
+        if missing.is_empty() {
+            return Ok(table);
+        }
+        let missing = Schema::new(missing);
+        let fields: StructType = (&missing).try_into_kernel().map_err(|e| Error::delta(def.name, e.into()))?;
+        let meta = CommitMeta { operation: "add columns".into(), ..Default::default() };
+        table
+            .add_columns()
+            .with_fields(fields.fields().cloned().collect::<Vec<_>>())
+            .with_commit_properties(meta.properties())
+            .await
+            .map_err(|e| Error::delta(def.name, e))
     }
 
     /// An empty append that only carries commit metadata (a cursor move with no new rows).
@@ -282,7 +319,7 @@ impl Warehouse {
             .with_commit_properties(meta.properties())
             .await
             .map_err(|e| Error::delta(name, e))?;
-        Ok(WriteStats { inserted: rows, updated: 0, version: table.version().map(|v| v as i64) })
+        Ok(WriteStats { inserted: rows, version: table.version().map(|v| v as i64), ..Default::default() })
     }
 
     /// The cursor that `source` last committed to `table`, if any.
@@ -365,6 +402,112 @@ impl Warehouse {
         let provider = table.table_provider().await.map_err(|e| Error::delta(name, e.into()))?;
         Ok(Some(provider))
     }
+}
+
+/// `batch` with its columns in the order of the table's (a table whose newer columns were
+/// added later has them at the end; an append needs the table's order, a merge does not).
+fn in_table_order(name: &str, table: &DeltaTable, batch: RecordBatch) -> Result<RecordBatch> {
+    let Ok(snapshot) = table.snapshot() else { return Ok(batch) };
+    let order: Vec<String> = snapshot.schema().fields().map(|f| f.name().to_string()).collect();
+    let current: Vec<&String> = batch.schema_ref().fields().iter().map(|f| f.name()).collect();
+    if order.iter().eq(current.iter().copied()) {
+        return Ok(batch);
+    }
+    let indices = order
+        .iter()
+        .map(|n| batch.schema_ref().index_of(n))
+        .collect::<datafusion::arrow::error::Result<Vec<usize>>>()
+        .map_err(|e| Error::delta(name, e.into()))?;
+    batch.project(&indices).map_err(|e| Error::delta(name, e.into()))
+}
+
+/// The column of a merge source that marks a row to delete rather than upsert.
+const DELETE_FLAG: &str = "dealhouse_delete";
+
+/// Merges `source` into a canonical table by key: changed rows are updated, new ones inserted,
+/// and (with `delete_flag`) target rows matched by a source row with that flag set deleted.
+async fn merge(
+    def: &TableDef,
+    table: DeltaTable,
+    source: datafusion::prelude::DataFrame,
+    delete_flag: Option<&str>,
+    meta: &CommitMeta,
+) -> Result<(DeltaTable, WriteStats)> {
+    let schema = def.schema();
+    let key = format!("t.{a} = s.{a} AND t.{b} = s.{b}", a = KEY_COLUMNS[0], b = KEY_COLUMNS[1]);
+    let changed = schema
+        .fields()
+        .iter()
+        .map(|f| binary_expr(col(format!("t.{}", f.name())), Operator::IsDistinctFrom, col(format!("s.{}", f.name()))))
+        .reduce(|a, b| a.or(b))
+        .ok_or_else(|| Error::NoColumns { table: def.name.to_string() })?;
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let flag = delete_flag.map(|f| col(format!("s.{f}")));
+    let mut builder = table
+        .merge(source, key)
+        .with_source_alias("s")
+        .with_target_alias("t")
+        .with_commit_properties(meta.properties());
+    if let Some(flag) = &flag {
+        builder = builder.when_matched_delete(|d| d.predicate(flag.clone())).map_err(|e| Error::delta(def.name, e))?;
+    }
+    let keep = |e: datafusion::prelude::Expr| match &flag {
+        Some(f) => (!f.clone()).and(e),
+        None => e,
+    };
+    let (table, metrics) = builder
+        .when_matched_update(|u| {
+            names.iter().fold(u.predicate(keep(changed)), |u, n| u.update(n.as_str(), col(format!("s.{n}"))))
+        })
+        .and_then(|m| {
+            m.when_not_matched_insert(|i| {
+                let i = match &flag {
+                    Some(f) => i.predicate(!f.clone()),
+                    None => i,
+                };
+                names.iter().fold(i, |i, n| i.set(n.as_str(), col(format!("s.{n}"))))
+            })
+        })
+        .map_err(|e| Error::delta(def.name, e))?
+        .await
+        .map_err(|e| Error::delta(def.name, e))?;
+    let stats = WriteStats {
+        inserted: metrics.num_target_rows_inserted as u64,
+        updated: metrics.num_target_rows_updated as u64,
+        deleted: metrics.num_target_rows_deleted as u64,
+        version: table.version().map(|v| v as i64),
+    };
+    Ok((table, stats))
+}
+
+/// The source of an upsert-and-delete merge: `rows` flagged to keep, then one row per id in
+/// `delete` (keys only, the rest null) flagged to delete. Every column is nullable so that
+/// key-only rows fit.
+fn merge_source(
+    schema: &SchemaRef,
+    rows: &RecordBatch,
+    source: &str,
+    delete: &[&str],
+) -> datafusion::arrow::error::Result<RecordBatch> {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    fields.push(Field::new(DELETE_FLAG, DataType::Boolean, false));
+    let merged = Arc::new(Schema::new(fields));
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(merged.fields().len());
+    for (i, f) in schema.fields().iter().enumerate() {
+        let deleted: ArrayRef = if f.name() == KEY_COLUMNS[0] {
+            Arc::new(StringArray::from(vec![source; delete.len()]))
+        } else if f.name() == KEY_COLUMNS[1] {
+            Arc::new(StringArray::from(delete.to_vec()))
+        } else {
+            new_null_array(f.data_type(), delete.len())
+        };
+        columns.push(concat(&[rows.column(i).as_ref(), deleted.as_ref()])?);
+    }
+    let flags: BooleanArray = std::iter::repeat_n(Some(false), rows.num_rows())
+        .chain(std::iter::repeat_n(Some(true), delete.len()))
+        .collect();
+    columns.push(Arc::new(flags));
+    RecordBatch::try_new(merged, columns)
 }
 
 /// Concatenates batches and keeps the last row of each `(source_system, source_id)` key.

@@ -355,6 +355,8 @@ async fn build(path: &Path) {
             raw: "{\"ID\":\"9\",\"branch\":\"spb\",\"OPPORTUNITY\":\"abc\"}".into(),
             reason: "OPPORTUNITY `abc` is not a number (spb)".into(),
             quarantined_at: at(2025, 2, 1),
+            record_id: None,
+            mapping: None,
             source_system: "crm".into(),
             source_id: "q1".into(),
         }],

@@ -21,6 +21,9 @@
 //! Deletions: a lead that comes with `is_deleted: true` is stored with `deleted = true`. amoCRM
 //! leaves deleted leads out of the normal list (they appear only under `with=only_deleted`, as
 //! bare ids), so rows already in the warehouse are not flagged by a cursor read.
+//!
+//! Quarantined records are read again by id when the stage map or the branches' user groups
+//! change (`replay`).
 
 mod activities;
 mod activity_records;
@@ -29,6 +32,7 @@ mod activity_tests;
 mod api;
 pub mod config;
 mod records;
+mod replay;
 #[cfg(test)]
 mod tests;
 pub mod wire;
@@ -37,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use dealhouse_warehouse::schema::QuarantineRecord;
 use futures::stream::BoxStream;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -338,6 +343,14 @@ fn random_token() -> String {
 
 #[async_trait::async_trait]
 impl Source for AmoCrmSource {
+    fn mapping_fingerprint(&self) -> Option<String> {
+        Some(self.fingerprint())
+    }
+
+    fn replay(&self, table: &'static str, held: Vec<QuarantineRecord>) -> BoxStream<'_, Result<Chunk>> {
+        self.replay_stream(table, held)
+    }
+
     async fn list_ids(&self, table: &'static str) -> Result<Option<Vec<String>>> {
         // Only deals carry a `deleted` flag in the canonical model; amoCRM leaves deleted leads
         // out of the plain list, so every id it lists is a live lead.

@@ -148,7 +148,7 @@ impl AmoCrmRecords<'_> {
         Err(format!(
             "status {status} of pipeline {pipeline}{known} is not mapped: add `{status} = \"<stage>\"` under \
              [sources.{}.stages.{pipeline}] in dealhouse.toml (stages: new, contact, proposal, negotiation, contract), \
-             then re-sync",
+             then run `dealhouse sync`: it reads the records quarantined for it again",
             self.source
         ))
     }

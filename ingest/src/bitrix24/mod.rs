@@ -14,11 +14,13 @@
 //! newest first, 50 deals per `batch` call), so incremental reads carry `from_stage` too.
 //!
 //! Deletions are not seen by cursor reads; [`Bitrix24Source::upstream_ids`] lists the IDs that
-//! `sync --reconcile` compares with the warehouse to mark deleted deals.
+//! `sync --reconcile` compares with the warehouse to mark deleted deals. Quarantined records are
+//! read again by ID when the stage map or the branches' departments change (`replay`).
 
 mod api;
 pub mod config;
 mod records;
+mod replay;
 #[cfg(test)]
 mod tests;
 pub mod wire;
@@ -28,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use dealhouse_warehouse::schema::QuarantineRecord;
 use futures::stream::BoxStream;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -388,6 +391,14 @@ fn max_instant(records: &[(Value, Arc<str>)], field: &str) -> Option<String> {
 
 #[async_trait::async_trait]
 impl Source for Bitrix24Source {
+    fn mapping_fingerprint(&self) -> Option<String> {
+        Some(self.fingerprint())
+    }
+
+    fn replay(&self, table: &'static str, held: Vec<QuarantineRecord>) -> BoxStream<'_, Result<Chunk>> {
+        self.replay_stream(table, held)
+    }
+
     async fn list_ids(&self, table: &'static str) -> Result<Option<Vec<String>>> {
         // Only deals carry a `deleted` flag in the canonical model.
         if table != "deals" {

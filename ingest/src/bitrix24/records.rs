@@ -173,7 +173,8 @@ impl Bitrix24Records<'_> {
             _ => self.config.stages.get(stage_id).cloned().ok_or_else(|| {
                 format!(
                     "stage id `{stage_id}` is not mapped: add `\"{stage_id}\" = \"<stage>\"` under \
-                     [sources.{}.stages] in dealhouse.toml (stages: {}), then re-sync",
+                     [sources.{}.stages] in dealhouse.toml (stages: {}), then run `dealhouse sync`: it reads the \
+                     records quarantined for it again",
                     self.source,
                     dealhouse_warehouse::schema::STAGES.join(", ")
                 )

@@ -14,6 +14,8 @@ use dealhouse_warehouse::session::QuerySession;
 use dealhouse_warehouse::{Project, ProjectConfig, Warehouse};
 use serde_json::{Value, json};
 
+mod replay;
+
 use super::api::{Bitrix24Api, ListSpec, Pager};
 use crate::simulators::bitrix24::{Behaviour, Bitrix24Simulator, Bitrix24SimulatorData, Limiter};
 use crate::sync::{LogProgress, SyncOptions, SyncReport, sync_project};

@@ -9,14 +9,22 @@
 //! JSON map from each file to the SHA-256 of its bytes plus a fingerprint of the mapping, and
 //! the last chunk of a file carries the map with that file's new hash. So an unchanged file is
 //! skipped, a changed or new one is read whole, and a crash mid-file reads only that file again.
+//!
+//! The quarantine keys a file's rows by `file:line`. A file read whole settles every key of
+//! that file (its old rows give way to this read's failures), so a changed mapping, which reads
+//! every file again, clears what now loads; a file that is gone takes its rows with it. A
+//! replay (`--replay-quarantine`) reads the files holding quarantined rows again, cursor
+//! untouched.
 
 mod columns;
 pub mod config;
 mod formats;
 mod location;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use dealhouse_warehouse::schema::QuarantineRecord;
 
 use encoding_rs::Encoding;
 use futures::stream::BoxStream;
@@ -94,6 +102,36 @@ impl Source for FileSource {
     }
 
     fn read(&self, table: &'static str, cursor: Option<String>) -> BoxStream<'_, Result<Chunk>> {
+        self.run(table, Pass::Cursor(cursor))
+    }
+
+    fn mapping_fingerprint(&self) -> Option<String> {
+        Some(self.fingerprint.clone())
+    }
+
+    fn replay(&self, table: &'static str, held: Vec<QuarantineRecord>) -> BoxStream<'_, Result<Chunk>> {
+        // Keys read `file:line` (`#table` after it when the file feeds several tables).
+        let files: BTreeSet<String> = held
+            .iter()
+            .filter_map(|q| {
+                let key = q.source_id.split_once('#').map_or(q.source_id.as_str(), |(k, _)| k);
+                key.rsplit_once(':').map(|(file, _)| file.to_string())
+            })
+            .collect();
+        self.run(table, Pass::Replay(files))
+    }
+}
+
+/// What a read of a table covers.
+enum Pass {
+    /// Files new or changed since the stored cursor (`None`: every file).
+    Cursor(Option<String>),
+    /// The named files, whole, for a replay of their quarantined rows; the cursor stays.
+    Replay(BTreeSet<String>),
+}
+
+impl FileSource {
+    fn run(&self, table: &'static str, pass: Pass) -> BoxStream<'_, Result<Chunk>> {
         let fail = |e: Error| -> BoxStream<'_, Result<Chunk>> { Box::pin(futures::stream::once(async { Err(e) })) };
         let Some(target) = self.tables.iter().position(|t| t.table == table) else {
             let filled: Vec<&str> = self.tables.iter().map(|t| t.table).collect();
@@ -117,7 +155,10 @@ impl Source for FileSource {
             mapper,
             fingerprint: self.fingerprint.clone(),
         };
-        blocking_chunks(self.ctx.source_name.clone(), move |sink| job.run(cursor, sink))
+        blocking_chunks(self.ctx.source_name.clone(), move |sink| match pass {
+            Pass::Cursor(cursor) => job.run(cursor, sink),
+            Pass::Replay(files) => job.replay(files, sink),
+        })
     }
 }
 
@@ -152,6 +193,10 @@ impl FileJob {
             .filter(|(key, _)| files.iter().any(|f| &f.key == *key))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // A file that is gone cannot be read again: its quarantined rows go with the next chunk.
+        for key in loaded.keys().filter(|k| !files.iter().any(|f| &f.key == *k)) {
+            self.mapper.settle_prefix(format!("{key}:"));
+        }
         let mut committed = loaded.clone();
         let mut refused: Vec<Error> = vec![];
         for file in &files {
@@ -180,6 +225,7 @@ impl FileJob {
             }
             hashes.insert(file.key.clone(), hash);
             info!(source = %self.source_name, table = self.mapper.table(), file = %file.key, "file read");
+            self.mapper.settle_prefix(format!("{}:", file.key));
             if !sink.flush(&mut self.mapper, Some(cursor_text(&hashes)))? {
                 return Ok(());
             }
@@ -201,6 +247,30 @@ impl FileJob {
                 ),
             }),
         }
+    }
+
+    /// Reads `keys`' files whole again, each ending with a chunk that settles its quarantine
+    /// rows; a file no longer there settles its rows with an empty chunk. A refused file keeps
+    /// them and fails the replay, as it fails a read.
+    fn replay(mut self, keys: BTreeSet<String>, sink: &ChunkSink) -> Result<()> {
+        let runtime = tokio::runtime::Handle::current();
+        let files = runtime.block_on(self.location.list())?;
+        for key in keys.iter().filter(|k| !files.iter().any(|f| &f.key == *k)) {
+            info!(source = %self.source_name, file = %key, "file gone; its quarantined rows are cleared");
+            self.mapper.settle_prefix(format!("{key}:"));
+        }
+        for file in files.iter().filter(|f| keys.contains(&f.key)) {
+            let bytes = runtime.block_on(self.location.fetch(file))?;
+            if !self.read_file(file, bytes, sink)? {
+                return Ok(());
+            }
+            self.mapper.settle_prefix(format!("{}:", file.key));
+            if !sink.flush(&mut self.mapper, None)? {
+                return Ok(());
+            }
+        }
+        sink.flush(&mut self.mapper, None)?;
+        Ok(())
     }
 
     fn read_file(&mut self, file: &ListedFile, bytes: Vec<u8>, sink: &ChunkSink) -> Result<bool> {
@@ -227,12 +297,7 @@ fn cursor_text(hashes: &FileHashes) -> String {
 /// a mapping (the fix a quarantine reason asks for) re-reads unchanged files instead of
 /// skipping them.
 fn mapping_fingerprint(ctx: &SourceContext, config: &FileConfig) -> String {
-    let org = &ctx.project.config.organisation;
-    let codes: Vec<(&str, Option<&String>)> =
-        org.branches.iter().map(|b| b.get_ref()).map(|b| (b.id.as_str(), b.codes.get(&ctx.source_name))).collect();
-    let holdings: Vec<&str> = org.holdings.iter().map(|h| h.id.as_str()).collect();
     // Where the files are read from does not change how they map.
     let config = FileConfig { storage_options: BTreeMap::new(), ..config.clone() };
-    let digest = Sha256::digest(format!("{config:?}|{codes:?}|{holdings:?}").as_bytes());
-    hex::encode(&digest[..8])
+    crate::quarantine::fingerprint(&ctx.project.config, &ctx.source_name, &format!("{config:?}"))
 }

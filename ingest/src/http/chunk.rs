@@ -37,7 +37,11 @@ impl Upstream<'_> {
     ) -> Result<Chunk> {
         let mut rows = Vec::with_capacity(records.len());
         let mut quarantined = vec![];
+        let mut settled = Vec::with_capacity(records.len());
         for (record, location) in records {
+            if let Some(id) = (self.id)(record) {
+                settled.push(self.key(endpoint, &id));
+            }
             match map(record) {
                 Ok(row) => rows.push(row),
                 Err(reason) => quarantined.push(self.quarantine(table, endpoint, location, record, reason)),
@@ -46,7 +50,13 @@ impl Upstream<'_> {
         if !quarantined.is_empty() {
             warn!(source = self.source, table, count = quarantined.len(), "records quarantined");
         }
-        Ok(Chunk { table, batch: R::to_batch(&rows)?, quarantined, cursor })
+        Ok(Chunk { settled, ..Chunk::new(table, R::to_batch(&rows)?, quarantined, cursor) })
+    }
+
+    /// The quarantine key of the record `id` read from `endpoint`: one row per upstream record,
+    /// so a re-read replaces it instead of adding one, and a replay finds it.
+    pub(crate) fn key(&self, endpoint: &str, id: &str) -> String {
+        format!("{endpoint}:{}={id}", self.id_field)
     }
 
     fn quarantine(
@@ -61,15 +71,18 @@ impl Upstream<'_> {
         let id = (self.id)(record);
         // One quarantine row per upstream record: a re-read replaces it instead of adding one.
         let key = match &id {
-            Some(id) => format!("{endpoint}:{}={id}", self.id_field),
+            Some(id) => self.key(endpoint, id),
             None => format!("{endpoint}:sha256={}", hex::encode(&sha2::Sha256::digest(raw.as_bytes())[..8])),
         };
         QuarantineRecord {
             entity: table.to_string(),
-            location: format!("{} {location} {}={}", self.shown, self.id_field, id.unwrap_or_default()),
+            location: format!("{} {location} {}={}", self.shown, self.id_field, id.clone().unwrap_or_default()),
             raw,
             reason,
             quarantined_at: Utc::now(),
+            record_id: id,
+            // The sync runner stamps the source's mapping fingerprint when it writes the row.
+            mapping: None,
             source_system: self.source.to_string(),
             source_id: key,
         }

@@ -22,8 +22,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::Result;
+use dealhouse_warehouse::schema::QuarantineRecord;
+
 use crate::mapping::{CHUNK_ROWS, ChunkSink, RawValue, Record, RecordMapper};
-use crate::source::Chunk;
+use crate::source::{Chunk, SourceContext};
 
 pub use server::{Engine, ServerSource};
 pub use sqlite::SqliteSource;
@@ -173,6 +175,46 @@ pub fn incremental_query(dialect: Dialect, query: &str, cursor: Option<&str>, fr
     }
 }
 
+/// Source ids asked for in one replay query.
+pub const REPLAY_IDS: usize = 500;
+
+/// The query that reads again the rows whose `source_id` (compared as text, whatever its SQL
+/// type) is one of `count` bound values: a replay of quarantined rows by primary key.
+pub fn replay_query(dialect: Dialect, query: &str, count: usize) -> String {
+    let query = query.trim().trim_end_matches(';').trim_end();
+    let id = dialect.quote("source_id");
+    let as_text = match dialect {
+        Dialect::Mysql => format!("cast({id} as char)"),
+        Dialect::Sqlite | Dialect::Postgres => format!("cast({id} as text)"),
+    };
+    let params: Vec<String> = (1..=count)
+        .map(|n| match dialect {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::Sqlite | Dialect::Mysql => "?".to_string(),
+        })
+        .collect();
+    format!("select * from (\n{query}\n) as dealhouse_q where {as_text} in ({})", params.join(", "))
+}
+
+/// The held rows a SQL source can read again (those with a `source_id`), in groups of
+/// [`REPLAY_IDS`]: each group's ids and the quarantine keys it answers for.
+pub fn replay_groups(held: &[QuarantineRecord]) -> Vec<(Vec<String>, Vec<String>)> {
+    let by_id: Vec<(String, String)> =
+        held.iter().filter_map(|q| Some((crate::quarantine::record_id(q)?, q.source_id.clone()))).collect();
+    by_id
+        .chunks(REPLAY_IDS)
+        .map(|group| group.iter().cloned().unzip::<String, String, Vec<String>, Vec<String>>())
+        .collect()
+}
+
+/// What decides how a SQL source's rows map: the queries and the time zone (and the branch
+/// codes, see the quarantine's fingerprint). The connection is left out: moving the database
+/// does not change a row.
+pub(crate) fn fingerprint(ctx: &SourceContext, config: &config::SqlConfig) -> String {
+    let mapping = format!("{:?}|{:?}", config.time_zone, config.tables);
+    crate::quarantine::fingerprint(&ctx.project.config, &ctx.source_name, &mapping)
+}
+
 /// Maps result rows of one table and cuts them into chunks, each carrying its largest cursor
 /// value. Driver-independent: a driver turns its rows into [`Record`]s and adds them here.
 ///
@@ -219,9 +261,14 @@ impl RowChunker {
         if self.mapper.pending() == 0 {
             return Ok(None);
         }
-        let (batch, quarantined) = self.mapper.finish()?;
         let cursor = self.max_cursor.as_ref().map(CursorValue::encode);
-        Ok(Some(Chunk { table: self.mapper.table(), batch, quarantined, cursor }))
+        Ok(Some(self.mapper.chunk(cursor)?))
+    }
+
+    /// The rest as a chunk, empty or not (a replay's last chunk settles its ids either way).
+    pub fn rest(&mut self) -> Result<Chunk> {
+        let cursor = self.max_cursor.as_ref().map(CursorValue::encode);
+        self.mapper.chunk(cursor)
     }
 
     /// [`RowChunker::add`] for blocking producers; false when the reader is gone.
@@ -271,6 +318,22 @@ mod tests {
         assert_eq!(
             CursorValue::Instant(at("2025-01-10 00:00:00").and_utc()).start_from(60),
             CursorValue::Instant(at("2025-01-09 23:59:00").and_utc())
+        );
+    }
+
+    #[test]
+    fn sql_replay_query_reads_rows_by_source_id_as_text() {
+        assert_eq!(
+            replay_query(Dialect::Postgres, "select * from t;", 3),
+            "select * from (\nselect * from t\n) as dealhouse_q where cast(\"source_id\" as text) in ($1, $2, $3)"
+        );
+        assert_eq!(
+            replay_query(Dialect::Mysql, "select * from t", 2),
+            "select * from (\nselect * from t\n) as dealhouse_q where cast(`source_id` as char) in (?, ?)"
+        );
+        assert_eq!(
+            replay_query(Dialect::Sqlite, "select * from t -- all", 1),
+            "select * from (\nselect * from t -- all\n) as dealhouse_q where cast(\"source_id\" as text) in (?)"
         );
     }
 

@@ -28,10 +28,11 @@ use tracing::{debug, warn};
 use url::Url;
 
 use super::values::{mysql_record, pg_record};
-use super::{CursorValue, Dialect, RowChunker, incremental_query};
+use super::{CursorValue, Dialect, RowChunker, incremental_query, replay_groups, replay_query};
 use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
+use dealhouse_warehouse::schema::QuarantineRecord;
 
 /// How long to wait for a server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -262,6 +263,47 @@ impl ServerSource {
         }
     }
 
+    fn mapper(&self, table: &str) -> Result<RecordMapper> {
+        let name = &self.ctx.source_name;
+        let mut options = self.options.clone();
+        options.columns_hint = format!("[sources.{name}.tables.{table}].query (a column of that name)");
+        RecordMapper::new(self.ctx.project.clone(), name, table, options)
+    }
+
+    /// A read error of `table`, with what it means and where to fix it.
+    fn read_error(&self, table: &str, e: &sqlx_core::Error) -> Error {
+        let name = &self.ctx.source_name;
+        Error::Read {
+            source_name: name.clone(),
+            location: format!("{} ({table})", self.target.shown),
+            message: format!("{}; check [sources.{name}.tables.{table}]", self.target.explain(e)),
+        }
+    }
+
+    /// The rows of `table` whose `source_id` is in each group, as chunks settling the group's
+    /// keys (ids not found are no longer in the database).
+    async fn replay_chunks(&self, table: &'static str, groups: Vec<(Vec<String>, Vec<String>)>) -> Result<Vec<Chunk>> {
+        let config = self.table_config(table)?;
+        let engine = self.target.engine;
+        let mut chunker = RowChunker::new(self.mapper(table)?, engine.kind(), None);
+        let mut conn = Conn::open(&self.target).await.map_err(|e| self.read_error(table, &e))?;
+        let mut chunks = vec![];
+        for (ids, keys) in groups {
+            let sql = replay_query(engine.dialect(), &config.query, ids.len());
+            let mut rows = conn.records_bound(&sql, &ids);
+            while let Some(record) = rows.next().await {
+                let record = record.map_err(|e| self.read_error(table, &e))?;
+                chunks.extend(chunker.add(record)?);
+            }
+            drop(rows);
+            let mut chunk = chunker.rest()?;
+            chunk.settled.extend(keys);
+            chunks.push(chunk);
+        }
+        conn.close().await;
+        Ok(chunks)
+    }
+
     fn table_config(&self, table: &str) -> Result<&SqlTableConfig> {
         self.config.tables.get(table).ok_or_else(|| Error::Config {
             source_name: self.ctx.source_name.clone(),
@@ -334,6 +376,24 @@ impl Conn {
             }
             Conn::My(c) => {
                 let query = start.into_iter().fold(sqlx_core::query::query::<MySql>(sql), bind_cursor);
+                query.fetch(c).map(|row| row.map(|r| mysql_record(&r))).boxed()
+            }
+        }
+    }
+
+    /// The rows of `sql` with each of `values` bound as text, in order.
+    fn records_bound<'a>(
+        &'a mut self,
+        sql: &'a str,
+        values: &'a [String],
+    ) -> BoxStream<'a, std::result::Result<Record, sqlx_core::Error>> {
+        match self {
+            Conn::Pg(c) => {
+                let query = values.iter().fold(sqlx_core::query::query::<Postgres>(sql), |q, v| q.bind(v.as_str()));
+                query.fetch(c).map(|row| row.map(|r| pg_record(&r))).boxed()
+            }
+            Conn::My(c) => {
+                let query = values.iter().fold(sqlx_core::query::query::<MySql>(sql), |q, v| q.bind(v.as_str()));
                 query.fetch(c).map(|row| row.map(|r| mysql_record(&r))).boxed()
             }
         }
@@ -458,15 +518,27 @@ impl Source for ServerSource {
         Ok(streams)
     }
 
+    fn mapping_fingerprint(&self) -> Option<String> {
+        Some(super::fingerprint(&self.ctx, &self.config))
+    }
+
+    fn replay(&self, table: &'static str, held: Vec<QuarantineRecord>) -> BoxStream<'_, Result<Chunk>> {
+        let groups = replay_groups(&held);
+        futures::stream::once(self.replay_chunks(table, groups))
+            .flat_map(|chunks| match chunks {
+                Ok(chunks) => futures::stream::iter(chunks.into_iter().map(Ok::<Chunk, Error>)).boxed(),
+                Err(e) => futures::stream::once(async { Err(e) }).boxed(),
+            })
+            .boxed()
+    }
+
     fn read(&self, table: &'static str, cursor: Option<String>) -> BoxStream<'_, Result<Chunk>> {
         let config = match self.table_config(table) {
             Ok(c) => c.clone(),
             Err(e) => return futures::stream::once(async { Err(e) }).boxed(),
         };
         let name = self.ctx.source_name.clone();
-        let mut options = self.options.clone();
-        options.columns_hint = format!("[sources.{name}.tables.{table}].query (a column of that name)");
-        let mapper = match RecordMapper::new(self.ctx.project.clone(), &name, table, options) {
+        let mapper = match self.mapper(table) {
             Ok(m) => m,
             Err(e) => return futures::stream::once(async { Err(e) }).boxed(),
         };

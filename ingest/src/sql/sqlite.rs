@@ -9,10 +9,11 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use tracing::warn;
 
-use super::{CursorValue, Dialect, RowChunker, incremental_query};
+use super::{CursorValue, Dialect, RowChunker, incremental_query, replay_groups, replay_query};
 use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, blocking_chunks, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
+use dealhouse_warehouse::schema::QuarantineRecord;
 
 const DIALECT: Dialect = Dialect::Sqlite;
 
@@ -38,6 +39,13 @@ impl SqliteSource {
 
     fn config_error(&self, message: String) -> Error {
         Error::Config { source_name: self.ctx.source_name.clone(), message }
+    }
+
+    fn mapper(&self, table: &str) -> Result<RecordMapper> {
+        let mut options = self.options.clone();
+        options.columns_hint =
+            format!("[sources.{}.tables.{table}].query (a column of that name)", self.ctx.source_name);
+        RecordMapper::new(self.ctx.project.clone(), &self.ctx.source_name, table, options)
     }
 
     fn table(&self, table: &str) -> Result<&SqlTableConfig> {
@@ -158,16 +166,54 @@ impl Source for SqliteSource {
         Ok(streams)
     }
 
-    fn read(&self, table: &'static str, cursor: Option<String>) -> BoxStream<'_, Result<Chunk>> {
-        let config = match self.table(table) {
-            Ok(c) => c.clone(),
+    fn mapping_fingerprint(&self) -> Option<String> {
+        Some(super::fingerprint(&self.ctx, &self.config))
+    }
+
+    fn replay(&self, table: &'static str, held: Vec<QuarantineRecord>) -> BoxStream<'_, Result<Chunk>> {
+        let (config, mapper) = match self.table(table).and_then(|c| Ok((c.clone(), self.mapper(table)?))) {
+            Ok(x) => x,
             Err(e) => return Box::pin(futures::stream::once(async { Err(e) })),
         };
-        let mut options = self.options.clone();
-        options.columns_hint =
-            format!("[sources.{}.tables.{table}].query (a column of that name)", self.ctx.source_name);
-        let mapper = match RecordMapper::new(self.ctx.project.clone(), &self.ctx.source_name, table, options) {
-            Ok(m) => m,
+        let groups = replay_groups(&held);
+        let name = self.ctx.source_name.clone();
+        let path = self.path.clone();
+        let location = format!("{} ({table})", self.path.display());
+        blocking_chunks(name.clone(), move |sink| {
+            let conn = open_read_only(&name, &path)?;
+            let fail = |e: rusqlite::Error| Error::Read {
+                source_name: name.clone(),
+                location: location.clone(),
+                message: format!("{e}; check [sources.{name}.tables.{table}]"),
+            };
+            let mut chunker = RowChunker::new(mapper, "sqlite", None);
+            for (ids, keys) in groups {
+                let mut stmt = conn.prepare(&replay_query(DIALECT, &config.query, ids.len())).map_err(fail)?;
+                let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+                let mut rows = stmt.query(rusqlite::params_from_iter(ids.iter())).map_err(fail)?;
+                while let Some(row) = rows.next().map_err(fail)? {
+                    let mut record = Record::new();
+                    for (i, c) in columns.iter().enumerate() {
+                        record.push(c.clone(), row.get_ref(i).map(raw_value).map_err(fail)?);
+                    }
+                    if !chunker.push(record, sink)? {
+                        return Ok(());
+                    }
+                }
+                // Ids asked for and not found are no longer in the database: their rows give way.
+                let mut chunk = chunker.rest()?;
+                chunk.settled.extend(keys);
+                if !sink.send(chunk) {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn read(&self, table: &'static str, cursor: Option<String>) -> BoxStream<'_, Result<Chunk>> {
+        let (config, mapper) = match self.table(table).and_then(|c| Ok((c.clone(), self.mapper(table)?))) {
+            Ok(x) => x,
             Err(e) => return Box::pin(futures::stream::once(async { Err(e) })),
         };
         let start = match (&config.cursor, cursor) {

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::params::{Query, in_range, int_field, page_body, page_of, sort};
+use super::params::{Query, has_id, in_range, int_field, page_body, page_of, sort};
 use super::{AmoCrmSimulatorData, SimulatorState, hal, with_self};
 use crate::amocrm::wire::{COMPANIES, EVENTS, LEADS, MAX_EVENTS_LIMIT, MAX_LIMIT, USERS};
 
@@ -14,10 +14,12 @@ pub(super) fn leads(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Quer
         Err(r) => return r,
     };
     let only_deleted = q.with("only_deleted");
+    let ids = q.list("filter[id]");
     let contacts = q.with("contacts");
     let mut rows: Vec<Value> = data
         .leads
         .values()
+        .filter(|l| has_id(l, &ids))
         .filter(|l| l.get("is_deleted").and_then(Value::as_bool).unwrap_or(false) == only_deleted)
         .filter(|l| in_range(int_field(l, "updated_at"), range))
         .map(|l| {
@@ -56,9 +58,11 @@ pub(super) fn companies(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &
         Err(r) => return r,
     };
     let contacts = q.with("contacts");
+    let ids = q.list("filter[id]");
     let mut rows: Vec<Value> = data
         .companies
         .values()
+        .filter(|c| has_id(c, &ids))
         .filter(|c| in_range(int_field(c, "updated_at"), range))
         .map(|c| {
             let mut company = with_self(state, "companies", c);
@@ -96,9 +100,11 @@ pub(super) fn events(state: &SimulatorState, data: &AmoCrmSimulatorData, q: &Que
     };
     let types = q.list("filter[type]");
     let entities = q.list("filter[entity]");
+    let ids = q.list("filter[id]");
     let mut rows: Vec<Value> = data
         .events
         .values()
+        .filter(|e| has_id(e, &ids))
         .filter(|e| {
             types.is_empty() || e.get("type").and_then(Value::as_str).is_some_and(|t| types.iter().any(|x| x == t))
         })

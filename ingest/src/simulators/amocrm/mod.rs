@@ -12,7 +12,8 @@
 //! - A `limit` above the maximum is not an error: as integrators report (amocrm-api-php #210,
 //!   Krukov/amocrm_api #76 and its fix #95), amoCRM then pages by the default 50. A client that
 //!   stops at the first short page therefore loses rows; one that follows `_links.next` does not.
-//! - `filter[updated_at][from|to]` (leads, companies), `filter[created_at][from|to]`,
+//! - `filter[id][]` (leads, companies, events: only the records with those ids),
+//!   `filter[updated_at][from|to]` (leads, companies), `filter[created_at][from|to]`,
 //!   `filter[type]`, `filter[entity]` (events, newest first), `order[id|updated_at|created_at]`,
 //!   `with=contacts` (contacts under each lead's `_embedded`, companies always there),
 //!   `with=only_deleted` (deleted leads as `{id, updated_at, is_deleted}`; otherwise deleted leads

@@ -104,6 +104,17 @@ pub(super) fn int_field(record: &Value, field: &str) -> Option<i64> {
     record.get(field).and_then(Value::as_i64)
 }
 
+/// The record's id is one of `ids` (any record when none are asked for). Ids are integers
+/// except the events', which are strings.
+pub(super) fn has_id(record: &Value, ids: &[String]) -> bool {
+    let id = match record.get("id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    ids.is_empty() || ids.contains(&id)
+}
+
 pub(super) fn in_range(v: Option<i64>, (from, to): (Option<i64>, Option<i64>)) -> bool {
     match v {
         Some(v) => from.is_none_or(|f| v >= f) && to.is_none_or(|t| v <= t),

@@ -10,7 +10,7 @@
 //! errors as `{"error", "error_description"}`. Page sizes, method names and error codes come from
 //! the connector's [`crate::bitrix24::wire`]. Tests can switch on a leaky-bucket limiter
 //! (HTTP 503 `QUERY_LIMIT_EXCEEDED`), a forced 429 `OPERATION_TIME_LIMIT`, HTML answers, and
-//! read how many requests each method received.
+//! read how many requests each method received and with which parameters.
 
 mod params;
 mod query;
@@ -204,6 +204,8 @@ struct SimulatorState {
     bucket: Mutex<Bucket>,
     requests: Mutex<BTreeMap<String, u64>>,
     calls: Mutex<BTreeMap<String, u64>>,
+    /// Parameters of each request by method, decoded (`filter[>ID]=0&order[ID]=ASC`).
+    queries: Mutex<BTreeMap<String, Vec<String>>>,
     user: String,
     code: String,
 }
@@ -233,6 +235,7 @@ impl Bitrix24Simulator {
             bucket: Mutex::new(Bucket { level: 0.0, last: Instant::now() }),
             requests: Mutex::new(BTreeMap::new()),
             calls: Mutex::new(BTreeMap::new()),
+            queries: Mutex::new(BTreeMap::new()),
             user: "1".into(),
             code,
         });
@@ -278,10 +281,17 @@ impl Bitrix24Simulator {
         lock(&self.state.calls).get(method).copied().unwrap_or(0)
     }
 
-    /// Zeroes the request and call counters.
+    /// The parameters of each HTTP request to `method`, in order, decoded and joined with `&`
+    /// (query string first, then a form body; a JSON body as sent).
+    pub fn queries(&self, method: &str) -> Vec<String> {
+        lock(&self.state.queries).get(method).cloned().unwrap_or_default()
+    }
+
+    /// Zeroes the request and call counters and forgets the queries.
     pub fn reset_counts(&self) {
         lock(&self.state.requests).clear();
         lock(&self.state.calls).clear();
+        lock(&self.state.queries).clear();
     }
 }
 
@@ -335,6 +345,13 @@ async fn handle(
     let started = Utc::now();
     let method = method.strip_suffix(".json").unwrap_or(&method).to_string();
     *lock(&state.requests).entry(method.clone()).or_default() += 1;
+    let decoded =
+        |text: &[u8]| url::form_urlencoded::parse(text).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let sent = match (query.as_deref(), body.first()) {
+        (q, Some(b'{')) => [decoded(q.unwrap_or("").as_bytes()), String::from_utf8_lossy(&body).into_owned()].join("&"),
+        (q, _) => [decoded(q.unwrap_or("").as_bytes()), decoded(&body)].join("&"),
+    };
+    lock(&state.queries).entry(method.clone()).or_default().push(sent.trim_matches('&').to_string());
     if user != state.user || code != state.code {
         let e = ApiError::new(StatusCode::UNAUTHORIZED, INVALID_CREDENTIALS, "Invalid request credentials");
         return json_response(e.status, e.json());
