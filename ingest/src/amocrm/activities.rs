@@ -13,6 +13,8 @@
 
 use std::sync::Arc;
 
+use dealhouse_warehouse::schema::QuarantineRecord;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::Value;
 
@@ -45,6 +47,11 @@ const LISTS: [ActivityList; 4] = [
     ActivityList { path: CONTACT_NOTES, key: "notes", notes_of: Some(ENTITY_CONTACTS) },
     ActivityList { path: COMPANY_NOTES, key: "notes", notes_of: Some(ENTITY_COMPANIES) },
 ];
+
+/// The list a held activity was read from: its quarantine key is `<list path>:id=<id>`.
+pub(super) fn list_path_of(key: &str) -> Option<&'static str> {
+    LISTS.iter().map(|l| l.path).find(|path| key.strip_prefix(path).is_some_and(|rest| rest.starts_with(':')))
+}
 
 /// Progress of one read of the stream.
 struct ActivityRead {
@@ -134,14 +141,56 @@ impl AmoCrmSource {
                 }
             }
             st.emitted = true;
-            let upstream = self.upstream();
-            let chunk = match list.notes_of {
-                None => upstream.chunk(ACTIVITIES, list.path, &records, cursor, |r| mapper.task(r))?,
-                Some(entity_type) => {
-                    upstream.chunk(ACTIVITIES, list.path, &records, cursor, |r| mapper.call_note(r, entity_type))?
-                }
-            };
+            let chunk = self.activity_chunk(list, &records, cursor, &mapper)?;
             return Ok(Some((chunk, st)));
         }
+    }
+
+    /// Records of `list` as a chunk of `activities` (bad ones quarantined under the list's path).
+    fn activity_chunk(
+        &self,
+        list: &ActivityList,
+        records: &[(Value, Arc<str>)],
+        cursor: Option<String>,
+        mapper: &AmoCrmRecords<'_>,
+    ) -> Result<Chunk> {
+        let upstream = self.upstream();
+        Ok(match list.notes_of {
+            None => upstream.chunk(ACTIVITIES, list.path, records, cursor, |r| mapper.task(r))?,
+            Some(entity_type) => {
+                upstream.chunk(ACTIVITIES, list.path, records, cursor, |r| mapper.call_note(r, entity_type))?
+            }
+        })
+    }
+
+    /// Held activities read again by id from the list each came from (tasks and notes take
+    /// `filter[id][]` like the leads), a page of ids a request. A held row whose key names no
+    /// list is not asked for and stays.
+    pub(super) fn replay_activities(&self, held: Vec<(String, QuarantineRecord)>) -> BoxStream<'_, Result<Chunk>> {
+        let mut groups: Vec<(usize, Vec<(String, QuarantineRecord)>)> = vec![];
+        for (index, list) in LISTS.iter().enumerate() {
+            let of_list: Vec<(String, QuarantineRecord)> =
+                held.iter().filter(|(_, q)| list_path_of(&q.source_id) == Some(list.path)).cloned().collect();
+            groups.extend(of_list.chunks(MAX_LIMIT).map(|page| (index, page.to_vec())));
+        }
+        Box::pin(futures::stream::iter(groups).then(move |(list, group)| self.replay_activity_group(list, group)))
+    }
+
+    async fn replay_activity_group(&self, list: usize, group: Vec<(String, QuarantineRecord)>) -> Result<Chunk> {
+        let list = &LISTS[list];
+        let reference = self.reference().await?;
+        let mapper = AmoCrmRecords { source: self.source(), config: &self.config, reference: &reference };
+        let mut params: Vec<(&str, String)> = vec![("limit", MAX_LIMIT.to_string())];
+        params.extend(group.iter().map(|(id, _)| ("filter[id][]", id.clone())));
+        params.push(("page", "1".into()));
+        let mut lister = Lister::new(list.key, path_with(list.path, &params));
+        let mut records: Vec<(Value, Arc<str>)> = vec![];
+        while let Some(page) = lister.next(&self.api).await? {
+            records.extend(page.records.into_iter().map(|r| (r, page.location.clone())));
+        }
+        let mut chunk = self.activity_chunk(list, &records, None, &mapper)?;
+        // A record asked for and not listed is no longer in the account: its row gives way too.
+        chunk.settled.extend(group.into_iter().map(|(_, q)| q.source_id));
+        Ok(chunk)
     }
 }

@@ -10,11 +10,13 @@ use dealhouse_warehouse::Warehouse;
 use dealhouse_warehouse::models;
 use serde_json::{Value, json};
 
+use super::tests::replay::by_id_requests;
 use super::tests::{
     BASE, COMPANIES, TOKEN, account, amo_error, branch_of_user, counts, created, one, project, query, sync, user_of,
     warehouse,
 };
 use crate::simulators::amocrm::{AmoCrmSimulator, AmoCrmSimulatorData, FailurePlan};
+use crate::sync::{LogProgress, SyncOptions, sync_project};
 
 const DAY: i64 = 86_400;
 /// An account task type the project maps to nothing: it stays `task`.
@@ -362,4 +364,48 @@ async fn amocrm_activities_from_empty_lists_and_recorded_files() {
     assert!(report.ok(), "{report:?}");
     // 3 x 20 + 2 tasks, 20 + 2 (contacts of leads 10, 20) + 2 call notes.
     assert_eq!(one(&wh, "SELECT count(*) FROM activities").await, "86");
+}
+
+/// A task quarantined by the activities stream is read again by id from the list it came from
+/// (`/api/v4/tasks?filter[id][]=`), loaded once fixed upstream, and its quarantine row cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amocrm_quarantined_task_is_read_again_by_id() {
+    let mut data = account(40, COMPANIES);
+    with_activities(&mut data, 40, COMPANIES);
+    // Task 19 (lead 7's call) with a completion flag that is no boolean.
+    data.tasks.get_mut(&19).unwrap()["is_completed"] = json!("yes");
+    let sim = AmoCrmSimulator::start(data, TOKEN).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), Some(&sim.base_url()), TOKEN, "", "");
+    let wh = warehouse(&project);
+    sync(&project, &wh).await;
+    assert_eq!(query(&wh, "SELECT source_id, record_id FROM quarantine").await, [["/api/v4/tasks:id=19", "19"]]);
+    assert_eq!(one(&wh, "SELECT count(*) FROM activities WHERE source_id = 'task:19'").await, "0");
+
+    // Fixed upstream without a change of updated_at: only a replay reads it again.
+    sim.edit(|d| d.tasks.get_mut(&19).unwrap()["is_completed"] = json!(true));
+    sim.reset_counts();
+    let options = SyncOptions { replay_quarantine: true, ..Default::default() };
+    let report = sync_project(project.clone(), &wh, &options, &LogProgress).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(by_id_requests(&sim, "/api/v4/tasks"), [["19"]]);
+    let amo = report.sources.iter().find(|s| s.name == "amo").unwrap();
+    let activities = amo.tables.iter().find(|t| t.table == "activities").unwrap();
+    assert_eq!((activities.replayed, activities.cleared), (1, 1), "{activities:?}");
+    assert_eq!(
+        query(&wh, "SELECT activity_type, done FROM activities WHERE source_id = 'task:19'").await,
+        [["call", "true"]]
+    );
+    assert_eq!(one(&wh, "SELECT count(*) FROM quarantine").await, "0");
+}
+
+#[test]
+fn a_held_activity_s_key_names_its_list() {
+    use super::activities::list_path_of;
+    assert_eq!(list_path_of("/api/v4/tasks:id=19"), Some("/api/v4/tasks"));
+    assert_eq!(list_path_of("/api/v4/leads/notes:id=10007"), Some("/api/v4/leads/notes"));
+    assert_eq!(list_path_of("/api/v4/contacts/notes:id=30010"), Some("/api/v4/contacts/notes"));
+    assert_eq!(list_path_of("/api/v4/companies/notes:id=20001"), Some("/api/v4/companies/notes"));
+    // A lead's key is no activity list's.
+    assert_eq!(list_path_of("/api/v4/leads:id=7"), None);
 }

@@ -1,5 +1,6 @@
 //! Replaying quarantined amoCRM records: each is read again by its id (`filter[id][]`, as the
-//! v4 lists of leads, companies and events take it), a page's worth of ids a request, never by
+//! v4 lists of leads, companies, events, tasks and notes take it; activities from the list
+//! their quarantine key names, see `activities.rs`), a page's worth of ids a request, never by
 //! listing from the start. Users are read whole every sync, so the reference holds them as
 //! they are now.
 
@@ -11,6 +12,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::Value;
 
+use super::activities::ACTIVITIES;
 use super::api::{Lister, path_with};
 use super::records::{AmoCrmRecords, id_text};
 use super::wire::{MAX_EVENTS_LIMIT, MAX_LIMIT, USERS};
@@ -21,10 +23,11 @@ use crate::source::Chunk;
 
 impl AmoCrmSource {
     /// What decides how this account's records map: the stage map, the commission rate, the INN
-    /// field, and the user groups the branches claim (see the quarantine's fingerprint).
+    /// field, the task types, and the user groups the branches claim (see the quarantine's
+    /// fingerprint).
     pub(super) fn fingerprint(&self) -> String {
         let c = &self.config;
-        let mapping = format!("{:?}|{:?}|{:?}", c.stages, c.commission_rate, c.inn_field_id);
+        let mapping = format!("{:?}|{:?}|{:?}|{:?}", c.stages, c.commission_rate, c.inn_field_id, c.task_types);
         crate::quarantine::fingerprint(&self.ctx.project.config, self.source(), &mapping)
     }
 
@@ -40,6 +43,9 @@ impl AmoCrmSource {
             .into_iter()
             .filter_map(|q| Some((record_id(&q).filter(|id| id.chars().all(|c| c.is_ascii_alphanumeric()))?, q)))
             .collect();
+        if table == ACTIVITIES {
+            return self.replay_activities(held);
+        }
         let groups: Vec<Vec<(String, QuarantineRecord)>> = held.chunks(per_request).map(<[_]>::to_vec).collect();
         Box::pin(futures::stream::iter(groups).then(move |group| self.replay_group(table, group)))
     }

@@ -2,7 +2,7 @@
 //! warehouse. Expected values come from the test data's own formulas (worked out by hand in the
 //! comments), never from the connector's output.
 
-mod replay;
+pub(super) mod replay;
 
 use std::collections::HashMap;
 use std::path::Path;

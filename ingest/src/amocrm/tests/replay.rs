@@ -4,7 +4,7 @@
 use super::*;
 
 /// The ids a list path was asked for with `filter[id][]`, request by request.
-fn by_id_requests(sim: &AmoCrmSimulator, path: &str) -> Vec<Vec<String>> {
+pub(in crate::amocrm) fn by_id_requests(sim: &AmoCrmSimulator, path: &str) -> Vec<Vec<String>> {
     sim.queries(path)
         .iter()
         .map(|q| {
