@@ -108,6 +108,12 @@ pub const HOLDING: Param = Param::new("holding", Kind::List, "Holding ids, comma
 pub const BRANCH: Param = Param::new("branch", Kind::List, "Branch ids, comma-separated.");
 /// `manager` filter.
 pub const MANAGER: Param = Param::new("manager", Kind::List, "Manager ids, comma-separated.");
+/// `pipeline` filter: deals of these pipelines only.
+pub const PIPELINE: Param = Param::new(
+    "pipeline",
+    Kind::List,
+    "Pipeline (category) ids upstream, comma-separated; every pipeline when absent (/api/v1/dimensions lists them, the main one first).",
+);
 /// `limit`: page size.
 pub const LIMIT: Param = Param::new("limit", Kind::Integer(MAX_LIMIT), "Rows per page (default 100, at most 1000).");
 /// `offset`: rows to skip.

@@ -108,6 +108,7 @@ mod tests {
                 Filter::Holding => "holding",
                 Filter::Branch => "branch",
                 Filter::Manager => "manager",
+                Filter::Pipeline => "pipeline",
             };
             out.push((name.into(), "x".into()));
         }

@@ -11,7 +11,7 @@ import { append, html, render } from "./html.js";
 import { L, currentLang, setLang, tr, valueLabel } from "./i18n.js";
 import { renderPanel } from "./panels.js";
 import { filterParams } from "./requests.js";
-import { FILTERS, hashOf, readHash } from "./state.js";
+import { ALL_PIPELINES, FILTERS, hashOf, readHash } from "./state.js";
 
 /**
  * @typedef {import("./html.js").Html} Html
@@ -188,6 +188,12 @@ function renderShell() {
     .filter((m) => (!state.branch.length || state.branch.includes(m.branch_id))
       && (!state.holding.length || state.holding.includes(m.holding_id)))
     .map((m) => [m.manager_id, m.name]);
+  // One pipeline (a CRM's default) needs no choice; with several, the stage panels show the
+  // main one (most deals) unless another one, or all of them summed, is chosen.
+  /** @type {[string, string][]} */
+  const pipelines = dims.pipelines.map((p, i) => [p.pipeline, i === 0 ? `${p.pipeline} (${tr("mainPipeline")})` : p.pipeline]);
+  pipelines.push([ALL_PIPELINES, tr("allPipelines")]);
+  const pipeline = state.pipeline.length === 1 ? state.pipeline[0] : (dims.pipelines[0] || { pipeline: "" }).pipeline;
   render($("#filters"), html`${[
     html`<fieldset class="period"><legend>${tr("period")}</legend>`,
     html`<label>${tr("from")} <select id="f-from">${options(months, state.from, null)}</select></label>`,
@@ -195,6 +201,9 @@ function renderShell() {
     html`<label>${tr("holding")} <select id="f-holding">${options(holdings, one(state.holding), tr("all"))}</select></label>`,
     html`<label>${tr("branch")} <select id="f-branch">${options(branches, one(state.branch), tr("all"))}</select></label>`,
     html`<label>${tr("manager")} <select id="f-manager">${options(managers, one(state.manager), tr("all"))}</select></label>`,
+    dims.pipelines.length > 1
+      ? html`<label>${tr("pipeline")} <select id="f-pipeline">${options(pipelines, pipeline, null)}</select></label>`
+      : null,
     html`<button type="button" id="f-reset">${tr("reset")}</button>`,
   ]}`);
   $("#f-from").addEventListener("change", (e) => {
@@ -228,7 +237,9 @@ function renderShell() {
     setState({ branch, manager });
   });
   $("#f-manager").addEventListener("change", (e) => setState({ manager: chosen(e) ? [chosen(e)] : [] }));
-  $("#f-reset").addEventListener("click", () => setState({ holding: [], branch: [], manager: [], cmp: "" }));
+  const pick = document.querySelector("#f-pipeline");
+  if (pick) pick.addEventListener("change", (e) => setState({ pipeline: [chosen(e)] }));
+  $("#f-reset").addEventListener("click", () => setState({ holding: [], branch: [], manager: [], pipeline: [], cmp: "" }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,7 +263,9 @@ function visible(panel) {
  * @param {Panel} panel
  */
 function ignoredFilters(panel) {
-  return FILTERS.filter((f) => state[f].length && !panel.query.filters.includes(f)).map((f) => tr(f).toLowerCase());
+  /** @param {typeof FILTERS[number]} f */
+  const set = (f) => state[f].length > 0 && !(f === "pipeline" && state.pipeline.includes(ALL_PIPELINES));
+  return FILTERS.filter((f) => set(f) && !panel.query.filters.includes(f)).map((f) => tr(f).toLowerCase());
 }
 
 /** @param {Panel} panel */

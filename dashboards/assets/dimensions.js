@@ -1,5 +1,6 @@
 // @ts-check
-// The names behind ids (holdings, branches, managers), the months with data and the stages, from
+// The names behind ids (holdings, branches, managers), the months with data, the pipelines (the
+// main one first) and the stages, from
 // /api/v1/dimensions, loaded once at start and read by the filters and the formatting.
 "use strict";
 
@@ -8,6 +9,7 @@
  * @typedef {{ branch_id: string, holding_id: string, name: string, time_zone?: string }} Branch
  * @typedef {{ manager_id: string, branch_id: string, holding_id: string, name: string }} Manager
  * @typedef {{ stage: string, stage_order: number }} Stage
+ * @typedef {{ pipeline: string, deals: number, open_deals: number }} Pipeline
  */
 
 export const dims = {
@@ -19,6 +21,8 @@ export const dims = {
   managers: new Map(),
   /** @type {string[]} */
   months: [],
+  /** @type {Pipeline[]} */
+  pipelines: [],
   /** @type {Stage[]} */
   stages: [],
 };
@@ -29,6 +33,7 @@ export function setDimensions(d) {
   dims.branches = new Map((d.branches || []).map((/** @type {Branch} */ b) => [b.branch_id, b]));
   dims.managers = new Map((d.managers || []).map((/** @type {Manager} */ m) => [m.manager_id, m]));
   dims.months = d.months || [];
+  dims.pipelines = d.pipelines || [];
   dims.stages = d.stages || [];
 }
 

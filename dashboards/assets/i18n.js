@@ -32,6 +32,7 @@ export function L(label, fallback = "") {
 const TEXTS = {
   ru: {
     period: "Период", from: "с", to: "по", holding: "Холдинг", branch: "Филиал", manager: "Менеджер",
+    pipeline: "Воронка", mainPipeline: "основная", allPipelines: "все воронки вместе",
     all: "все", allF: "все", reset: "Сбросить фильтры", showData: "Показать данные", hideData: "Скрыть данные",
     loading: "Загрузка…", noData: "Нет данных за выбранный период", error: "Не удалось загрузить",
     vsPrev: "к пред. периоду", plan: "план", planDone: "выполнено", noPlan: "план не задан",
@@ -48,6 +49,7 @@ const TEXTS = {
   },
   en: {
     period: "Period", from: "from", to: "to", holding: "Holding", branch: "Branch", manager: "Manager",
+    pipeline: "Pipeline", mainPipeline: "main", allPipelines: "all pipelines summed",
     all: "all", allF: "all", reset: "Reset filters", showData: "Show data", hideData: "Hide data",
     loading: "Loading…", noData: "No data for the selected period", error: "Could not load",
     vsPrev: "vs previous period", plan: "plan", planDone: "done", noPlan: "no plan set",

@@ -11,7 +11,7 @@ import { fmt, rub } from "./format.js";
 import { html, render } from "./html.js";
 import { L, currentLang, tr, valueLabel } from "./i18n.js";
 import { fetchRows, filterParams, periodOf, previousPeriod } from "./requests.js";
-import { FILTERS } from "./state.js";
+import { PLACE_FILTERS } from "./state.js";
 
 /**
  * @typedef {import("./html.js").Html} Html
@@ -165,7 +165,7 @@ async function kpi(panel, body, state, actions) {
     panel.plan && period.from
       ? apiGet("metrics", {
         measures: "plan,plan_completion", metric: panel.plan, level: "manager", ...period,
-        ...filterParams({ filters: FILTERS }, state),
+        ...filterParams({ filters: PLACE_FILTERS }, state),
       }).catch(() => null)
       : Promise.resolve(null),
   ]);

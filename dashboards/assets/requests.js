@@ -6,7 +6,7 @@
 
 import { apiGet } from "./client.js";
 import { dims } from "./dimensions.js";
-import { addMonths, monthsBetween } from "./state.js";
+import { ALL_PIPELINES, addMonths, monthsBetween } from "./state.js";
 
 /**
  * @typedef {import("./i18n.js").Label} Label
@@ -75,6 +75,18 @@ export function previousPeriod(period) {
 }
 
 /**
+ * The pipelines a stage panel shows under `state`: the chosen one, none for all of them, else the
+ * main one (most deals), so two sales processes are never summed into one funnel unasked.
+ * @param {State} state
+ * @returns {string[]}
+ */
+export function pipelineParam(state) {
+  if (state.pipeline.includes(ALL_PIPELINES)) return [];
+  if (state.pipeline.length) return state.pipeline;
+  return dims.pipelines.length > 1 ? [dims.pipelines[0].pipeline] : [];
+}
+
+/**
  * The shared filters a query takes, from `state`.
  * @param {Pick<Query, "filters">} query
  * @param {State} state
@@ -84,7 +96,7 @@ export function filterParams(query, state) {
   /** @type {Params} */
   const out = {};
   for (const f of query.filters) {
-    const v = /** @type {Record<string, any>} */ (state)[f];
+    const v = f === "pipeline" ? pipelineParam(state) : /** @type {Record<string, any>} */ (state)[f];
     if (v && v.length) out[f] = v;
   }
   return out;

@@ -1,13 +1,19 @@
 // @ts-check
 // What the page shows, kept in the URL hash so a view can be bookmarked and shared:
-// #/<dashboard>?from=2026-01&to=2026-03&holding=..&branch=msk&manager=..&cmp=..&lang=en
+// #/<dashboard>?from=2026-01&to=2026-03&holding=..&branch=msk&manager=..&pipeline=..&cmp=..&lang=en
 // and the month arithmetic on its "YYYY-MM" periods.
 "use strict";
 
 import { queryString } from "./client.js";
 
 /** The shared filters, in the order of the filter bar. */
-export const FILTERS = /** @type {const} */ (["holding", "branch", "manager"]);
+export const FILTERS = /** @type {const} */ (["holding", "branch", "manager", "pipeline"]);
+
+/** The filters that say where (org units): what plans and client bases are kept by. */
+export const PLACE_FILTERS = /** @type {const} */ (["holding", "branch", "manager"]);
+
+/** `pipeline=*`: every pipeline, summed (the default is the main one: see `pipelineParam`). */
+export const ALL_PIPELINES = "*";
 
 /** @typedef {typeof FILTERS[number]} FilterName */
 
@@ -19,6 +25,7 @@ export const FILTERS = /** @type {const} */ (["holding", "branch", "manager"]);
  * @property {string[]} holding  holding ids
  * @property {string[]} branch   branch ids
  * @property {string[]} manager  manager ids
+ * @property {string[]} pipeline the chosen pipeline id, or ["*"] for all; [] = the main one
  * @property {string} cmp        the funnel's comparison: "", "prev" or "b:<branch>"
  * @property {string} lang       "ru" or "en"
  */
@@ -40,6 +47,7 @@ export function readHash() {
     holding: list("holding"),
     branch: list("branch"),
     manager: list("manager"),
+    pipeline: list("pipeline"),
     cmp: q.get("cmp") || "",
     lang: q.get("lang") || "",
   };
@@ -52,7 +60,7 @@ export function readHash() {
 export function hashOf(state) {
   const q = {
     from: state.from, to: state.to, holding: state.holding, branch: state.branch,
-    manager: state.manager, cmp: state.cmp, lang: state.lang === "ru" ? "" : state.lang,
+    manager: state.manager, pipeline: state.pipeline, cmp: state.cmp, lang: state.lang === "ru" ? "" : state.lang,
   };
   return "#/" + encodeURIComponent(state.dashboard) + queryString(q);
 }

@@ -95,6 +95,9 @@ pub enum Filter {
     Branch,
     /// Manager ids.
     Manager,
+    /// Pipeline ids: panels over stages take it (a pipeline is its own process); unless the user
+    /// picks one, or all, the page passes the main pipeline (most deals) when there are several.
+    Pipeline,
 }
 
 fn all_filters() -> Vec<Filter> {

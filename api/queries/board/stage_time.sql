@@ -1,6 +1,7 @@
 -- Time deals spend in each open stage: completed stays (mart_stage_stay) by the local month the deal left the stage, with the median, mean and 90th percentile in days.
 -- filter stays: left_month >= :from
 -- filter stays: left_month <= :to
+-- filter stays: pipeline in :pipeline
 -- filter stays: holding_id in :holding
 -- filter stays: branch_id in :branch
 -- filter stays: manager_id in :manager

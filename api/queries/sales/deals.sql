@@ -2,6 +2,7 @@
 -- choice period: created = d.created_month, closed = d.closed_month
 -- filter deals: {period} >= :from
 -- filter deals: {period} <= :to
+-- filter deals: d.pipeline in :pipeline
 -- filter deals: d.holding_id in :holding
 -- filter deals: d.branch_id in :branch
 -- filter deals: d.manager_id in :manager

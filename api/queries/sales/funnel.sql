@@ -1,6 +1,7 @@
 -- Stage funnel of the deals created in the period: per main-path stage (new .. won), the deals that reached it and went further, with the conversions between stages.
 -- filter cohort: month >= :from
 -- filter cohort: month <= :to
+-- filter cohort: pipeline in :pipeline
 -- filter cohort: holding_id in :holding
 -- filter cohort: branch_id in :branch
 -- filter cohort: manager_id in :manager

@@ -6,7 +6,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::query::{Args, BRANCH, FROM, HOLDING, Kind, MANAGER, Param, Session, TO};
+use crate::query::{Args, BRANCH, FROM, HOLDING, Kind, MANAGER, PIPELINE, Param, Session, TO};
 use crate::route::{JSON, Route, schema as s};
 use crate::{ApiError, columns, queries};
 
@@ -17,7 +17,7 @@ const STAGE_TIME: &str = "/api/v1/stage-time";
 const DEFAULT_PER_STAGE: usize = 12;
 
 fn common() -> Vec<Param> {
-    vec![FROM, TO, HOLDING, BRANCH, MANAGER]
+    vec![FROM, TO, PIPELINE, HOLDING, BRANCH, MANAGER]
 }
 
 fn board_params() -> Vec<Param> {

@@ -1,5 +1,5 @@
 //! `GET /api/v1/dimensions`: what the filter dropdowns offer (holdings, branches, managers, months,
-//! stages), narrowed by the holding and branch already chosen.
+//! pipelines, stages), narrowed by the holding and branch already chosen.
 
 use axum::Json;
 use axum::extract::Query;
@@ -27,7 +27,7 @@ pub fn routes() -> Vec<Route> {
         request_body: None,
         summary: "Values for the filter dropdowns",
         description: "Holdings; branches (narrowed by `holding`); managers (narrowed by `holding` and `branch`); \
-            months with data (YYYY-MM, for from/to); stages in pipeline order. Complete lists, not paged.",
+            months with data (YYYY-MM, for from/to); pipelines with their deals, the main one (most deals) first; stages in pipeline order. Complete lists, not paged.",
         params,
         response: schema,
         handler: || get(dimensions),
@@ -48,12 +48,14 @@ async fn dimensions(
         .into_iter()
         .filter_map(|r| r.get("month").cloned())
         .collect();
+    let pipelines = queries::bind("dim_pipelines", &args)?.rows(&session).await?;
     let stages = queries::bind("dim_stages", &args)?.rows(&session).await?;
     Ok(Json(json!({
         "holdings": holdings,
         "branches": branches,
         "managers": managers,
         "months": months,
+        "pipelines": pipelines,
         "stages": stages,
     })))
 }
@@ -67,6 +69,7 @@ fn schema() -> Value {
         ("branches", rows("dim_branches")),
         ("managers", rows("dim_managers")),
         ("months", s::array(month)),
+        ("pipelines", rows("dim_pipelines")),
         ("stages", rows("dim_stages")),
     ])
 }

@@ -8,12 +8,12 @@ use axum::extract::Query;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::query::{Args, BRANCH, FROM, HOLDING, Kind, LIMIT, MANAGER, OFFSET, Param, Session, TO, paged};
+use crate::query::{Args, BRANCH, FROM, HOLDING, Kind, LIMIT, MANAGER, OFFSET, PIPELINE, Param, Session, TO, paged};
 use crate::route::{JSON, Route, schema as s};
 use crate::{ApiError, columns, queries};
 
 const FUNNEL: &str = "/api/v1/funnel";
-const PIPELINE: &str = "/api/v1/pipeline";
+const OPEN_PIPELINE: &str = "/api/v1/pipeline";
 const STALLED: &str = "/api/v1/stalled";
 const LEADERBOARD: &str = "/api/v1/leaderboard";
 const DEALS: &str = "/api/v1/deals";
@@ -26,14 +26,21 @@ fn common() -> Vec<Param> {
     COMMON.to_vec()
 }
 
-fn stalled_params() -> Vec<Param> {
+/// The endpoints over stages: a pipeline is its own process, so they take one (or several).
+fn by_pipeline() -> Vec<Param> {
     let mut p = common();
+    p.push(PIPELINE);
+    p
+}
+
+fn stalled_params() -> Vec<Param> {
+    let mut p = by_pipeline();
     p.push(STAGE);
     p
 }
 
 fn deals_params() -> Vec<Param> {
-    let mut p = common();
+    let mut p = by_pipeline();
     p.extend([
         STAGE,
         Param::new("status", Kind::List, "Statuses: open, won, lost."),
@@ -80,13 +87,13 @@ pub fn routes() -> Vec<Route> {
                 and that went further, by creation cohort so late conversions count; step_conversion = advanced / \
                 reached, conversion_from_previous = reached / reached of the previous stage, conversion_from_start = \
                 reached / reached of new. From mart_funnel_monthly; `from`/`to` select the creation months.",
-            params: common,
+            params: by_pipeline,
             response: funnel_schema,
             handler: || get(funnel),
         },
         Route {
             method: "get",
-            path: PIPELINE,
+            path: OPEN_PIPELINE,
             served_at: None,
             tag: "sales",
             content_type: JSON,
@@ -94,7 +101,7 @@ pub fn routes() -> Vec<Route> {
             summary: "Open pipeline per stage (kanban) with the weighted forecast",
             description: "Every open stage with its open deals, amount, commission and amount weighted by the stage's \
                 historical win rate (as mart_pipeline_now), plus totals. `from`/`to` select the deals by creation month.",
-            params: common,
+            params: by_pipeline,
             response: pipeline_schema,
             handler: || get(pipeline),
         },
@@ -147,13 +154,13 @@ pub fn routes() -> Vec<Route> {
 }
 
 async fn funnel(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
-    let args = Args::parse(FUNNEL, q, &common())?;
+    let args = Args::parse(FUNNEL, q, &by_pipeline())?;
     let (total, rows) = queries::bind("funnel", &args)?.page(&session, args.page()?).await?;
     paged(total, &args, rows, json!({}))
 }
 
 async fn pipeline(Session(session): Session, Query(q): Query<Vec<(String, String)>>) -> Result<Json<Value>, ApiError> {
-    let args = Args::parse(PIPELINE, q, &common())?;
+    let args = Args::parse(OPEN_PIPELINE, q, &by_pipeline())?;
     let (total, rows) = queries::bind("pipeline", &args)?.page(&session, args.page()?).await?;
     let totals = queries::bind("pipeline_totals", &args)?.first(&session).await?;
     paged(total, &args, rows, json!({ "totals": totals }))

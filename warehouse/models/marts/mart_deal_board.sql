@@ -1,6 +1,7 @@
 -- Every open deal as a kanban card: its current stay, whole days in the stage at the reference time (the latest deals.updated_at) and whether it is stalled (mart_stalled_deals).
 -- column deal_id: the deal
 -- column client_id: the client
+-- column pipeline: pipeline (category) id upstream
 -- column holding_id: holding
 -- column branch_id: branch
 -- column time_zone: the branch's IANA time zone
@@ -22,6 +23,7 @@
 select
     d.deal_id,
     d.client_id,
+    d.pipeline,
     d.holding_id,
     d.branch_id,
     d.time_zone,

@@ -1,4 +1,5 @@
--- Open deals now by current stage, holding, branch and manager: count, amount, commission and the amount weighted by the stage's historical win rate.
+-- Open deals now by pipeline, current stage, holding, branch and manager: count, amount, commission and the amount weighted by the stage's historical win rate.
+-- column pipeline: pipeline (category) id upstream
 -- column holding_id: holding
 -- column branch_id: branch
 -- column manager_id: responsible manager
@@ -7,8 +8,8 @@
 -- column open_deals: open deals
 -- column open_amount: their amount, RUB
 -- column open_commission: their commission, RUB
--- column weighted_amount: sum over the deals of amount x won / closed of the deals that reached the stage (mart_stage_win_rate), rounded to kopecks per deal; null when no deal that reached the stage has closed yet
--- test: unique(holding_id, branch_id, manager_id, stage)
+-- column weighted_amount: sum over the deals of amount x won / closed of the deals of the same pipeline that reached the stage (mart_stage_win_rate), rounded to kopecks per deal; null when no deal that reached the stage has closed yet
+-- test: unique(pipeline, holding_id, branch_id, manager_id, stage)
 -- test: not_null(stage, open_deals, open_amount, open_commission)
 -- test: accepted_values(stage: new, contact, proposal, negotiation, contract)
 -- test: relationships(branch_id -> branches.branch_id)
@@ -17,6 +18,7 @@
 with weighted as (
     select
         d.deal_id,
+        d.pipeline,
         d.holding_id,
         d.branch_id,
         d.manager_id,
@@ -29,10 +31,11 @@ with weighted as (
             then round(d.amount * cast(w.won_deals as decimal(18, 0)) / cast(w.closed_deals as decimal(18, 0)), 2)
         end as weighted_amount
     from fct_deal d
-    left join mart_stage_win_rate w on w.stage = d.stage
+    left join mart_stage_win_rate w on w.pipeline = d.pipeline and w.stage = d.stage
     where d.status = 'open'
 )
 select
+    pipeline,
     holding_id,
     branch_id,
     manager_id,
@@ -43,4 +46,4 @@ select
     coalesce(sum(commission), cast(0 as decimal(18, 2))) as open_commission,
     sum(weighted_amount) as weighted_amount
 from weighted
-group by holding_id, branch_id, manager_id, stage, stage_order
+group by pipeline, holding_id, branch_id, manager_id, stage, stage_order

@@ -3,6 +3,7 @@
 -- column entry_seq: which stay of the deal (fct_stage_transition)
 -- column stage: the open stage
 -- column stage_order: its position (dim_stage)
+-- column pipeline: the deal's pipeline (category) id upstream
 -- column holding_id: the deal's holding
 -- column branch_id: the deal's branch
 -- column manager_id: the deal's responsible manager
@@ -17,6 +18,7 @@ select
     s.entry_seq,
     s.stage,
     g.stage_order,
+    d.pipeline,
     d.holding_id,
     d.branch_id,
     d.manager_id,

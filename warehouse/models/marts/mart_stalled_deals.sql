@@ -1,5 +1,6 @@
 -- Open deals with no call, meeting, email or stage change for longer than their stage's SLA (dim_stage.sla_days), measured at the reference time (the latest deals.updated_at).
 -- column deal_id: the deal
+-- column pipeline: pipeline (category) id upstream
 -- column holding_id: holding
 -- column branch_id: branch
 -- column manager_id: responsible manager
@@ -33,7 +34,7 @@ last_touch as (
 ),
 idle as (
     select
-        d.deal_id, d.holding_id, d.branch_id, d.manager_id, d.stage, d.amount, d.commission,
+        d.deal_id, d.pipeline, d.holding_id, d.branch_id, d.manager_id, d.stage, d.amount, d.commission,
         s.sla_days,
         c.entered_at as entered_stage_at,
         case when t.at > c.entered_at then t.at else c.entered_at end as last_activity_at,
@@ -47,6 +48,7 @@ idle as (
 )
 select
     deal_id,
+    pipeline,
     holding_id,
     branch_id,
     manager_id,

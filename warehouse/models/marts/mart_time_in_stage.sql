@@ -1,5 +1,6 @@
--- Time deals spend in each open stage, per local month the stay ended, holding and branch: completed stays, total time, median and 90th percentile. Mean = seconds_sum / stays after summing; the percentiles do not roll up (take them from mart_stage_stay for other groupings). Every figure comes from whole seconds, so a rebuild gives the same digits.
+-- Time deals spend in each open stage, per local month the stay ended, pipeline, holding and branch: completed stays, total time, median and 90th percentile. Mean = seconds_sum / stays after summing; the percentiles do not roll up (take them from mart_stage_stay for other groupings). Every figure comes from whole seconds, so a rebuild gives the same digits.
 -- column month: first day of the local month the deal left the stage
+-- column pipeline: pipeline (category) id upstream
 -- column holding_id: holding
 -- column branch_id: branch
 -- column stage: the stage (new .. contract)
@@ -9,13 +10,14 @@
 -- column hours_sum: seconds_sum in hours, rounded to 6 decimals
 -- column hours_median: median hours (this grain only), rounded to 6 decimals
 -- column hours_p90: 90th percentile of hours, interpolated as percentile_cont (this grain only), rounded to 6 decimals
--- test: unique(month, holding_id, branch_id, stage)
+-- test: unique(month, pipeline, holding_id, branch_id, stage)
 -- test: not_null(month, stage, stays, seconds_sum, hours_sum, hours_median, hours_p90)
 -- test: accepted_values(stage: new, contact, proposal, negotiation, contract)
 -- test: sql: select * from mart_time_in_stage where hours_median > hours_p90 or seconds_sum < 0
 with stay as (
     select
         local_month(t.left_at, d.time_zone) as month,
+        d.pipeline,
         d.holding_id,
         d.branch_id,
         t.stage,
@@ -29,8 +31,8 @@ with stay as (
 ranked as (
     select
         *,
-        row_number() over (partition by month, holding_id, branch_id, stage order by seconds_in_stage) as position,
-        count(*) over (partition by month, holding_id, branch_id, stage) as stays_in_group
+        row_number() over (partition by month, pipeline, holding_id, branch_id, stage order by seconds_in_stage) as position,
+        count(*) over (partition by month, pipeline, holding_id, branch_id, stage) as stays_in_group
     from stay
 ),
 grouped as (
@@ -39,6 +41,7 @@ grouped as (
     -- to the next one; a float interpolation would not be exact.
     select
         month,
+        pipeline,
         holding_id,
         branch_id,
         stage,
@@ -50,10 +53,11 @@ grouped as (
         max(case when position = 9 * (stays_in_group - 1) / 10 + 2 then seconds_in_stage end) as p90_above,
         max(9 * (stays_in_group - 1) % 10) as p90_tenths
     from ranked
-    group by month, holding_id, branch_id, stage, stage_order
+    group by month, pipeline, holding_id, branch_id, stage, stage_order
 )
 select
     month,
+    pipeline,
     holding_id,
     branch_id,
     stage,
