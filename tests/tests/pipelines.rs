@@ -126,6 +126,8 @@ fn a_second_pipeline_is_its_own_funnel_and_the_main_one_is_the_default() {
     assert_eq!(reached_new(&b), rentals);
     let hash = b.js("return location.hash", json!([])).as_str().unwrap().to_string();
     assert!(hash.contains("pipeline=rentals"), "{hash}");
+    let shots = std::env::current_exe().unwrap().ancestors().nth(3).unwrap().join("screenshots");
+    b.screenshot(&shots.join("funnel-second-pipeline.png"));
     // Both summed, only when asked.
     b.click("#f-pipeline option[value='*']");
     rendered(&b, seq, "funnel of every pipeline");
