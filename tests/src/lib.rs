@@ -74,6 +74,12 @@ pub fn dealhouse_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// One value from `dealhouse -C PROJECT query`: the first column of the first row, as printed in CSV.
+pub fn query_value(project: &str, sql: &str) -> String {
+    let out = dealhouse_ok(&["-C", project, "query", "--format", "csv", sql]);
+    out.lines().nth(1).unwrap_or_default().split(',').next().unwrap_or_default().trim().to_string()
+}
+
 /// A fresh temporary directory, removed on drop.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("dealhouse-e2e-").tempdir().expect("cannot create a temp dir")

@@ -175,6 +175,20 @@ impl Browser {
         std::fs::write(path, png).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 
+    /// Waits until the dashboard page has finished rendering after render number `after` (its
+    /// `data-busy` and `data-rendered` marks); returns the new render number.
+    pub fn rendered(&self, after: u64, what: &str) -> u64 {
+        let v = self.wait_for(
+            &format!(
+                "const d = document.documentElement.dataset; \
+                 return d.busy === 'false' && Number(d.rendered) > {after} ? Number(d.rendered) : 0"
+            ),
+            Duration::from_secs(60),
+            what,
+        );
+        v.as_u64().expect("a render number")
+    }
+
     /// Browser console entries since the last call (chromedriver's log endpoint).
     pub fn console(&self) -> Vec<Value> {
         let v = self.run("console log", self.client().issue_cmd(BrowserLog));

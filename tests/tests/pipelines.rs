@@ -4,33 +4,10 @@
 //! never the two summed; the pipeline picker switches to the other one or to both, the URL keeps
 //! the choice, and the API's funnel and dimensions agree with `dealhouse query`.
 
-use std::time::Duration;
-
 use dealhouse_tests::http::get_json;
 use dealhouse_tests::webdriver::Browser;
-use dealhouse_tests::{dealhouse_ok, scratch, serve};
+use dealhouse_tests::{dealhouse_ok, query_value, scratch, serve};
 use serde_json::json;
-
-const WAIT: Duration = Duration::from_secs(60);
-
-/// One value from `dealhouse query` (first column of the first row, as printed in CSV).
-fn cli(project: &str, sql: &str) -> String {
-    let out = dealhouse_ok(&["-C", project, "query", "--format", "csv", sql]);
-    out.lines().nth(1).unwrap_or_default().split(',').next().unwrap_or_default().trim().to_string()
-}
-
-/// Waits until the page has finished rendering after render number `after`; returns the number.
-fn rendered(b: &Browser, after: u64, what: &str) -> u64 {
-    let v = b.wait_for(
-        &format!(
-            "const d = document.documentElement.dataset; \
-             return d.busy === 'false' && Number(d.rendered) > {after} ? Number(d.rendered) : 0"
-        ),
-        WAIT,
-        what,
-    );
-    v.as_u64().expect("a render number")
-}
 
 fn reached_new(b: &Browser) -> String {
     b.js(
@@ -87,10 +64,15 @@ fn a_second_pipeline_is_its_own_funnel_and_the_main_one_is_the_default() {
     dealhouse_ok(&["-C", project, "sync", "rentals"]);
     dealhouse_ok(&["-C", project, "build"]);
 
-    let main = cli(project, "select count(*) from fct_deal where pipeline = '0' and created_month = date '2026-03-01'");
-    let rentals =
-        cli(project, "select count(*) from fct_deal where pipeline = 'rentals' and created_month = date '2026-03-01'");
-    let both = cli(project, "select count(*) from fct_deal where created_month = date '2026-03-01'");
+    let main = query_value(
+        project,
+        "select count(*) from fct_deal where pipeline = '0' and created_month = date '2026-03-01'",
+    );
+    let rentals = query_value(
+        project,
+        "select count(*) from fct_deal where pipeline = 'rentals' and created_month = date '2026-03-01'",
+    );
+    let both = query_value(project, "select count(*) from fct_deal where created_month = date '2026-03-01'");
     assert_eq!(rentals, "6", "the rentals file loads whole");
     assert!(main.parse::<u64>().unwrap() > 6, "the CRM's pipeline is the main one: {main}");
 
@@ -116,13 +98,13 @@ fn a_second_pipeline_is_its_own_funnel_and_the_main_one_is_the_default() {
     let base = format!("http://{}/", server.1);
     let b = Browser::start(1440, 900);
     b.goto(&format!("{base}#/funnel?from=2026-03&to=2026-03"));
-    let seq = rendered(&b, 0, "funnel");
+    let seq = b.rendered(0, "funnel");
     // The default is the main pipeline, and the picker says so.
     assert_eq!(reached_new(&b), main, "the funnel shows the main pipeline, not both summed");
     assert_eq!(b.js("return document.querySelector('#f-pipeline').value", json!([])), json!("0"));
     // The other pipeline, through the picker: the URL keeps it.
     b.click("#f-pipeline option[value='rentals']");
-    let seq = rendered(&b, seq, "funnel of rentals");
+    let seq = b.rendered(seq, "funnel of rentals");
     assert_eq!(reached_new(&b), rentals);
     let hash = b.js("return location.hash", json!([])).as_str().unwrap().to_string();
     assert!(hash.contains("pipeline=rentals"), "{hash}");
@@ -130,11 +112,11 @@ fn a_second_pipeline_is_its_own_funnel_and_the_main_one_is_the_default() {
     b.screenshot(&shots.join("funnel-second-pipeline.png"));
     // Both summed, only when asked.
     b.click("#f-pipeline option[value='*']");
-    rendered(&b, seq, "funnel of every pipeline");
+    b.rendered(seq, "funnel of every pipeline");
     assert_eq!(reached_new(&b), both);
     // A bookmark restores the choice.
     b.goto(&format!("{base}?again=1{hash}"));
-    rendered(&b, 0, "bookmarked rentals funnel");
+    b.rendered(0, "bookmarked rentals funnel");
     assert_eq!(reached_new(&b), rentals);
     assert_eq!(b.js("return document.querySelector('#f-pipeline').value", json!([])), json!("rentals"));
 }
