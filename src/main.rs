@@ -137,9 +137,9 @@ enum Command {
     },
     /// Run one read-only SQL query over every table by its plain name.
     Query {
-        /// The SQL (SELECT / WITH / EXPLAIN / SHOW TABLES).
+        /// The SQL (SELECT / WITH / EXPLAIN / SHOW TABLES / SHOW COLUMNS FROM t / DESCRIBE t).
         sql: String,
-        /// Output format.
+        /// Output format (json writes decimals as exact strings, as the API does).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
