@@ -36,7 +36,8 @@ pub struct Bitrix24Config {
     #[serde(default)]
     pub commission_rate: Option<rust_decimal::Decimal>,
     /// Give up on a request after retrying throttled or failed calls (HTTP 503
-    /// QUERY_LIMIT_EXCEEDED, 429, 5xx, connection errors) for this many seconds in total.
+    /// QUERY_LIMIT_EXCEEDED, 429, 5xx, dropped connections) for this many seconds in total. A
+    /// refused connection (nothing listening at the address) is not retried.
     #[serde(default = "default_max_retry_seconds")]
     pub max_retry_seconds: u64,
     /// Rows per committed chunk: a crash resumes after the last committed chunk; bigger chunks
