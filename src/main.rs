@@ -7,11 +7,13 @@ mod progress;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
+use dealhouse_ingest::quarantine::limit::QuarantineLimit;
 use dealhouse_ingest::sync::{SyncOptions, SyncReport};
 use dealhouse_warehouse::session::QuerySession;
 use dealhouse_warehouse::{Project, Warehouse, models};
@@ -88,9 +90,11 @@ enum Command {
     Sync {
         /// Source names from dealhouse.toml (default: all).
         sources: Vec<String>,
-        /// Exit non-zero when a source quarantines more rows than this.
-        #[arg(long, value_name = "N")]
-        max_quarantined: Option<u64>,
+        /// Fail a source (exit 1) that quarantines more than this: a number of records (`50`) or a
+        /// share of the records it read (`5%`). Default: [sync] max_quarantined_share in
+        /// dealhouse.toml, else 1%. What loaded is committed either way.
+        #[arg(long, value_name = "N|N%", value_parser = QuarantineLimit::from_str)]
+        max_quarantined: Option<QuarantineLimit>,
         /// Also list every record upstream and mark stored ones missing there as deleted (cursor
         /// reads never see deletions; run this nightly). Refuses to delete more than half.
         #[arg(long)]
@@ -370,11 +374,12 @@ async fn sync(project: Arc<Project>, options: SyncOptions) -> Result<SyncReport>
         } else {
             deleted
         };
+        let counts =
+            format!("read {read:>8}  new {inserted:>8}  changed {updated:>7}  quarantined {quarantined}{deleted}");
         match &s.error {
-            None => eprintln!(
-                "sync {:<12} ok      read {read:>8}  new {inserted:>8}  changed {updated:>7}  quarantined {quarantined}{deleted}",
-                s.name
-            ),
+            None => eprintln!("sync {:<12} ok      {counts}", s.name),
+            // What a failed source committed before it failed stays: say how much.
+            Some(e) if !s.tables.is_empty() => eprintln!("sync {:<12} FAILED  {counts}\n      {e}", s.name),
             Some(e) => eprintln!("sync {:<12} FAILED  {e}", s.name),
         }
     }

@@ -543,3 +543,67 @@ status = "status"
         assert!(reason.contains("is a number, not a date-time") && !reason.contains("query"), "{reason}");
     }
 }
+
+/// `sync` fails a source that quarantines more than its share of what it read, after
+/// committing what loaded.
+mod quarantine_limit {
+    use dealhouse_ingest::quarantine::limit::QuarantineLimit;
+    use dealhouse_ingest::sync::SyncOptions;
+
+    use super::*;
+
+    const TOML: &str = r#"
+[sources.onec]
+kind = "csv"
+path = "exports/deals.csv"
+table = "deals"
+
+[sources.onec.columns]
+source_id = "id"
+created_at = "date"
+updated_at = "date"
+amount = "amount"
+pipeline = "=1c"
+stage = "=new"
+source_stage = "=new"
+status = "=open"
+"#;
+
+    /// A2 has no date: 1 of 3 records quarantined, 33.3333%.
+    const CSV: &[u8] = b"id,date,amount\nA1,2025-01-01,10\nA2,,20\nA3,2025-01-03,30\n";
+
+    async fn run(extra_toml: &str, options: SyncOptions) -> (Env, Option<String>) {
+        let e = env(&format!("{}{TOML}{extra_toml}", org()));
+        e.write("exports/deals.csv", CSV);
+        let report = e.sync_with(&options).await;
+        let error = source(&report, "onec").error.clone();
+        (e, error)
+    }
+
+    #[tokio::test]
+    async fn files_a_third_quarantined_fails_the_source_after_loading_the_rest() {
+        let (e, error) = run("", SyncOptions::default()).await;
+        let error = error.expect("1 of 3 is above the default 1%");
+        assert!(error.contains("source `onec`: 1 of 3 records read were quarantined (33.3333%)"), "{error}");
+        assert!(error.contains("more than the 1% allowed by the default"), "{error}");
+        assert!(error.contains("the 2 that mapped are loaded"), "{error}");
+        assert!(error.contains("Run `dealhouse quarantine`") && !error.contains("re-sync"), "{error}");
+        // Nothing lost: the good rows are loaded, the bad one is held for a replay.
+        assert_eq!(e.count("select count(*) from deals").await, 2);
+        assert_eq!(e.count("select count(*) from quarantine").await, 1);
+
+        let (_, error) = run("\n[sync.sources.onec]\nmax_quarantined_share = 0.5\n", SyncOptions::default()).await;
+        assert_eq!(error, None);
+        let (_, error) = run("\n[sync]\nmax_quarantined_share = 0.3\n", SyncOptions::default()).await;
+        let error = error.expect("33.3333% is above 30%");
+        assert!(error.contains("the 30% allowed by [sync] max_quarantined_share in dealhouse.toml"), "{error}");
+        // The command line wins over the file, either way.
+        let cli = |limit: &str| SyncOptions { max_quarantined: Some(limit.parse().unwrap()), ..Default::default() };
+        let (_, error) = run("\n[sync]\nmax_quarantined_share = 0.3\n", cli("50%")).await;
+        assert_eq!(error, None);
+        let (_, error) = run("\n[sync]\nmax_quarantined_share = 0.5\n", cli("0")).await;
+        assert!(error.expect("0 allowed").contains("the 0 records allowed by --max-quarantined"));
+        let unlimited = SyncOptions { max_quarantined: Some(QuarantineLimit::Unlimited), ..Default::default() };
+        assert_eq!(run("", unlimited).await.1, None);
+    }
+}
