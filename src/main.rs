@@ -484,3 +484,52 @@ async fn serve(project: Arc<Project>, bind: &str) -> Result<ExitCode> {
     dealhouse_api::serve(project, wh, bind).await?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use dealhouse_ingest::source_config::{SourceConfig, parse_sources};
+
+    use super::INIT_TEMPLATE;
+
+    /// The stage ids of a Bitrix24 portal's default pipeline (crm.status.list, ENTITY_ID
+    /// DEAL_STAGE, on a new portal), and the canonical stage each should land in.
+    const STANDARD_STAGES: [(&str, &str); 8] = [
+        ("NEW", "new"),
+        ("PREPARATION", "contact"),
+        ("PREPAYMENT_INVOICE", "proposal"),
+        ("EXECUTING", "negotiation"),
+        ("FINAL_INVOICE", "contract"),
+        ("WON", "won"),
+        ("LOSE", "lost"),
+        ("APOLOGY", "lost"),
+    ];
+
+    /// The template with its Bitrix24 example switched on, as a user does after `init`: the
+    /// commented TOML lines from `# [sources.crm]` to the next uncommented line (prose comments
+    /// in between stay comments).
+    fn template_with_bitrix24() -> String {
+        let mut inside = false;
+        let mut out = String::new();
+        for line in INIT_TEMPLATE.lines() {
+            inside = line == "# [sources.crm]" || (inside && line.starts_with('#'));
+            let toml = line.strip_prefix("# ").filter(|l| l.starts_with('[') || l.contains(" = "));
+            out.push_str(if inside { toml.unwrap_or(line) } else { line });
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn init_template_maps_every_standard_bitrix24_stage_in_every_pipeline() {
+        let text = template_with_bitrix24();
+        let config = dealhouse_ingest::project::parse(&text, std::path::Path::new("/p/dealhouse.toml"))
+            .unwrap_or_else(|e| panic!("the template with its Bitrix24 source on does not load: {e}\n{text}"));
+        let sources = parse_sources(&config).unwrap();
+        let Some(SourceConfig::Bitrix24(crm)) = sources.get("crm") else { panic!("no bitrix24 source in {text}") };
+        for (id, stage) in STANDARD_STAGES {
+            assert_eq!(crm.stages.get(id).map(String::as_str), Some(stage), "{id}");
+            // The second pipeline's copy, prefixed with C1:.
+            assert_eq!(crm.stages.get(&format!("C1:{id}")).map(String::as_str), Some(stage), "C1:{id}");
+        }
+    }
+}
