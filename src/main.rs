@@ -7,11 +7,13 @@ mod progress;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
+use dealhouse_ingest::quarantine::limit::QuarantineLimit;
 use dealhouse_ingest::sync::{SyncOptions, SyncReport};
 use dealhouse_warehouse::session::QuerySession;
 use dealhouse_warehouse::{Project, Warehouse, models};
@@ -88,9 +90,11 @@ enum Command {
     Sync {
         /// Source names from dealhouse.toml (default: all).
         sources: Vec<String>,
-        /// Exit non-zero when a source quarantines more rows than this.
-        #[arg(long, value_name = "N")]
-        max_quarantined: Option<u64>,
+        /// Fail a source (exit 1) that quarantines more than this: a number of records (`50`) or a
+        /// share of the records it read (`5%`). Default: [sync] max_quarantined_share in
+        /// dealhouse.toml, else 1%. What loaded is committed either way.
+        #[arg(long, value_name = "N|N%", value_parser = QuarantineLimit::from_str)]
+        max_quarantined: Option<QuarantineLimit>,
         /// Also list every record upstream and mark stored ones missing there as deleted (cursor
         /// reads never see deletions; run this nightly). Refuses to delete more than half.
         #[arg(long)]
@@ -137,9 +141,9 @@ enum Command {
     },
     /// Run one read-only SQL query over every table by its plain name.
     Query {
-        /// The SQL (SELECT / WITH / EXPLAIN / SHOW TABLES).
+        /// The SQL (SELECT / WITH / EXPLAIN / SHOW TABLES / SHOW COLUMNS FROM t / DESCRIBE t).
         sql: String,
-        /// Output format.
+        /// Output format (json writes decimals as exact strings, as the API does).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -370,11 +374,12 @@ async fn sync(project: Arc<Project>, options: SyncOptions) -> Result<SyncReport>
         } else {
             deleted
         };
+        let counts =
+            format!("read {read:>8}  new {inserted:>8}  changed {updated:>7}  quarantined {quarantined}{deleted}");
         match &s.error {
-            None => eprintln!(
-                "sync {:<12} ok      read {read:>8}  new {inserted:>8}  changed {updated:>7}  quarantined {quarantined}{deleted}",
-                s.name
-            ),
+            None => eprintln!("sync {:<12} ok      {counts}", s.name),
+            // What a failed source committed before it failed stays: say how much.
+            Some(e) if !s.tables.is_empty() => eprintln!("sync {:<12} FAILED  {counts}\n      {e}", s.name),
             Some(e) => eprintln!("sync {:<12} FAILED  {e}", s.name),
         }
     }
@@ -478,4 +483,53 @@ async fn serve(project: Arc<Project>, bind: &str) -> Result<ExitCode> {
     let wh = warehouse(&project)?;
     dealhouse_api::serve(project, wh, bind).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use dealhouse_ingest::source_config::{SourceConfig, parse_sources};
+
+    use super::INIT_TEMPLATE;
+
+    /// The stage ids of a Bitrix24 portal's default pipeline (crm.status.list, ENTITY_ID
+    /// DEAL_STAGE, on a new portal), and the canonical stage each should land in.
+    const STANDARD_STAGES: [(&str, &str); 8] = [
+        ("NEW", "new"),
+        ("PREPARATION", "contact"),
+        ("PREPAYMENT_INVOICE", "proposal"),
+        ("EXECUTING", "negotiation"),
+        ("FINAL_INVOICE", "contract"),
+        ("WON", "won"),
+        ("LOSE", "lost"),
+        ("APOLOGY", "lost"),
+    ];
+
+    /// The template with its Bitrix24 example switched on, as a user does after `init`: the
+    /// commented TOML lines from `# [sources.crm]` to the next uncommented line (prose comments
+    /// in between stay comments).
+    fn template_with_bitrix24() -> String {
+        let mut inside = false;
+        let mut out = String::new();
+        for line in INIT_TEMPLATE.lines() {
+            inside = line == "# [sources.crm]" || (inside && line.starts_with('#'));
+            let toml = line.strip_prefix("# ").filter(|l| l.starts_with('[') || l.contains(" = "));
+            out.push_str(if inside { toml.unwrap_or(line) } else { line });
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn init_template_maps_every_standard_bitrix24_stage_in_every_pipeline() {
+        let text = template_with_bitrix24();
+        let config = dealhouse_ingest::project::parse(&text, std::path::Path::new("/p/dealhouse.toml"))
+            .unwrap_or_else(|e| panic!("the template with its Bitrix24 source on does not load: {e}\n{text}"));
+        let sources = parse_sources(&config).unwrap();
+        let Some(SourceConfig::Bitrix24(crm)) = sources.get("crm") else { panic!("no bitrix24 source in {text}") };
+        for (id, stage) in STANDARD_STAGES {
+            assert_eq!(crm.stages.get(id).map(String::as_str), Some(stage), "{id}");
+            // The second pipeline's copy, prefixed with C1:.
+            assert_eq!(crm.stages.get(&format!("C1:{id}")).map(String::as_str), Some(stage), "C1:{id}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 use dealhouse_warehouse::datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use dealhouse_warehouse::datafusion::arrow::datatypes::Int64Type;
-use dealhouse_warehouse::datafusion::arrow::{csv, json, util::pretty};
+use dealhouse_warehouse::datafusion::arrow::{csv, util::pretty};
 use dealhouse_warehouse::models::Model;
 
 use crate::Format;
@@ -26,12 +26,11 @@ pub fn print(batches: &[RecordBatch], format: Format) -> Result<()> {
                 w.write(b)?;
             }
         }
+        // The API's representation: decimals as exact strings, not JSON floats.
         Format::Json => {
-            let mut w = json::ArrayWriter::new(&mut out);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
+            let mut rows = Vec::new();
+            dealhouse_api::write_json_rows(&mut rows, batches)?;
+            out.write_all(&rows)?;
             writeln!(out)?;
         }
     }

@@ -42,6 +42,7 @@ use dealhouse_warehouse::{Project, Warehouse};
 
 pub use auth::{Principal, Role};
 pub use error::{ApiError, Error, ErrorCode, Result};
+pub use query::write_json_rows;
 pub use sql::{ARROW_STREAM, QueryLimits, TRUNCATED_HEADER};
 pub use state::AppState;
 

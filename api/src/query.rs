@@ -15,6 +15,7 @@ use chrono::{Datelike, NaiveDate};
 use dealhouse_warehouse::datafusion::arrow::array::RecordBatch;
 use dealhouse_warehouse::datafusion::arrow::compute::cast;
 use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use dealhouse_warehouse::datafusion::arrow::json::ArrayWriter;
 use dealhouse_warehouse::datafusion::arrow::json::writer::{JsonArray, WriterBuilder};
 use dealhouse_warehouse::datafusion::common::ScalarValue;
 use dealhouse_warehouse::datafusion::dataframe::DataFrame;
@@ -401,6 +402,24 @@ pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Value>, ApiError> 
     })
 }
 
+/// Rows as a JSON array of objects (`[]` when there are none), decimals as exact strings with
+/// their scale (`"100.00"`): what `POST /api/v1/sql` answers and `dealhouse query --format json`
+/// prints, one representation for both.
+pub fn write_json_rows(out: &mut Vec<u8>, batches: &[RecordBatch]) -> Result<(), dealhouse_warehouse::Error> {
+    let start = out.len();
+    {
+        let mut w = ArrayWriter::new(&mut *out);
+        for b in batches {
+            w.write(&decimals_as_text(b)?)?;
+        }
+        w.finish()?;
+    }
+    if out.len() == start {
+        out.extend_from_slice(b"[]");
+    }
+    Ok(())
+}
+
 /// Money must not pass through a JSON float: decimal columns become exact strings (the same
 /// conversion as `POST /api/v1/sql`).
 pub fn decimals_as_text(batch: &RecordBatch) -> Result<RecordBatch, dealhouse_warehouse::Error> {
@@ -425,6 +444,30 @@ pub fn decimals_as_text(batch: &RecordBatch) -> Result<RecordBatch, dealhouse_wa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dealhouse_warehouse::datafusion::arrow::array::{Decimal128Array, Int64Array};
+
+    #[test]
+    fn json_rows_keep_decimals_exact_as_strings_with_their_scale() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("amount", DataType::Decimal128(18, 2), true),
+        ]));
+        // 1234567 and 10000 hundredths: 12345.67 and 100.00.
+        let amounts =
+            Decimal128Array::from(vec![Some(1_234_567), Some(10_000), None]).with_precision_and_scale(18, 2).unwrap();
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2, 3])), Arc::new(amounts)])
+                .unwrap();
+        let mut out = Vec::new();
+        write_json_rows(&mut out, &[batch]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"[{"n":1,"amount":"12345.67"},{"n":2,"amount":"100.00"},{"n":3}]"#
+        );
+        let mut out = Vec::new();
+        write_json_rows(&mut out, &[RecordBatch::new_empty(schema)]).unwrap();
+        assert_eq!(out, b"[]");
+    }
 
     fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
         q.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()

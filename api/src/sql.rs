@@ -22,7 +22,6 @@ use dealhouse_warehouse::datafusion::arrow::array::RecordBatch;
 use dealhouse_warehouse::datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use dealhouse_warehouse::datafusion::arrow::datatypes::SchemaRef;
 use dealhouse_warehouse::datafusion::arrow::ipc::writer::StreamWriter;
-use dealhouse_warehouse::datafusion::arrow::json::ArrayWriter;
 use dealhouse_warehouse::datafusion::logical_expr::LogicalPlan;
 use dealhouse_warehouse::datafusion::physical_plan::execute_stream;
 use dealhouse_warehouse::deadline::with_deadline;
@@ -375,16 +374,7 @@ fn encode(format: Format, schema: &SchemaRef, batches: &[RecordBatch], truncated
         Format::Json => {
             let columns: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
             let mut rows = Vec::new();
-            {
-                let mut w = ArrayWriter::new(&mut rows);
-                for b in batches {
-                    w.write(&crate::query::decimals_as_text(b)?).map_err(wh)?;
-                }
-                w.finish().map_err(wh)?;
-            }
-            if rows.is_empty() {
-                rows.extend_from_slice(b"[]");
-            }
+            crate::query::write_json_rows(&mut rows, batches)?;
             // Assembled around the writer's bytes: parsing them back into values would double
             // the memory of a large answer.
             let mut body = format!("{{\"columns\":{},\"rows\":", json!(columns)).into_bytes();

@@ -119,9 +119,19 @@ async fn a_branch_token_sees_only_its_branch() {
     );
     for hidden in ["quarantine"] {
         assert!(!visible.contains(hidden), "{hidden} visible: {visible:?}");
-        let (status, v) = sql(&app, Some(MSK), &format!("select * from {hidden}")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{hidden}: {v}");
-        assert_eq!(v["code"], "bad_sql");
+        for query in ["select * from {}", "describe {}", "show columns from {}"] {
+            let (status, v) = sql(&app, Some(MSK), &query.replace("{}", hidden)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query} {hidden}: {v}");
+            assert_eq!(v["code"], "bad_sql");
+        }
+        // The admin's session holds it: the refusals above are the scope's, not the statement's.
+        let (status, v) = sql(&app, Some(ADMIN), &format!("describe {hidden}")).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    // Listing a visible table's columns is allowed, in both spellings.
+    for query in ["describe deals", "DESC deals", "show columns from deals"] {
+        let columns = texts(&rows(&app, MSK, query).await, "column_name");
+        assert!(columns.contains("branch_id") && columns.contains("amount"), "{query}: {columns:?}");
     }
     for shown in [
         "deals",

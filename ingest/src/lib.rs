@@ -79,17 +79,28 @@ pub enum Error {
         /// Why it is refused.
         message: String,
     },
-    /// Too many rows went to quarantine.
+    /// A sync quarantined more of a source's records than its limit allows. What loaded is
+    /// committed and the rest stays in quarantine, to be read again once the mapping is fixed.
     #[error(
-        "source `{source_name}`: {quarantined} rows quarantined, above the threshold of {threshold}; see the `quarantine` table"
+        "source `{source_name}`: {quarantined} of {read} records read were quarantined ({share}%), more than the \
+         {limit} allowed by {set_by}; the {loaded} that mapped are loaded and the quarantined ones are kept. Run \
+         `dealhouse quarantine` to see why and what to change in dealhouse.toml (after the change, the next \
+         `dealhouse sync` reads them again by itself); raise the limit there, or pass `--max-quarantined N` or `--max-quarantined N%` for \
+         one run",
+        loaded = read.saturating_sub(*quarantined),
+        share = quarantine::limit::percent(*quarantined, *read)
     )]
     TooManyBad {
         /// Source name.
         source_name: String,
-        /// Rows quarantined in this sync.
+        /// Records quarantined in this sync (cursor reads; replays of held records do not count).
         quarantined: u64,
-        /// Configured threshold.
-        threshold: u64,
+        /// Records read in this sync: loaded and quarantined.
+        read: u64,
+        /// The limit they exceeded.
+        limit: quarantine::limit::QuarantineLimit,
+        /// Where the limit is set (`--max-quarantined`, a `[sync]` key, the default).
+        set_by: String,
     },
     /// The warehouse refused a write.
     #[error(transparent)]

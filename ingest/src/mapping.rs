@@ -164,9 +164,50 @@ impl Record {
     }
 }
 
+/// Where a source's records come from, so a reason names what the user can change there: a
+/// query can convert a value, a file can only be fixed or mapped in dealhouse.toml, a pushed
+/// record is fixed by its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOrigin {
+    /// Rows of a configured SQL query (`sqlite`, `postgres`, `mysql`).
+    Query,
+    /// Rows of a file (`csv`, `xlsx`, `jsonl`).
+    File,
+    /// Records POSTed to the server (`push`).
+    Push,
+}
+
+impl RecordOrigin {
+    /// Where else than `values` a value outside a vocabulary can be mapped.
+    fn vocabulary_fix(self) -> &'static str {
+        match self {
+            RecordOrigin::Query => " or in the query",
+            RecordOrigin::File => "",
+            RecordOrigin::Push => ", or send one of these",
+        }
+    }
+
+    /// What to do about a number given for a date-time.
+    fn number_as_date_fix(self) -> &'static str {
+        match self {
+            RecordOrigin::Query => {
+                "convert it in the query (SQLite: datetime(col, 'unixepoch'), PostgreSQL: to_timestamp(col), \
+                 MySQL: FROM_UNIXTIME(col))"
+            }
+            RecordOrigin::File => {
+                "write it as a date in the file (2024-12-31 or 2024-12-31 18:30:00; in Excel, format the column as \
+                 a date) or map another column"
+            }
+            RecordOrigin::Push => "send it as ISO 8601 text (2024-12-31T18:30:00+03:00)",
+        }
+    }
+}
+
 /// How a source's raw values are read.
 #[derive(Debug, Clone)]
 pub struct MappingOptions {
+    /// What kind of source the records come from (how reasons word the fix).
+    pub origin: RecordOrigin,
     /// Zone of wall-clock times without an offset.
     pub time_zone: Tz,
     /// Numbers are written `1 234,56` (decimal comma, space or no-break space thousands).
@@ -192,6 +233,7 @@ pub struct MappingOptions {
 impl Default for MappingOptions {
     fn default() -> Self {
         Self {
+            origin: RecordOrigin::File,
             time_zone: Tz::UTC,
             decimal_comma: false,
             date_format: None,
@@ -464,11 +506,12 @@ impl RecordMapper {
                 && !allowed.contains(&s.as_str())
             {
                 return Err(format!(
-                    "column `{}`: `{s}` is not one of {}; map it with [{}.values.{}] or in the query",
+                    "column `{}`: `{s}` is not one of {}; map it with [{}.values.{}]{}",
                     c.name,
                     allowed.join(", "),
                     self.values_section(),
-                    c.name
+                    c.name,
+                    self.options.origin.vocabulary_fix()
                 ));
             }
             row.push(cell);
@@ -609,10 +652,10 @@ impl RecordMapper {
                     RawValue::DateTime(t) => local_to_utc(*t, self.options.time_zone),
                     RawValue::Utc(t) => Some(*t),
                     RawValue::Int(_) | RawValue::Float(_) | RawValue::Decimal(_) => {
-                        return Err(bad(
-                            "is a number, not a date-time; convert it in the query (SQLite: datetime(col, 'unixepoch'), \
-                             PostgreSQL: to_timestamp(col), MySQL: FROM_UNIXTIME(col))",
-                        ));
+                        return Err(bad(&format!(
+                            "is a number, not a date-time; {}",
+                            self.options.origin.number_as_date_fix()
+                        )));
                     }
                     _ => match parse_time(raw, self.options.date_format.as_deref()) {
                         Some(Instant::Fixed(t)) => Some(t.with_timezone(&Utc)),
@@ -1108,7 +1151,11 @@ codes = { legacy = "MSK", onec = "12" }
 
     #[test]
     fn mapping_database_decimals_stay_exact_and_instants_ignore_the_zone() {
-        let options = MappingOptions { time_zone: "Asia/Vladivostok".parse().unwrap(), ..MappingOptions::default() };
+        let options = MappingOptions {
+            origin: RecordOrigin::Query,
+            time_zone: "Asia/Vladivostok".parse().unwrap(),
+            ..MappingOptions::default()
+        };
         let mut m = RecordMapper::new(project(), "legacy", "deals", options).unwrap();
         let nine = NaiveDate::from_ymd_opt(2025, 1, 10).unwrap().and_hms_opt(9, 0, 0).unwrap();
         let dec = |s: &str| RawValue::Decimal(Decimal::from_str_exact(s).unwrap());
@@ -1271,7 +1318,8 @@ codes = { legacy = "MSK", onec = "12" }
 
     #[test]
     fn mapping_timestamps_refuse_numbers_and_garbage() {
-        let mut m = RecordMapper::new(project(), "legacy", "intake_requests", MappingOptions::default()).unwrap();
+        let sql = MappingOptions { origin: RecordOrigin::Query, ..MappingOptions::default() };
+        let mut m = RecordMapper::new(project(), "legacy", "intake_requests", sql.clone()).unwrap();
         let r = record(&[
             ("source_id", text("1")),
             ("department", text("content")),
@@ -1289,6 +1337,19 @@ codes = { legacy = "MSK", onec = "12" }
         let (batch, q) = m.finish().unwrap();
         assert_eq!(batch.num_rows(), 0);
         assert!(q[0].reason.contains("unixepoch"), "{}", q[0].reason);
+        // The same number from a file or a pushed record: no query to convert it in.
+        for (origin, fix) in [(RecordOrigin::File, "in the file"), (RecordOrigin::Push, "ISO 8601")] {
+            let options = MappingOptions { origin, ..sql.clone() };
+            let mut m = RecordMapper::new(project(), "legacy", "intake_requests", options).unwrap();
+            m.push(&r, "x:1", &r);
+            let (_, q) = m.finish().unwrap();
+            assert!(
+                q[0].reason.contains("is a number, not a date-time") && q[0].reason.contains(fix),
+                "{}",
+                q[0].reason
+            );
+            assert!(!q[0].reason.contains("query"), "{origin:?}: {}", q[0].reason);
+        }
         assert!(
             q[1].reason.contains("`created_at`")
                 && q[1].reason.contains("yesterday")

@@ -19,7 +19,7 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 
 use self::config::PushConfig;
-use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, parse_time_zone};
+use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, RecordOrigin, parse_time_zone};
 use crate::quarantine::Ledger;
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::source_config::{SourceConfig, parse_sources};
@@ -83,6 +83,7 @@ fn fingerprint(project: &Project, source: &str, config: &PushConfig) -> String {
 
 fn mapper(project: Arc<Project>, source: &str, config: &PushConfig) -> Result<RecordMapper> {
     let options = MappingOptions {
+        origin: RecordOrigin::Push,
         time_zone: parse_time_zone(source, config.time_zone.as_deref())?,
         values: config.values.clone(),
         columns_hint: "the record's keys (canonical column names)".into(),

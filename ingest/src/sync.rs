@@ -2,7 +2,8 @@
 //! cursor and write each chunk's rows with its cursor in one commit, its quarantine changes in
 //! another just before; then replay the quarantined records whose mapping changed (or all of
 //! them, with `--replay-quarantine`). The order of the commits is explained in
-//! [`crate::quarantine::settle`].
+//! [`crate::quarantine::settle`]. A source whose reads quarantine more than its limit
+//! ([`crate::quarantine::limit`]) fails once everything it read is committed.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use futures::StreamExt;
 use tracing::info;
 
 use crate::quarantine::Ledger;
+use crate::quarantine::limit::{QuarantineLimit, limit_for};
 use crate::quarantine::settle::{mark_stale, write_read, write_replayed};
 use crate::source::{Source, SourceContext};
 use crate::source_config::{SourceConfig, parse_sources};
@@ -22,8 +24,9 @@ use crate::{Error, Result};
 pub struct SyncOptions {
     /// Source names to run; empty means all.
     pub sources: Vec<String>,
-    /// Fail a source when more rows than this are quarantined in one sync (None = never).
-    pub max_quarantined: Option<u64>,
+    /// How many of a source's records one sync may quarantine before the source fails (after
+    /// committing what loaded). None: the project's `[sync] max_quarantined_share` (default 1%).
+    pub max_quarantined: Option<QuarantineLimit>,
     /// After reading, list every record upstream and mark stored ones missing there as deleted
     /// (tables with a `deleted` column, sources that can list ids).
     pub reconcile: bool,
@@ -173,11 +176,14 @@ async fn sync_source(
     report: &mut SourceReport,
 ) -> Result<()> {
     let name = ctx.source_name.clone();
+    let project = ctx.project.clone();
     let source = connector_for(ctx, config).await?;
     source.check().await?;
     let mapping = source.mapping_fingerprint();
     let mut ledgers = Ledger::load(warehouse, &name).await?;
-    let mut quarantined_total = 0u64;
+    // What the cursor reads took in, for the quarantine limit: replays re-read records already
+    // counted when they were first quarantined.
+    let (mut loaded_total, mut quarantined_total) = (0u64, 0u64);
     for stream in source.discover().await? {
         let def = canonical_table(stream.table).ok_or_else(|| Error::Config {
             source_name: name.clone(),
@@ -191,6 +197,7 @@ async fn sync_source(
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
             let rows = chunk.batch.num_rows() as u64;
+            loaded_total += rows;
             quarantined_total += chunk.quarantined.len() as u64;
             table_report.quarantined += chunk.quarantined.len() as u64;
             let written = write_read(warehouse, "sync", &name, &def, chunk, &mut ledger, mapping.as_deref()).await?;
@@ -227,10 +234,10 @@ async fn sync_source(
         progress.finish(&name, &table_report);
         report.tables.push(table_report);
     }
-    if let Some(threshold) = options.max_quarantined
-        && quarantined_total > threshold
-    {
-        return Err(Error::TooManyBad { source_name: name, quarantined: quarantined_total, threshold });
+    let (limit, set_by) = limit_for(&project.config, &name, options.max_quarantined);
+    let read = loaded_total + quarantined_total;
+    if limit.exceeded(read, quarantined_total) {
+        return Err(Error::TooManyBad { source_name: name, quarantined: quarantined_total, read, limit, set_by });
     }
     Ok(())
 }

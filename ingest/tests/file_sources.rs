@@ -476,3 +476,134 @@ status = "=won"
         );
     }
 }
+
+/// Messages about a file's bad rows: where they are (line numbers as an editor shows them) and
+/// what to change (in the file or dealhouse.toml: a file source has no query).
+mod messages {
+    use super::*;
+
+    const TOML: &str = r#"
+[sources.onec]
+kind = "csv"
+path = "exports/deals.csv"
+table = "deals"
+
+[sources.onec.columns]
+source_id = "id"
+created_at = "date"
+updated_at = "date"
+amount = "amount"
+pipeline = "=1c"
+stage = "=new"
+source_stage = "=new"
+status = "status"
+"#;
+
+    async fn locations(e: &Env) -> Vec<String> {
+        e.rows("select location from quarantine order by location").await.into_iter().map(|r| r[0].clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn files_csv_quarantine_lines_are_the_editors_lines_for_crlf_blank_lines_and_quoted_newlines() {
+        // CRLF: A2 is on line 3, A3 on line 5 after a blank line 4.
+        let e = env(&format!("{}{TOML}", org()));
+        e.write(
+            "exports/deals.csv",
+            b"id,note,date,amount,status\r\nA1,,2025-01-01,10,open\r\nA2,,bad,20,open\r\n\r\nA3,,2025-01-03,x,open\r\n",
+        );
+        assert_eq!(synced(&e, "onec").await.quarantined, 2);
+        assert_eq!(locations(&e).await, ["exports/deals.csv:3", "exports/deals.csv:5"]);
+
+        // LF with a quoted field over lines 2-3: A2 is on line 4; the record spanning two lines
+        // is named by the line it starts on (A3's `note` starts on line 5).
+        let e = env(&format!("{}{TOML}", org()));
+        e.write(
+            "exports/deals.csv",
+            b"id,note,date,amount,status\nA1,\"two\nlines\",2025-01-01,10,open\nA2,,bad,20,open\nA3,\"x\ny\",bad,1,open\n",
+        );
+        assert_eq!(synced(&e, "onec").await.quarantined, 2);
+        assert_eq!(locations(&e).await, ["exports/deals.csv:4", "exports/deals.csv:5"]);
+    }
+
+    #[tokio::test]
+    async fn files_reasons_say_what_to_change_without_mentioning_a_query() {
+        let e = env(&format!("{}{TOML}", org()));
+        e.write("exports/deals.csv", b"id,date,amount,status\nA1,2025-01-01,10,pending\n");
+        assert_eq!(synced(&e, "onec").await.quarantined, 1);
+        let reason = &e.rows("select reason from quarantine").await[0][0];
+        assert!(reason.contains("`pending` is not one of open, won, lost"), "{reason}");
+        assert!(reason.contains("[sources.onec.values.status]") && !reason.contains("query"), "{reason}");
+
+        // A number where a date-time belongs (JSON Lines keeps numbers as numbers).
+        let toml = TOML.replace("kind = \"csv\"", "kind = \"jsonl\"").replace("deals.csv", "deals.jsonl");
+        let e = env(&format!("{}{toml}", org()));
+        e.write("exports/deals.jsonl", b"{\"id\": 1, \"date\": 1736500000, \"amount\": 1, \"status\": \"open\"}\n");
+        assert_eq!(synced(&e, "onec").await.quarantined, 1);
+        let reason = &e.rows("select reason from quarantine").await[0][0];
+        assert!(reason.contains("is a number, not a date-time") && !reason.contains("query"), "{reason}");
+    }
+}
+
+/// `sync` fails a source that quarantines more than its share of what it read, after
+/// committing what loaded.
+mod quarantine_limit {
+    use dealhouse_ingest::quarantine::limit::QuarantineLimit;
+    use dealhouse_ingest::sync::SyncOptions;
+
+    use super::*;
+
+    const TOML: &str = r#"
+[sources.onec]
+kind = "csv"
+path = "exports/deals.csv"
+table = "deals"
+
+[sources.onec.columns]
+source_id = "id"
+created_at = "date"
+updated_at = "date"
+amount = "amount"
+pipeline = "=1c"
+stage = "=new"
+source_stage = "=new"
+status = "=open"
+"#;
+
+    /// A2 has no date: 1 of 3 records quarantined, 33.3333%.
+    const CSV: &[u8] = b"id,date,amount\nA1,2025-01-01,10\nA2,,20\nA3,2025-01-03,30\n";
+
+    async fn run(extra_toml: &str, options: SyncOptions) -> (Env, Option<String>) {
+        let e = env(&format!("{}{TOML}{extra_toml}", org()));
+        e.write("exports/deals.csv", CSV);
+        let report = e.sync_with(&options).await;
+        let error = source(&report, "onec").error.clone();
+        (e, error)
+    }
+
+    #[tokio::test]
+    async fn files_a_third_quarantined_fails_the_source_after_loading_the_rest() {
+        let (e, error) = run("", SyncOptions::default()).await;
+        let error = error.expect("1 of 3 is above the default 1%");
+        assert!(error.contains("source `onec`: 1 of 3 records read were quarantined (33.3333%)"), "{error}");
+        assert!(error.contains("more than the 1% allowed by the default"), "{error}");
+        assert!(error.contains("the 2 that mapped are loaded"), "{error}");
+        assert!(error.contains("Run `dealhouse quarantine`") && !error.contains("re-sync"), "{error}");
+        // Nothing lost: the good rows are loaded, the bad one is held for a replay.
+        assert_eq!(e.count("select count(*) from deals").await, 2);
+        assert_eq!(e.count("select count(*) from quarantine").await, 1);
+
+        let (_, error) = run("\n[sync.sources.onec]\nmax_quarantined_share = 0.5\n", SyncOptions::default()).await;
+        assert_eq!(error, None);
+        let (_, error) = run("\n[sync]\nmax_quarantined_share = 0.3\n", SyncOptions::default()).await;
+        let error = error.expect("33.3333% is above 30%");
+        assert!(error.contains("the 30% allowed by [sync] max_quarantined_share in dealhouse.toml"), "{error}");
+        // The command line wins over the file, either way.
+        let cli = |limit: &str| SyncOptions { max_quarantined: Some(limit.parse().unwrap()), ..Default::default() };
+        let (_, error) = run("\n[sync]\nmax_quarantined_share = 0.3\n", cli("50%")).await;
+        assert_eq!(error, None);
+        let (_, error) = run("\n[sync]\nmax_quarantined_share = 0.5\n", cli("0")).await;
+        assert!(error.expect("0 allowed").contains("the 0 records allowed by --max-quarantined"));
+        let unlimited = SyncOptions { max_quarantined: Some(QuarantineLimit::Unlimited), ..Default::default() };
+        assert_eq!(run("", unlimited).await.1, None);
+    }
+}

@@ -102,7 +102,7 @@ pub enum Error {
         count: usize,
     },
     /// A statement that could change something.
-    #[error("only read-only queries (SELECT, WITH, EXPLAIN, SHOW TABLES) are allowed; refused: {statement}")]
+    #[error("only read-only queries ({}) are allowed; refused: {statement}", crate::sql_guard::READ_ONLY_STATEMENTS)]
     NotReadOnly {
         /// The statement's first words.
         statement: String,

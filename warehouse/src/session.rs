@@ -17,7 +17,6 @@ use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
 use crate::scope::Scope;
@@ -160,11 +159,8 @@ pub fn check_read_only(sql: &str) -> Result<()> {
         return Err(Error::NotOneStatement { count: statements.len() });
     }
     match &statements[0] {
-        DfStatement::Statement(s) if matches!(**s, Statement::Query(_)) => Ok(()),
+        DfStatement::Statement(s) if crate::sql_guard::is_read_only(s) => Ok(()),
         DfStatement::Explain(_) => Ok(()),
-        DfStatement::Statement(s) if matches!(**s, Statement::ShowTables { .. } | Statement::ShowColumns { .. }) => {
-            Ok(())
-        }
         other => Err(Error::NotReadOnly { statement: first_words(&other.to_string()) }),
     }
 }

@@ -14,8 +14,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, ObjectNamePart, Query, Statement, TableFactor,
-    Value, Visit, Visitor,
+    DescribeAlias, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, ObjectNamePart, Query, Statement,
+    TableFactor, Value, Visit, Visitor,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -146,7 +146,7 @@ pub fn check_untrusted(sql: &str, limits: &SqlLimits) -> Result<DfStatement, Ref
         }
         other => return Err(not_read_only(&other.to_string())),
     };
-    if !matches!(query, Statement::Query(_) | Statement::ShowTables { .. } | Statement::ShowColumns { .. }) {
+    if !is_read_only(query) {
         return Err(not_read_only(&query.to_string()));
     }
     let mut walker = Walker { limits, depth: 0 };
@@ -156,11 +156,28 @@ pub fn check_untrusted(sql: &str, limits: &SqlLimits) -> Result<DfStatement, Ref
     Ok(statement)
 }
 
+/// The statements a caller may run, one list for `dealhouse query` and `POST /api/v1/sql`:
+/// queries (SELECT, WITH, VALUES) and the ones that list tables and columns (`SHOW TABLES`,
+/// `SHOW COLUMNS FROM t`, `DESCRIBE t` / `DESC t`). The listings read the session's catalog, so a
+/// scoped caller sees only the tables its session holds. EXPLAIN wraps one of these.
+pub fn is_read_only(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::Query(_)
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ExplainTable { describe_alias: DescribeAlias::Describe | DescribeAlias::Desc, .. }
+    )
+}
+
+/// What [`is_read_only`] allows, for refusals.
+pub const READ_ONLY_STATEMENTS: &str = "SELECT, WITH, VALUES, EXPLAIN, SHOW TABLES, SHOW COLUMNS FROM t, DESCRIBE t";
+
 fn not_read_only(statement: &str) -> Refusal {
     let words: Vec<&str> = statement.split_whitespace().take(3).collect();
     refuse(
         RefusalCode::BadSql,
-        format!("only one read-only query (SELECT, WITH, VALUES, EXPLAIN) is allowed; refused: {}", words.join(" ")),
+        format!("only one read-only query ({READ_ONLY_STATEMENTS}) is allowed; refused: {}", words.join(" ")),
     )
 }
 
@@ -355,6 +372,8 @@ mod tests {
             "values (1), (2)",
             "show tables",
             "show columns from deals",
+            "describe deals",
+            "DESC deals",
         ] {
             let r = check_untrusted(sql, &SqlLimits::default());
             assert!(r.is_ok(), "{sql}: {r:?}");
@@ -399,7 +418,8 @@ mod tests {
             "explain analyze select 1",
             "explain verbose select 1",
             "explain copy deals to '/tmp/x'",
-            "describe deals",
+            "explain deals",
+            "describe select 1",
             "",
         ] {
             assert_eq!(code(bad), "bad_sql", "{bad}");

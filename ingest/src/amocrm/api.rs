@@ -38,6 +38,10 @@ pub(crate) struct AccountConfig<'a> {
     pub requests_per_second: u32,
 }
 
+/// What to check when the account cannot be reached.
+const CHECK_BASE_URL: &str =
+    "base_url in dealhouse.toml (https://<subdomain>.amocrm.ru) and that the account is reachable";
+
 /// The API v4 of one account.
 pub(crate) struct AmoCrmApi {
     http: reqwest::Client,
@@ -123,7 +127,7 @@ impl AmoCrmApi {
             self.http.get(url).bearer_auth(&self.token).header(reqwest::header::ACCEPT, "application/hal+json");
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Err(HttpFailure::transport("request failed", e)),
+            Err(e) => return Err(HttpFailure::transport("request failed", e, CHECK_BASE_URL)),
         };
         let status = response.status();
         let header = |name: reqwest::header::HeaderName| {
@@ -136,7 +140,7 @@ impl AmoCrmApi {
         let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_else(|| "no content type".into());
         let body = match response.bytes().await {
             Ok(b) => b,
-            Err(e) => return Err(HttpFailure::transport("reading the answer failed", e)),
+            Err(e) => return Err(HttpFailure::transport("reading the answer failed", e, CHECK_BASE_URL)),
         };
         if status == StatusCode::NO_CONTENT {
             return Ok(Answer { body: Value::Null, date });

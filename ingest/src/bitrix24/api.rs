@@ -27,6 +27,10 @@ use crate::{Error, Result};
 /// Form parameters in PHP notation (`filter[>ID]`, `select[]`).
 pub(crate) type Params = Vec<(String, String)>;
 
+/// What to check when the portal cannot be reached.
+const CHECK_WEBHOOK: &str = "the portal address in the webhook URL (webhook_url in dealhouse.toml, or the variable \
+                             webhook_url_env names) and that the portal is up";
+
 /// The REST API of one portal, reached through its inbound webhook.
 pub(crate) struct Bitrix24Api {
     http: reqwest::Client,
@@ -122,7 +126,7 @@ impl Bitrix24Api {
             .map_err(|e| HttpFailure::refused(format!("cannot build the method URL: {e}")))?;
         let response = match self.http.post(url).form(params).send().await {
             Ok(r) => r,
-            Err(e) => return Err(HttpFailure::transport("request failed", e)),
+            Err(e) => return Err(HttpFailure::transport("request failed", e, CHECK_WEBHOOK)),
         };
         let status = response.status();
         let retry_after = crate::http::retry_after(response.headers());
@@ -134,7 +138,7 @@ impl Bitrix24Api {
             .to_string();
         let body = match response.bytes().await {
             Ok(b) => b,
-            Err(e) => return Err(HttpFailure::transport("reading the answer failed", e)),
+            Err(e) => return Err(HttpFailure::transport("reading the answer failed", e, CHECK_WEBHOOK)),
         };
         let transient = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
         let json: Value = match serde_json::from_slice(&body) {
@@ -424,4 +428,31 @@ impl Pager {
 /// A filter value for a datetime, as ISO 8601 with an offset.
 fn stamp(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A portal address where nothing listens fails at once, naming the address and the
+    /// setting to check, instead of being retried for max_retry_seconds as "throttling".
+    #[tokio::test]
+    async fn a_refused_connection_fails_fast_naming_host_and_port() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            listener.local_addr().expect("its address").port()
+        };
+        let url = format!("http://127.0.0.1:{port}/rest/1/secretcode/");
+        let api = Bitrix24Api::new(reqwest::Client::new(), &url, "crm", Duration::from_secs(300)).unwrap();
+        match api.call("profile", &[]).await {
+            // Refused, not GaveUp: one attempt, no backoff (the retry policy never retries a
+            // refusal), where a retryable failure would have been tried for 300 s.
+            Err(Error::Http { failure: HttpFailure::Refused { message }, location, .. }) => {
+                assert!(message.starts_with(&format!("connection refused at 127.0.0.1:{port}")), "{message}");
+                assert!(message.contains("webhook_url in dealhouse.toml"), "{message}");
+                assert!(!message.contains("secretcode") && !location.contains("secretcode"), "{location}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
 }

@@ -36,7 +36,8 @@ pub struct Bitrix24Config {
     #[serde(default)]
     pub commission_rate: Option<rust_decimal::Decimal>,
     /// Give up on a request after retrying throttled or failed calls (HTTP 503
-    /// QUERY_LIMIT_EXCEEDED, 429, 5xx, connection errors) for this many seconds in total.
+    /// QUERY_LIMIT_EXCEEDED, 429, 5xx, dropped connections) for this many seconds in total. A
+    /// refused connection (nothing listening at the address) is not retried.
     #[serde(default = "default_max_retry_seconds")]
     pub max_retry_seconds: u64,
     /// Rows per committed chunk: a crash resumes after the last committed chunk; bigger chunks
@@ -73,7 +74,76 @@ impl Bitrix24Config {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use serde::Deserialize;
+    use serde::de::{self, Deserializer, Visitor};
+
+    use super::Bitrix24Config;
     use crate::source_config::tests::parse;
+
+    /// The keys serde reads for a struct: `deserialize_struct` is handed the field list, which
+    /// this deserializer keeps before refusing to go on.
+    struct FieldNames(Vec<&'static str>);
+
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("fields recorded")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Stop
+        }
+    }
+
+    impl<'de> Deserializer<'de> for &mut FieldNames {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0.extend_from_slice(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    /// The first-column keys of the table under `### Bitrix24 sources` in README.md.
+    fn readme_keys() -> BTreeSet<String> {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let section = readme.split("\n### Bitrix24 sources\n").nth(1).expect("a `### Bitrix24 sources` section");
+        let section = section.split("\n##").next().unwrap_or(section);
+        section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once('`').map(|(key, _)| key.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn readme_documents_every_bitrix24_key_and_no_other() {
+        let mut fields = FieldNames(vec![]);
+        assert!(Bitrix24Config::deserialize(&mut fields).is_err());
+        let keys: BTreeSet<String> = fields.0.iter().map(|f| f.to_string()).collect();
+        assert!(keys.contains("webhook_url_env") && keys.len() >= 8, "{keys:?}");
+        let documented = readme_keys();
+        let missing: Vec<_> = keys.difference(&documented).collect();
+        assert!(missing.is_empty(), "add to README's Bitrix24 sources table: {missing:?}");
+        let stale: Vec<_> = documented.difference(&keys).collect();
+        assert!(stale.is_empty(), "README's Bitrix24 sources table names keys the config lacks: {stale:?}");
+    }
 
     #[test]
     fn webhook_and_stages_are_validated_with_line_and_key() {

@@ -19,6 +19,34 @@ use super::location::ListedFile;
 use crate::mapping::{CHUNK_ROWS, ChunkSink, RawValue, Record, RecordMapper};
 use crate::{Error, Result};
 
+/// Line numbers as an editor shows them, from the byte offsets where the csv reader says its
+/// records start. The reader's own line count is off for CRLF files and after blank lines: a
+/// record ends at the `\r` of its CRLF, so the `\n` (and any blank lines) are read with the next
+/// record, after its position was taken. Its byte offset has the same lag, so the record's first
+/// byte is found past those line breaks. Offsets only grow, so each byte is scanned once.
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes scanned so far.
+    scanned: usize,
+    /// Newlines in them.
+    newlines: usize,
+}
+
+impl LineCounter {
+    /// The 1-based line of the record the reader places at byte `offset` of `text`.
+    fn line_at(&mut self, text: &[u8], offset: u64) -> usize {
+        let mut start = usize::try_from(offset).unwrap_or(usize::MAX).min(text.len());
+        while start < text.len() && matches!(text[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.scanned {
+            self.newlines += text[self.scanned..start].iter().filter(|b| **b == b'\n').count();
+            self.scanned = start;
+        }
+        self.newlines + 1
+    }
+}
+
 /// One file being read into one table's mapper.
 pub(super) struct FileReader<'a> {
     pub source_name: &'a str,
@@ -168,9 +196,10 @@ impl FileReader<'_> {
             None => return Err(self.refuse("the file is empty; expected a header line".into())),
         };
         let plan = self.plan(&headers, "the header (line 1) has")?;
+        let mut lines = LineCounter::default();
         for record in records {
             let record = record.map_err(|e| self.refuse(format!("cannot be parsed as CSV: {e}")))?;
-            let line = record.position().map_or(0, |p| p.line()) as usize;
+            let line = record.position().map_or(0, |p| lines.line_at(text.as_bytes(), p.byte()));
             if record.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }

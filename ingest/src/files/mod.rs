@@ -37,7 +37,7 @@ use config::FileConfig;
 use formats::FileReader;
 use location::{FileLocation, ListedFile};
 
-use crate::mapping::{ChunkSink, MappingOptions, RecordMapper, blocking_chunks, parse_time_zone};
+use crate::mapping::{ChunkSink, MappingOptions, RecordMapper, RecordOrigin, blocking_chunks, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 
@@ -77,6 +77,7 @@ impl FileSource {
             return Err(config_error(format!("no table: set [sources.{name}].table or [sources.{name}.tables.*]")));
         }
         let shared = MappingOptions {
+            origin: RecordOrigin::File,
             time_zone: parse_time_zone(&name, config.time_zone.as_deref())?,
             decimal_comma: config.decimal_comma,
             date_format: config.date_format.clone(),

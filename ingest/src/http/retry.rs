@@ -69,7 +69,15 @@ impl HttpFailure {
     }
 
     /// No (complete) answer: `what` failed (`request failed`, `reading the answer failed`).
-    pub fn transport(what: &str, error: reqwest::Error) -> Self {
+    /// A refused connection is not retried: nothing listens at that address, which another
+    /// attempt will not change in the minutes of a retry budget; `check` says what to look at
+    /// (the setting holding the URL).
+    pub fn transport(what: &str, error: reqwest::Error, check: &str) -> Self {
+        if let Some(address) = refused_address(&error) {
+            return Self::refused(format!(
+                "connection refused at {address}: nothing accepts connections there; check {check}"
+            ));
+        }
         // reqwest errors print the URL, which may hold a secret (a webhook code).
         let error = error.without_url();
         Self::Retryable { why: format!("{what}: {error}"), retry_after: None, transport: Some(error) }
@@ -87,6 +95,22 @@ impl HttpFailure {
             _ => None,
         }
     }
+}
+
+/// `HOST:PORT` of a connection the other side refused (no secret: the URL's path stays out).
+fn refused_address(error: &reqwest::Error) -> Option<String> {
+    if !error.is_connect() {
+        return None;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            let url = error.url()?;
+            return Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?));
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// How one call is retried: backoff with jitter while its failures are retryable, as long as the

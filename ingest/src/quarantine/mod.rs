@@ -15,8 +15,9 @@
 //!   --replay-quarantine` replays every row of the chosen sources.
 //!
 //! How a crash between commits is safe is in [`settle`]; [`report`] is what `dealhouse
-//! quarantine` shows.
+//! quarantine` shows; [`limit`] is how much of a sync may be quarantined before it fails.
 
+pub mod limit;
 pub mod report;
 pub(crate) mod settle;
 

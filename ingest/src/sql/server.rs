@@ -29,7 +29,7 @@ use url::Url;
 
 use super::values::{mysql_record, pg_record};
 use super::{CursorValue, Dialect, RowChunker, incremental_query, replay_groups, replay_query};
-use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, parse_time_zone};
+use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, RecordOrigin, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 use dealhouse_warehouse::schema::QuarantineRecord;
@@ -251,7 +251,7 @@ impl ServerSource {
         let time_zone = parse_time_zone(&ctx.source_name, config.time_zone.as_deref())?;
         let (url, origin) = connection_url(&ctx.source_name, &config, engine, |var| std::env::var(var).ok())?;
         let target = Target::new(engine, url, origin);
-        let options = MappingOptions { time_zone, ..MappingOptions::default() };
+        let options = MappingOptions { origin: RecordOrigin::Query, time_zone, ..MappingOptions::default() };
         Ok(Self { ctx, config, target, options })
     }
 

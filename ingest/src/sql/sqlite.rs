@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 use tracing::warn;
 
 use super::{CursorValue, Dialect, RowChunker, incremental_query, replay_groups, replay_query};
-use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, blocking_chunks, parse_time_zone};
+use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, RecordOrigin, blocking_chunks, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
 use dealhouse_warehouse::schema::QuarantineRecord;
@@ -33,7 +33,7 @@ impl SqliteSource {
             source_name: ctx.source_name.clone(),
             message: format!("set [sources.{}].path to the database file", ctx.source_name),
         })?;
-        let options = MappingOptions { time_zone, ..MappingOptions::default() };
+        let options = MappingOptions { origin: RecordOrigin::Query, time_zone, ..MappingOptions::default() };
         Ok(Self { ctx, config, path, options })
     }
 

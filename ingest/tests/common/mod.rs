@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use dealhouse_ingest::quarantine::limit::QuarantineLimit;
 use dealhouse_ingest::sync::{LogProgress, SourceReport, SyncOptions, SyncReport, sync_project};
 use dealhouse_tests::project::ProjectDir;
 use dealhouse_warehouse::datafusion::arrow::array::{Array, AsArray, RecordBatch};
@@ -57,8 +58,15 @@ impl Env {
         self.warehouse.last_cursor(table, source).await.unwrap()
     }
 
+    /// Syncs every source with no quarantine limit: the fixtures quarantine on purpose, and
+    /// the limit has its own tests (`sync_with`).
     pub async fn sync(&self) -> SyncReport {
-        sync_project(self.project.clone(), &self.warehouse, &SyncOptions::default(), &LogProgress).await.unwrap()
+        let options = SyncOptions { max_quarantined: Some(QuarantineLimit::Unlimited), ..Default::default() };
+        self.sync_with(&options).await
+    }
+
+    pub async fn sync_with(&self, options: &SyncOptions) -> SyncReport {
+        sync_project(self.project.clone(), &self.warehouse, options, &LogProgress).await.unwrap()
     }
 
     pub async fn query(&self, sql: &str) -> Vec<RecordBatch> {

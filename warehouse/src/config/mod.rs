@@ -9,6 +9,7 @@
 //! - [`warehouse`] `[warehouse]` (location, storage options, no credentials in the file),
 //! - [`organisation`] `[organisation]` (holdings, branches), [`pipeline`] `[pipeline]`,
 //! - [`server`] `[server]`, [`tokens`] `[tokens.*]` and the tokens file,
+//! - [`sync`] `[sync]` (how much of a run may go to quarantine),
 //! - [`issues`] the typed [`ConfigIssue`] validators return (a key path and a message),
 //! - [`locate`] [`ConfigText`], which places an issue on its line from toml's spans.
 //!
@@ -24,6 +25,7 @@ pub mod locate;
 mod organisation;
 mod pipeline;
 mod server;
+mod sync;
 mod tokens;
 mod warehouse;
 
@@ -38,6 +40,7 @@ pub use locate::ConfigText;
 pub use organisation::{BranchConfig, HoldingConfig, OrganisationConfig};
 pub use pipeline::PipelineConfig;
 pub use server::ServerConfig;
+pub use sync::{DEFAULT_MAX_QUARANTINED_SHARE, QuarantineShare, SourceSyncConfig, SyncConfig};
 pub use tokens::{TokenConfig, TokenRole};
 pub use warehouse::{CREDENTIALS_IN_FILE, WarehouseConfig, check_storage_options, is_credential_option};
 
@@ -76,6 +79,9 @@ pub struct ProjectConfig {
     /// The HTTP server.
     #[serde(default)]
     pub server: ServerConfig,
+    /// How sync judges a run: the share of records it may quarantine.
+    #[serde(default)]
+    pub sync: SyncConfig,
     /// API tokens by name (SHA-256 hashed, with a role and a scope). None at all: the server
     /// runs in open local mode (loopback only).
     #[serde(default)]
@@ -127,6 +133,7 @@ impl ProjectConfig {
         self.warehouse.validate()?;
         self.organisation.validate()?;
         self.server.validate()?;
+        self.sync.validate(self.sources.keys())?;
         tokens::validate_tokens(&self.organisation, &self.tokens)
     }
 
