@@ -425,7 +425,7 @@ async fn data_tests(project: &Project, select: Option<&str>) -> Result<ExitCode>
     let wh = warehouse(project)?;
     let all = models::load_models(Some(&project.dir.join("models")))?;
     let chosen = selection(&all, select)?;
-    let runs = models::run_tests(&wh, &all, chosen.as_ref()).await?;
+    let runs = models::run_tests(&wh, &all, chosen.as_ref(), &project.config.vocabularies).await?;
     let mut failed = 0;
     for t in &runs {
         match &t.result {

@@ -9,6 +9,7 @@
 //! - [`warehouse`] `[warehouse]` (location, storage options, no credentials in the file),
 //! - [`organisation`] `[organisation]` (holdings, branches), [`pipeline`] `[pipeline]`,
 //! - [`server`] `[server]`, [`tokens`] `[tokens.*]` and the tokens file,
+//! - [`vocabularies`] `[vocabularies]` (client kinds, activity types added to the standard ones),
 //! - [`issues`] the typed [`ConfigIssue`] validators return (a key path and a message),
 //! - [`locate`] [`ConfigText`], which places an issue on its line from toml's spans.
 //!
@@ -25,6 +26,7 @@ mod organisation;
 mod pipeline;
 mod server;
 mod tokens;
+mod vocabularies;
 mod warehouse;
 
 use std::collections::BTreeMap;
@@ -39,6 +41,7 @@ pub use organisation::{BranchConfig, HoldingConfig, OrganisationConfig};
 pub use pipeline::PipelineConfig;
 pub use server::ServerConfig;
 pub use tokens::{TokenConfig, TokenRole};
+pub use vocabularies::{VOCABULARIES, VocabulariesConfig};
 pub use warehouse::{CREDENTIALS_IN_FILE, WarehouseConfig, check_storage_options, is_credential_option};
 
 use crate::Result;
@@ -69,6 +72,9 @@ pub struct ProjectConfig {
     /// Canonical pipeline stages and their stalled-deal thresholds.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// Client kinds and activity types beyond the standard ones.
+    #[serde(default)]
+    pub vocabularies: VocabulariesConfig,
     /// Upstream systems by name, as written (the name becomes `source_system` in every table).
     /// The ingest crate reads them (`dealhouse_ingest::source_config`).
     #[serde(default)]
@@ -127,6 +133,7 @@ impl ProjectConfig {
         self.warehouse.validate()?;
         self.organisation.validate()?;
         self.server.validate()?;
+        self.vocabularies.validate()?;
         tokens::validate_tokens(&self.organisation, &self.tokens)
     }
 
