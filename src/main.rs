@@ -368,6 +368,9 @@ async fn sync(project: Arc<Project>, options: SyncOptions) -> Result<SyncReport>
             (a.0 + t.read, a.1 + t.inserted, a.2 + t.updated, a.3 + t.quarantined, a.4 + t.deleted)
         });
         let deleted = if deleted > 0 { format!("  deleted upstream {deleted}") } else { String::new() };
+        let skipped: u64 = s.tables.iter().map(|t| t.skipped).sum();
+        // Only shown when a `where` left rows out, so other summaries read as before.
+        let deleted = if skipped > 0 { format!("{deleted}  skipped by where {skipped}") } else { deleted };
         let (replayed, cleared) = s.tables.iter().fold((0, 0), |a, t| (a.0 + t.replayed, a.1 + t.cleared));
         let deleted = if replayed + cleared > 0 {
             format!("{deleted}  replayed {replayed}  cleared from quarantine {cleared}")
@@ -430,7 +433,7 @@ async fn data_tests(project: &Project, select: Option<&str>) -> Result<ExitCode>
     let wh = warehouse(project)?;
     let all = models::load_models(Some(&project.dir.join("models")))?;
     let chosen = selection(&all, select)?;
-    let runs = models::run_tests(&wh, &all, chosen.as_ref()).await?;
+    let runs = models::run_tests(&wh, &all, chosen.as_ref(), &project.config.vocabularies).await?;
     let mut failed = 0;
     for t in &runs {
         match &t.result {

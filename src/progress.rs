@@ -56,7 +56,7 @@ impl SyncProgress for SyncBars {
         {
             b.finish_and_clear();
         }
-        tracing::info!(source, table = %r.table, read = r.read, inserted = r.inserted, updated = r.updated, quarantined = r.quarantined, "synced");
+        tracing::info!(source, table = %r.table, read = r.read, inserted = r.inserted, updated = r.updated, quarantined = r.quarantined, skipped = r.skipped, "synced");
     }
 }
 

@@ -16,6 +16,7 @@
 
 pub mod amocrm;
 pub mod bitrix24;
+pub mod column_specs;
 pub mod demo;
 pub mod files;
 pub mod http;
@@ -30,6 +31,7 @@ pub mod source;
 pub mod source_config;
 pub mod sql;
 pub mod sync;
+mod vocabulary;
 
 use std::path::PathBuf;
 

@@ -20,12 +20,13 @@ use dealhouse_warehouse::datafusion::arrow::array::{
 };
 use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, TimeUnit};
 use dealhouse_warehouse::datafusion::arrow::record_batch::RecordBatch;
-use dealhouse_warehouse::schema::{ACTIVITY_TYPES, QuarantineRecord, STAGES, TableDef, canonical_table, date_to_days};
+use dealhouse_warehouse::schema::{QuarantineRecord, TableDef, canonical_table, date_to_days};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use rust_decimal::Decimal;
 
 use crate::source::Chunk;
+use crate::vocabulary::Vocabulary;
 use crate::{Error, Result};
 
 /// Rows per chunk: big enough that commits are few, small enough to bound memory.
@@ -34,20 +35,8 @@ pub const CHUNK_ROWS: usize = 5_000;
 /// The input column translated to `branch_id` through the branches' `codes`.
 pub const BRANCH_CODE: &str = "branch_code";
 
-/// Allowed values of the canonical vocabulary columns (the schema docs list them); anything
-/// else would silently fall out of every KPI, so it is quarantined instead.
-const VOCABULARY: &[(&str, &str, &[&str])] = &[
-    ("deals", "stage", &STAGES),
-    ("deals", "status", &["open", "won", "lost"]),
-    ("deal_stage_changes", "from_stage", &STAGES),
-    ("deal_stage_changes", "to_stage", &STAGES),
-    ("activities", "activity_type", &ACTIVITY_TYPES),
-    ("activities", "direction", &["incoming", "outgoing"]),
-    ("plans", "metric", &["won_amount", "commission", "deals_won", "calls", "meetings", "new_clients"]),
-    ("intake_requests", "status", &["new", "in_progress", "done", "rejected"]),
-    ("intake_requests", "department", &["marketing", "content", "docflow", "accounting", "self_service"]),
-    ("clients", "kind", &["promoter", "venue", "theatre", "sports_club", "agency", "other"]),
-];
+/// The key of a `values` map that maps every value not listed.
+pub const VALUES_DEFAULT: &str = "*";
 
 /// A value as a source hands it over, before it is given a canonical type.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,10 +203,14 @@ pub struct MappingOptions {
     pub decimal_comma: bool,
     /// chrono format of dates and timestamps in text, tried before ISO 8601.
     pub date_format: Option<String>,
-    /// Canonical column -> (raw value -> canonical value).
+    /// Canonical column -> (raw value -> canonical value); the key `"*"` maps every other
+    /// non-empty value.
     pub values: BTreeMap<String, BTreeMap<String, String>>,
     /// Where the user supplies a column, for reasons (`[sources.x.columns]`).
     pub columns_hint: String,
+    /// Canonical column -> the fallbacks its spec tries, as written (`["{a}", "{b}"]`), for the
+    /// reason of a required column they all left empty.
+    pub alternatives: BTreeMap<String, String>,
     /// The source describes its own branches (a file source filling `branches`): a
     /// `branch_code` no [[organisation.branches]] claims names the source's branch
     /// `{source}:{code}`, the id its `branches` rows get by default.
@@ -239,6 +232,7 @@ impl Default for MappingOptions {
             date_format: None,
             values: BTreeMap::new(),
             columns_hint: "the source's columns".into(),
+            alternatives: BTreeMap::new(),
             own_branches: false,
             quarantine_per_table: false,
             values_section: None,
@@ -279,8 +273,12 @@ pub struct RecordMapper {
     /// `{source}:{source_id}`.
     own_id: Option<usize>,
     options: MappingOptions,
+    /// Per column of `def`, the vocabulary its values must belong to.
+    vocabulary: Vec<Option<Vocabulary>>,
     rows: Vec<Vec<Cell>>,
     quarantined: Vec<QuarantineRecord>,
+    /// Records a row filter left out since the last chunk (see [`Chunk::skipped`]).
+    skipped: u64,
     /// Quarantine keys of the records pushed since the last chunk (see [`Chunk::settled`]).
     settled: Vec<String>,
     settled_prefixes: Vec<String>,
@@ -306,14 +304,17 @@ impl RecordMapper {
             }
         }
         let own_id = own_id_column(&def);
+        let vocabulary = def.columns.iter().map(|c| Vocabulary::of(&project.config, def.name, c.name)).collect();
         Ok(Self {
             project,
             source: source.to_string(),
             def,
             own_id,
             options,
+            vocabulary,
             rows: vec![],
             quarantined: vec![],
+            skipped: 0,
             settled: vec![],
             settled_prefixes: vec![],
         })
@@ -353,6 +354,12 @@ impl RecordMapper {
                 self.quarantined.push(self.quarantine_record(location, key, raw(), reason, record_id));
             }
         }
+    }
+
+    /// Counts a record the table's row filter (`where`) leaves out: neither loaded nor
+    /// quarantined.
+    pub fn skip(&mut self) {
+        self.skipped += 1;
     }
 
     /// Quarantines a record that never got as far as mapping (a CSV row with too few fields).
@@ -400,15 +407,17 @@ impl RecordMapper {
     pub fn chunk(&mut self, cursor: Option<String>) -> Result<Chunk> {
         let settled = std::mem::take(&mut self.settled);
         let settled_prefixes = std::mem::take(&mut self.settled_prefixes);
+        let skipped = std::mem::take(&mut self.skipped);
         let (batch, quarantined) = self.finish()?;
-        Ok(Chunk { settled, settled_prefixes, ..Chunk::new(self.def.name, batch, quarantined, cursor) })
+        Ok(Chunk { settled, settled_prefixes, skipped, ..Chunk::new(self.def.name, batch, quarantined, cursor) })
     }
 
     /// The batch of rows mapped so far and the quarantined records; the mapper starts empty again
-    /// (what was pushed is forgotten, settled keys included).
+    /// (what was pushed is forgotten, settled keys and skipped counts included).
     pub fn finish(&mut self) -> Result<(RecordBatch, Vec<QuarantineRecord>)> {
         self.settled.clear();
         self.settled_prefixes.clear();
+        self.skipped = 0;
         let rows = std::mem::take(&mut self.rows);
         let quarantined = std::mem::take(&mut self.quarantined);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.def.columns.len());
@@ -489,6 +498,16 @@ impl RecordMapper {
                 Cell::Null if c.name == "deleted" => Cell::Bool(false),
                 cell => cell,
             };
+            if cell == Cell::Null
+                && !c.nullable
+                && let Some(tried) = self.options.alternatives.get(c.name)
+            {
+                return Err(format!(
+                    "column `{}` is empty in every alternative tried ({tried}) but `{}` requires it; add a fallback \
+                     (another `{{column}}`, or a `=constant` last) to {} {} or fix the row",
+                    c.name, self.def.name, self.options.columns_hint, c.name
+                ));
+            }
             if cell == Cell::Null && !c.nullable {
                 return Err(format!(
                     "column `{}` is missing or empty but `{}` requires it; supply it in {} or fix the row",
@@ -501,18 +520,10 @@ impl RecordMapper {
                 self.check_branch_value(c.name, s)?;
             }
             if let Cell::Str(s) = &cell
-                && let Some((_, _, allowed)) =
-                    VOCABULARY.iter().find(|(t, col, _)| *t == self.def.name && *col == c.name)
-                && !allowed.contains(&s.as_str())
+                && let Some(vocabulary) = &self.vocabulary[i]
+                && !vocabulary.accepts(s)
             {
-                return Err(format!(
-                    "column `{}`: `{s}` is not one of {}; map it with [{}.values.{}]{}",
-                    c.name,
-                    allowed.join(", "),
-                    self.values_section(),
-                    c.name,
-                    self.options.origin.vocabulary_fix()
-                ));
+                return Err(vocabulary.reason(c.name, s, &self.values_section(), self.options.origin.vocabulary_fix()));
             }
             row.push(cell);
         }
@@ -520,19 +531,24 @@ impl RecordMapper {
     }
 
     /// Applies the column's value map, if it has one: mapped values are replaced, values that
-    /// are already canonical pass, anything else is a row error (a new upstream value must be
-    /// mapped, not guessed).
+    /// are already canonical pass, any other value takes the `"*"` default when the map has one
+    /// and is a row error when it has not (a new upstream value must be mapped, not guessed).
+    /// An empty value stays empty (a default maps values, it does not invent them).
     fn value_mapped(&self, column: &str, raw: &RawValue) -> std::result::Result<RawValue, String> {
         let Some(map) = self.options.values.get(column) else { return Ok(raw.clone()) };
         let text = raw.to_text().unwrap_or_default();
-        if let Some(v) = map.get(&text) {
+        if let Some(v) = map.get(&text).filter(|_| text != VALUES_DEFAULT) {
             return Ok(RawValue::Text(v.clone()));
         }
-        if text.is_empty() || map.values().any(|v| *v == text) {
+        if text.is_empty() || map.iter().any(|(k, v)| k != VALUES_DEFAULT && *v == text) {
             return Ok(raw.clone());
         }
+        if let Some(default) = map.get(VALUES_DEFAULT) {
+            return Ok(RawValue::Text(default.clone()));
+        }
         Err(format!(
-            "column `{column}`: value `{text}` is not in [{}.values.{column}]; add `\"{text}\" = \"...\"` there",
+            "column `{column}`: value `{text}` is not in [{}.values.{column}]; add `\"{text}\" = \"...\"` there \
+             (or `\"*\" = \"...\"` for every value not listed)",
             self.values_section()
         ))
     }

@@ -49,6 +49,9 @@ pub struct Chunk {
     /// Key prefixes this chunk answers for as a whole: a file read again from its first line
     /// to its last (`exports/deals.csv:`), whose old quarantine rows all give way to this read's.
     pub settled_prefixes: Vec<String>,
+    /// Records read and left out on purpose by a row filter (a file table's `where`): neither
+    /// loaded nor quarantined, counted so the sync summary shows them.
+    pub skipped: u64,
 }
 
 impl Chunk {
@@ -59,7 +62,7 @@ impl Chunk {
         quarantined: Vec<QuarantineRecord>,
         cursor: Option<String>,
     ) -> Self {
-        Self { table, batch, quarantined, cursor, settled: vec![], settled_prefixes: vec![] }
+        Self { table, batch, quarantined, cursor, settled: vec![], settled_prefixes: vec![], skipped: 0 }
     }
 }
 

@@ -78,12 +78,13 @@ impl SourceConfig {
         }
     }
 
-    /// What serde cannot check: values that must agree with each other, the schema and the
-    /// organisation. `at` is `sources.<name>`.
-    pub fn validate(&self, name: &str, at: &KeyPath, org: &OrganisationConfig) -> Result<(), ConfigIssue> {
+    /// What serde cannot check: values that must agree with each other, the schema, the
+    /// organisation and the project's vocabularies. `at` is `sources.<name>`.
+    pub fn validate(&self, name: &str, at: &KeyPath, project: &ProjectConfig) -> Result<(), ConfigIssue> {
+        let org: &OrganisationConfig = &project.organisation;
         match self {
             SourceConfig::Bitrix24(c) => c.validate(at),
-            SourceConfig::AmoCrm(c) => c.validate(at),
+            SourceConfig::AmoCrm(c) => c.validate(at, &project.vocabularies),
             SourceConfig::Sqlite(c) | SourceConfig::Postgres(c) | SourceConfig::Mysql(c) => {
                 c.validate(at, name, self.kind())
             }
@@ -110,7 +111,7 @@ pub fn parse_sources(config: &ProjectConfig) -> dealhouse_warehouse::Result<Sour
         let name: &str = name.get_ref();
         let at = KeyPath::of(["sources", name]);
         let source = read_source(file, &at, name, value.clone())
-            .and_then(|source| source.validate(name, &at, &config.organisation).map(|()| source))
+            .and_then(|source| source.validate(name, &at, config).map(|()| source))
             .map_err(|issue| file.error(issue))?;
         sources.insert(name.to_string(), source);
     }

@@ -48,6 +48,9 @@ pub struct TableReport {
     pub updated: u64,
     /// Rows quarantined.
     pub quarantined: u64,
+    /// Rows left out by a row filter (a file table's `where`): read, neither loaded nor
+    /// quarantined.
+    pub skipped: u64,
     /// Rows newly marked deleted by reconciliation.
     pub deleted: u64,
     /// Quarantined records read again by a replay.
@@ -95,7 +98,7 @@ pub trait SyncProgress: Send + Sync {
 pub struct LogProgress;
 impl SyncProgress for LogProgress {
     fn finish(&self, source: &str, r: &TableReport) {
-        info!(source, table = %r.table, read = r.read, inserted = r.inserted, updated = r.updated, quarantined = r.quarantined, "synced");
+        info!(source, table = %r.table, read = r.read, inserted = r.inserted, updated = r.updated, quarantined = r.quarantined, skipped = r.skipped, "synced");
     }
 }
 
@@ -198,6 +201,7 @@ async fn sync_source(
             let chunk = chunk?;
             let rows = chunk.batch.num_rows() as u64;
             loaded_total += rows;
+            table_report.skipped += chunk.skipped;
             quarantined_total += chunk.quarantined.len() as u64;
             table_report.quarantined += chunk.quarantined.len() as u64;
             let written = write_read(warehouse, "sync", &name, &def, chunk, &mut ledger, mapping.as_deref()).await?;

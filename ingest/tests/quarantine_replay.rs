@@ -72,7 +72,10 @@ async fn sqlite_fixed_branch_code_loads_the_quarantined_rows_by_source_id() {
     let q = e.rows("select source_id, record_id, reason from quarantine order by source_id").await;
     assert_eq!(q[0][..2], ["sqlite:intake_requests:source_id=R-2", "R-2"]);
     assert!(q[0][2].contains("unknown branch code `KHV`") && q[0][2].contains("legacy = \"KHV\""), "{q:?}");
-    assert!(q[1][2].contains("`open`") && q[1][2].contains("[sources.legacy.values.status]"), "{q:?}");
+    assert!(
+        q[1][2].contains("`open`") && q[1][2].contains("[sources.legacy.tables.intake_requests.values.status]"),
+        "{q:?}"
+    );
 
     // A branch claims KHV: the cursor read finds only R-4 (within 300 s of 12:00), the replay
     // reads by source_id: R-2 loads, R-3 still does not.

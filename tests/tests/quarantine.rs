@@ -186,3 +186,24 @@ fn a_sync_quarantining_a_third_of_a_file_fails_unless_the_limit_allows_it() {
     assert_eq!(code, Some(2), "clap refuses the value: {stderr}");
     assert!(stderr.contains("`half` is not a whole number of records") && stderr.contains("`5%`"), "{stderr}");
 }
+
+/// Rows a file table's `where` leaves out are neither loaded nor quarantined: the sync summary
+/// counts them apart, so a filter is never mistaken for lost rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_a_where_filter_leaves_out_are_counted_as_skipped() {
+    let org = Org::new().holding("h", "Holding").branch("msk", "h", "Moscow", "Europe/Moscow");
+    let project = ProjectDir::new(&format!(
+        "[warehouse]\nlocation = \"wh\"\n{}\n[sources.export]\nkind = \"csv\"\npath = \"deals.csv\"\ntable = \"deals\"\n\
+         where = {{ pipeline = [\"Sales\"] }}\n\n[sources.export.columns]\nsource_id = \"id\"\npipeline = \"pipeline\"\n\
+         stage = \"=new\"\nsource_stage = \"=new\"\nstatus = \"=open\"\ncreated_at = \"day\"\nupdated_at = \"day\"\n",
+        org.toml()
+    ));
+    project.write("deals.csv", b"id,pipeline,day\n1,Sales,2025-01-02\n2,Retail,2025-01-03\n3,B2B,2025-01-04\n");
+    let dir = project.path().to_str().expect("utf-8 path").to_string();
+    let (ok, _, stderr) = run(vec!["-C".into(), dir.clone(), "sync".into()]).await;
+    assert!(ok, "{stderr}");
+    // One Sales row loads; Retail and B2B are skipped, not quarantined.
+    assert!(stderr.contains("quarantined 0  skipped by where 2"), "{stderr}");
+    let (_, listing, _) = run(vec!["-C".into(), dir, "quarantine".into()]).await;
+    assert_eq!(listing, "quarantine: empty\n");
+}

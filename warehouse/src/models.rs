@@ -10,6 +10,7 @@
 //! -- test: unique(deal_id)
 //! -- test: not_null(deal_id, status)
 //! -- test: accepted_values(status: open, won, lost)
+//! -- test: accepted_values(activity_type: vocabularies.activity_type)
 //! -- test: relationships(branch_id -> branches.branch_id)
 //! -- test: sql: select * from fct_deal where amount < 0
 //! -- incremental: deal_id from deals.deal_id, deal_stage_changes.deal_id
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::array::RecordBatch;
 use futures::future::join_all;
 
+use crate::config::{VOCABULARIES, VocabulariesConfig};
 use crate::session::QuerySession;
 use crate::{CommitMeta, Error, Result, Warehouse};
 
@@ -90,7 +92,8 @@ pub enum DataTest {
     Unique(Vec<String>),
     /// These columns have no nulls.
     NotNull(Vec<String>),
-    /// The column only holds these values.
+    /// The column only holds these values; `vocabularies.NAME` stands for a vocabulary's values
+    /// as the project configures them (`[vocabularies]`, the standard ones included).
     AcceptedValues(String, Vec<String>),
     /// Every non-null value of the column exists in `table.column`.
     Relationships(String, String, String),
@@ -99,8 +102,9 @@ pub enum DataTest {
 }
 
 impl DataTest {
-    /// A query returning the offending rows (empty = pass).
-    pub fn query(&self, model: &str) -> String {
+    /// A query returning the offending rows (empty = pass); vocabulary references read the
+    /// project's `[vocabularies]`.
+    pub fn query(&self, model: &str, vocabularies: &VocabulariesConfig) -> String {
         match self {
             DataTest::Unique(cols) => {
                 let c = cols.join(", ");
@@ -110,10 +114,19 @@ impl DataTest {
                 "select * from {model} where {}",
                 cols.iter().map(|c| format!("{c} is null")).collect::<Vec<_>>().join(" or ")
             ),
-            DataTest::AcceptedValues(col, values) => format!(
-                "select {col}, count(*) as n from {model} where {col} not in ({}) group by {col}",
-                values.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
-            ),
+            DataTest::AcceptedValues(col, values) => {
+                let mut accepted: Vec<&str> = vec![];
+                for v in values {
+                    match v.strip_prefix(VOCABULARY_PREFIX).and_then(|name| vocabularies.values(name)) {
+                        Some(list) => accepted.extend(list),
+                        None => accepted.push(v),
+                    }
+                }
+                format!(
+                    "select {col}, count(*) as n from {model} where {col} not in ({}) group by {col}",
+                    accepted.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
+                )
+            }
             DataTest::Relationships(col, table, other) => format!(
                 "select m.{col} from {model} m left join (select distinct {other} as k from {table}) r \
                  on m.{col} = r.k where m.{col} is not null and r.k is null"
@@ -134,6 +147,9 @@ impl DataTest {
     }
 }
 
+/// How an `accepted_values` test names a configured vocabulary: `vocabularies.client_kind`.
+const VOCABULARY_PREFIX: &str = "vocabularies.";
+
 fn parse_test(origin: &str, line_no: usize, spec: &str) -> Result<DataTest> {
     let bad = |why: &str| Error::ModelFile {
         origin: format!("{origin}:{line_no}"),
@@ -150,7 +166,17 @@ fn parse_test(origin: &str, line_no: usize, spec: &str) -> Result<DataTest> {
         "not_null" => Ok(DataTest::NotNull(list(args))),
         "accepted_values" => {
             let (col, values) = args.split_once(':').ok_or_else(|| bad("expected (column: v1, v2)"))?;
-            Ok(DataTest::AcceptedValues(col.trim().to_string(), list(values)))
+            let values = list(values);
+            for v in &values {
+                if let Some(name) = v.strip_prefix(VOCABULARY_PREFIX)
+                    && !VOCABULARIES.iter().any(|(n, _)| *n == name)
+                {
+                    let known: Vec<String> =
+                        VOCABULARIES.iter().map(|(n, _)| format!("{VOCABULARY_PREFIX}{n}")).collect();
+                    return Err(bad(&format!("`{v}` is not a vocabulary; use one of {}", known.join(", "))));
+                }
+            }
+            Ok(DataTest::AcceptedValues(col.trim().to_string(), values))
         }
         "relationships" => {
             let (col, target) = args.split_once("->").ok_or_else(|| bad("expected (column -> table.column)"))?;
@@ -586,17 +612,19 @@ pub struct TestRun {
     pub result: std::result::Result<usize, String>,
 }
 
-/// Runs the data tests of the given models against the current tables.
+/// Runs the data tests of the given models against the current tables; `accepted_values` of a
+/// vocabulary read the project's `vocabularies`.
 pub async fn run_tests(
     warehouse: &Warehouse,
     models: &BTreeMap<String, Model>,
     only: Option<&BTreeSet<String>>,
+    vocabularies: &VocabulariesConfig,
 ) -> Result<Vec<TestRun>> {
     let session = QuerySession::open(warehouse).await?;
     let mut out = vec![];
     for m in models.values().filter(|m| only.is_none_or(|s| s.contains(&m.name))) {
         for t in &m.tests {
-            let result = match session.context().sql(&t.query(&m.name)).await {
+            let result = match session.context().sql(&t.query(&m.name, vocabularies)).await {
                 Ok(df) => df.collect().await.map(|b| b.iter().map(|b| b.num_rows()).sum()).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
@@ -623,6 +651,24 @@ mod tests {
         assert_eq!(m.depends_on, BTreeSet::from(["deals".to_string(), "clients".to_string()]));
         assert_eq!(m.description, "doc");
         assert_eq!(m.tests, vec![DataTest::Unique(vec!["a".into()])]);
+    }
+
+    #[test]
+    fn accepted_values_of_a_vocabulary_read_the_configured_list() {
+        let m =
+            model("x", "-- doc\n-- test: accepted_values(kind: vocabularies.client_kind, none)\nselect * from clients");
+        let test = &m.tests[0];
+        assert_eq!(test.label(), "accepted_values(kind: vocabularies.client_kind, none)");
+        let standard = test.query("x", &VocabulariesConfig::default());
+        assert!(
+            standard.contains("not in ('promoter', 'venue', 'theatre', 'sports_club', 'agency', 'other', 'none')"),
+            "{standard}"
+        );
+        let configured = VocabulariesConfig { client_kind: vec!["promoter-agency".into()], ..Default::default() };
+        let q = test.query("x", &configured);
+        assert!(q.contains("'other', 'promoter-agency', 'none')"), "{q}");
+        let e = Model::parse("y", "y.sql", "-- test: accepted_values(kind: vocabularies.kinds)\nselect 1").unwrap_err();
+        assert!(e.to_string().contains("y.sql:1") && e.to_string().contains("vocabularies.client_kind"), "{e}");
     }
 
     #[test]

@@ -324,7 +324,7 @@ canonical_table! {
         name: String,
         /// Taxpayer number (INN), where known.
         inn: Option<String>,
-        /// Client kind: promoter, venue, theatre, sports_club, agency, other.
+        /// Client kind: promoter, venue, theatre, sports_club, agency, other, or one added in `[vocabularies]`.
         kind: Option<String>,
         /// Branch that owns the client, where known.
         branch_id: Option<String>,
@@ -398,7 +398,7 @@ canonical_table! {
         client_id: Option<String>,
         /// Responsible manager.
         manager_id: Option<String>,
-        /// call, meeting, email, proposal_sent, contract_signed or task.
+        /// call, meeting, email, proposal_sent, contract_signed, task, or one added in `[vocabularies]`.
         activity_type: String,
         /// incoming or outgoing, where it applies.
         direction: Option<String>,
@@ -525,7 +525,10 @@ pub fn schema_markdown() -> String {
 /// Canonical pipeline stages in order; `lost` is terminal and off the main path.
 pub const STAGES: [&str; 7] = ["new", "contact", "proposal", "negotiation", "contract", "won", "lost"];
 
-/// Canonical activity types (`activities.activity_type`).
+/// Standard client kinds (`clients.kind`); `[vocabularies] client_kind` adds more.
+pub const CLIENT_KINDS: [&str; 6] = ["promoter", "venue", "theatre", "sports_club", "agency", "other"];
+
+/// Standard activity types (`activities.activity_type`); `[vocabularies] activity_type` adds more.
 pub const ACTIVITY_TYPES: [&str; 6] = ["call", "meeting", "email", "proposal_sent", "contract_signed", "task"];
 
 #[cfg(test)]

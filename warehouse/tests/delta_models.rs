@@ -187,7 +187,7 @@ async fn every_model_materialises_to_delta_and_passes_its_data_tests() {
     assert!(failed.is_empty(), "models failed:\n{}", failed.join("\n"));
     assert_eq!(runs.len(), all.len(), "every model ran");
 
-    let tests = models::run_tests(&wh, &all, None).await.expect("data tests run");
+    let tests = models::run_tests(&wh, &all, None, &Default::default()).await.expect("data tests run");
     assert!(!tests.is_empty());
     let failing: Vec<String> = tests
         .iter()

@@ -192,7 +192,7 @@ impl Db {
         let Some(built) = &self.built else {
             return Err(SltError("`test models` needs a `build models` before it".into()));
         };
-        let runs = models::run_tests(&built.warehouse, &built.models, None).await.map_err(err)?;
+        let runs = models::run_tests(&built.warehouse, &built.models, None, &Default::default()).await.map_err(err)?;
         let failures: Vec<String> = runs
             .iter()
             .filter_map(|t| match &t.result {

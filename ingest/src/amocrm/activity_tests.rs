@@ -130,7 +130,7 @@ async fn build_manager_daily(wh: &Warehouse) {
         runs.iter().filter_map(|r| r.result.as_ref().err().map(|e| format!("{}: {e}", r.name))).collect();
     assert!(failed.is_empty(), "{failed:?}");
     let tested: BTreeSet<String> = ["stg_activity", "mart_manager_daily"].map(String::from).into();
-    let tests = models::run_tests(wh, &all, Some(&tested)).await.unwrap();
+    let tests = models::run_tests(wh, &all, Some(&tested), &Default::default()).await.unwrap();
     let failing: Vec<String> = tests
         .iter()
         .filter(|t| t.result != Ok(0))

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use dealhouse_warehouse::config::{ConfigIssue, KeyPath};
-use dealhouse_warehouse::schema::{ACTIVITY_TYPES, STAGES};
+use dealhouse_warehouse::config::{ConfigIssue, KeyPath, VocabulariesConfig};
+use dealhouse_warehouse::schema::STAGES;
 use serde::Deserialize;
 use url::Url;
 
@@ -96,7 +96,7 @@ impl AmoCrmConfig {
 
     /// An address and a token (or recorded data), open stages by pipeline and status ids, and
     /// pacing within the API's limits. `at` is `sources.<name>`.
-    pub(crate) fn validate(&self, at: &KeyPath) -> Result<(), ConfigIssue> {
+    pub(crate) fn validate(&self, at: &KeyPath, vocabularies: &VocabulariesConfig) -> Result<(), ConfigIssue> {
         match (&self.base_url, &self.simulate_from) {
             (Some(url), _) => check_amocrm_url(url).map_err(|m| at.key("base_url").issue(m))?,
             (None, Some(_)) => {}
@@ -147,11 +147,13 @@ impl AmoCrmConfig {
             if !id.trim().parse::<i64>().is_ok_and(|i| i > 0) {
                 return Err(key.issue(format!("`{id}` is not a task type id (a positive number)")));
             }
-            if !ACTIVITY_TYPES.contains(&kind.as_str()) {
+            let known = vocabularies.activity_types();
+            if !known.contains(&kind.as_str()) {
                 return Err(key.issue(format!(
-                    "`{kind}` is not a canonical activity type ({}); the account's task types are listed by \
+                    "`{kind}` is not a canonical activity type ({}); map the task type to one of them, or add \
+                     `{kind}` to `activity_type` in [vocabularies]; the account's task types are listed by \
                      GET /api/v4/account?with=task_types",
-                    ACTIVITY_TYPES.join(", ")
+                    known.join(", ")
                 )));
             }
         }
@@ -244,9 +246,14 @@ mod tests {
         assert!(
             e.contains(":7")
                 && e.contains("sources.amo.task_types.3")
-                && e.contains("`visit` is not a canonical activity type"),
+                && e.contains("`visit` is not a canonical activity type")
+                && e.contains("[vocabularies]"),
             "{e}"
         );
+        // A type the project adds in [vocabularies] is one a task type may map to.
+        let visits =
+            format!("[vocabularies]\nactivity_type = [\"visit\"]\n\n{base}\n[sources.amo.task_types]\n3 = \"visit\"\n");
+        assert_eq!(amo(&visits).unwrap().task_type(3), "visit");
         let e = amo(&format!("{base}\n[sources.amo.task_types]\nfollow_up = \"call\"\n")).unwrap_err();
         assert!(
             e.contains(":6") && e.contains("sources.amo.task_types.follow_up") && e.contains("not a task type id"),

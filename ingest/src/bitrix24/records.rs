@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use dealhouse_warehouse::ProjectConfig;
 
 use super::config::Bitrix24Config;
-use dealhouse_warehouse::schema::{Activity, Client, Deal, DealStageChange, Manager, Money};
+use dealhouse_warehouse::schema::{Activity, CLIENT_KINDS, Client, Deal, DealStageChange, Manager, Money};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
@@ -19,9 +19,6 @@ use super::wire::{ENTITY_COMPANY as OWNER_COMPANY, ENTITY_DEAL as OWNER_DEAL, ID
 
 /// Stage-history TYPE_ID of "element created".
 pub(crate) const HISTORY_CREATED: &str = "1";
-
-/// Client kinds the canonical `clients.kind` admits.
-const CLIENT_KINDS: [&str; 6] = ["promoter", "venue", "theatre", "sports_club", "agency", "other"];
 
 /// A field as text: strings trimmed, numbers and booleans printed; empty means absent.
 pub(crate) fn text(record: &Value, field: &str) -> Option<String> {
@@ -80,6 +77,8 @@ pub(crate) struct Reference {
     pub semantics: HashMap<String, String>,
     /// user.get records as read, for the `managers` stream.
     pub users: Vec<Value>,
+    /// Client kinds `[vocabularies] client_kind` adds to the standard ones.
+    pub client_kinds: Vec<String>,
 }
 
 impl Reference {
@@ -118,7 +117,7 @@ impl Reference {
             .filter(|s| text(s, "ENTITY_ID").is_some_and(|e| e.starts_with("DEAL_STAGE")))
             .filter_map(|s| Some((text(s, "STATUS_ID")?, text(s, "SEMANTICS").unwrap_or_else(|| "P".into()))))
             .collect();
-        Self { user_branch, semantics, users }
+        Self { user_branch, semantics, users, client_kinds: project.vocabularies.client_kind.clone() }
     }
 
     fn branch_of_user(&self, user: Option<&str>) -> Option<String> {
@@ -206,7 +205,9 @@ impl Bitrix24Records<'_> {
         let id = text(r, "ID").ok_or("the company has no ID")?;
         let kind = text(r, "UF_CRM_KIND").map(|k| {
             let k = k.to_lowercase();
-            if CLIENT_KINDS.contains(&k.as_str()) { k } else { "other".to_string() }
+            // A kind neither standard nor configured would fall out of every breakdown by kind.
+            let known = CLIENT_KINDS.contains(&k.as_str()) || self.reference.client_kinds.contains(&k);
+            if known { k } else { "other".to_string() }
         });
         Ok(Client {
             client_id: self.id(&id),
@@ -391,6 +392,20 @@ mod tests {
             let e = m.deal(&deal(change.clone())).unwrap_err();
             assert!(e.contains(needle), "{change}: {e}");
         }
+    }
+
+    #[test]
+    fn bitrix_client_kinds_configured_in_vocabularies_are_kept() {
+        let config = config();
+        let kind = |reference: &Reference, k: &str| {
+            let m = Bitrix24Records { source: "crm", config: &config, reference };
+            m.client(&json!({"ID": "4", "TITLE": "Big Promo", "UF_CRM_KIND": k})).unwrap().kind
+        };
+        let standard = Reference::default();
+        assert_eq!(kind(&standard, "Venue").as_deref(), Some("venue"));
+        assert_eq!(kind(&standard, "promoter-agency").as_deref(), Some("other"));
+        let configured = Reference { client_kinds: vec!["promoter-agency".into()], ..Reference::default() };
+        assert_eq!(kind(&configured, "Promoter-Agency").as_deref(), Some("promoter-agency"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use dealhouse_warehouse::config::{ConfigIssue, KeyPath, OrganisationConfig, chec
 use dealhouse_warehouse::schema::{TableDef, canonical_table};
 use serde::Deserialize;
 
+use crate::column_specs::{SpecText, check_row_filter, check_spec_text};
 use crate::source_config::{check_source_table, check_time_zone};
 
 /// `kind = "csv" | "xlsx" | "jsonl"`: rows of files mapped onto canonical tables.
@@ -16,12 +17,15 @@ use crate::source_config::{check_source_table, check_time_zone};
 /// (`file:///srv/exports/*.csv`, `s3://bucket/exports/*.jsonl`). Each file is tracked on its own:
 /// one loaded before with the same bytes and the same mapping is skipped.
 ///
-/// One table: `table` with `columns` and `values`. Several tables from the same rows:
-/// `[sources.<name>.tables.<canonical table>]` sections, each with its own `columns` and
-/// `values`. `columns` maps each canonical column to a header in the file (a key of a JSON Lines
-/// object), a template mixing text and headers (`"crm:{Сделка}"`), or a constant
-/// (`"=contract_signed"`). `values` maps raw values of a canonical column to canonical ones
-/// (`metric = { "Выручка" = "won_amount" }`).
+/// One table: `table` with `columns`, `values` and `where`. Several tables from the same rows:
+/// `[sources.<name>.tables.<canonical table>]` sections, each with its own `columns`, `values`
+/// and `where`. `columns` maps each canonical column to a header in the file (a key of a JSON
+/// Lines object), a template mixing text and headers (`"crm:{Сделка}"`), a constant
+/// (`"=contract_signed"`), or a list of these tried in order (`["{engage_date}", "=2020-01-01"]`,
+/// see [`crate::column_specs`]). `values` maps raw values of a canonical column to canonical ones
+/// (`metric = { "Выручка" = "won_amount" }`, `"*"` for every other value). `where` keeps the rows
+/// whose cells hold one of the listed values (`where = { pipeline = ["Sales", "B2B"] }`); the
+/// others are skipped, not quarantined.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
@@ -51,16 +55,23 @@ pub struct FileConfig {
     /// Zone of timestamps without an offset; default UTC.
     #[serde(default)]
     pub time_zone: Option<String>,
-    /// With `table`: canonical column -> header, `{Header}` template or `=constant`. Only
-    /// mapped columns are read; `branch_code` is translated to `branch_id` through the branches'
-    /// `codes`; the table's own id defaults to `{source}:{source_id}`. A mapped header missing
-    /// from a file refuses that whole file.
+    /// With `table`: canonical column -> header, `{Header}` template or `=constant`, or a list
+    /// of them tried in order (the first non-empty value wins). Only mapped columns are read;
+    /// `branch_code` is translated to `branch_id` through the branches' `codes`; the table's own
+    /// id defaults to `{source}:{source_id}`. A mapped header missing from a file refuses that
+    /// whole file.
     #[serde(default)]
-    pub columns: BTreeMap<String, String>,
-    /// With `table`: canonical column -> (raw value -> canonical value). A value that is neither
-    /// a key nor already one of the canonical values quarantines its row.
+    pub columns: BTreeMap<String, SpecText>,
+    /// With `table`: canonical column -> (raw value -> canonical value); the key `"*"` maps every
+    /// value not listed. Without it, a value that is neither a key nor already one of the
+    /// canonical values quarantines its row.
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// With `table`: header -> accepted values; rows whose cell holds none of them are skipped
+    /// (counted in the sync summary, not quarantined), so one file can feed a table with only
+    /// its matching rows. An empty cell matches `""`.
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, Vec<String>>,
     /// Instead of `table`: canonical table -> its `columns` and `values`, so each row feeds
     /// several tables (an agents file filling `managers` and `branches`). `branches` may be
     /// filled here: their id defaults to `{source}:{source_id}`, and a `branch_code` in this
@@ -77,13 +88,16 @@ pub struct FileConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileTableConfig {
-    /// Canonical column -> header, `{Header}` template or `=constant` (as `columns` of a
-    /// single-table source).
+    /// Canonical column -> header, `{Header}` template or `=constant`, or a list of them tried
+    /// in order (as `columns` of a single-table source).
     #[serde(default)]
-    pub columns: BTreeMap<String, String>,
-    /// Canonical column -> (raw value -> canonical value).
+    pub columns: BTreeMap<String, SpecText>,
+    /// Canonical column -> (raw value -> canonical value); `"*"` maps every value not listed.
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// Header -> accepted values: the rows this table takes (the others are skipped).
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, Vec<String>>,
 }
 
 /// One canonical table a file source fills and how, from either form of [`FileConfig`].
@@ -91,10 +105,12 @@ pub struct FileTableConfig {
 pub struct FileTableMapping<'a> {
     /// Canonical table name as configured.
     pub table: &'a str,
-    /// Canonical column -> header, template or constant.
-    pub columns: &'a BTreeMap<String, String>,
+    /// Canonical column -> header, template or constant, or fallbacks of them.
+    pub columns: &'a BTreeMap<String, SpecText>,
     /// Canonical column -> (raw value -> canonical value).
     pub values: &'a BTreeMap<String, BTreeMap<String, String>>,
+    /// Header -> accepted values (`where`).
+    pub filter: &'a BTreeMap<String, Vec<String>>,
     /// Set for a `[sources.<name>.tables.<table>]` section, unset for the `table` form.
     pub in_tables: bool,
 }
@@ -117,12 +133,24 @@ impl FileConfig {
     pub fn mappings(&self) -> Vec<FileTableMapping<'_>> {
         match &self.table {
             Some(table) => {
-                vec![FileTableMapping { table, columns: &self.columns, values: &self.values, in_tables: false }]
+                vec![FileTableMapping {
+                    table,
+                    columns: &self.columns,
+                    values: &self.values,
+                    filter: &self.filter,
+                    in_tables: false,
+                }]
             }
             None => self
                 .tables
                 .iter()
-                .map(|(table, t)| FileTableMapping { table, columns: &t.columns, values: &t.values, in_tables: true })
+                .map(|(table, t)| FileTableMapping {
+                    table,
+                    columns: &t.columns,
+                    values: &t.values,
+                    filter: &t.filter,
+                    in_tables: true,
+                })
                 .collect(),
         }
     }
@@ -157,7 +185,11 @@ impl FileConfig {
                 )));
             }
             (None, false) => {
-                for (k, set) in [("columns", !self.columns.is_empty()), ("values", !self.values.is_empty())] {
+                for (k, set) in [
+                    ("columns", !self.columns.is_empty()),
+                    ("values", !self.values.is_empty()),
+                    ("where", !self.filter.is_empty()),
+                ] {
                     if set {
                         return Err(at.key(k).issue(format!(
                             "with [sources.{name}.tables.*] each table has its own `{k}`: move these under \
@@ -247,9 +279,9 @@ fn validate_file_table(
                 columns.join(", ")
             )));
         }
-        check_column_spec(spec).map_err(|msg| ckey.issue(msg))?;
+        check_spec_text(spec).map_err(|msg| ckey.issue(msg))?;
         if table.name == "branches"
-            && let Some(constant) = spec.strip_prefix('=')
+            && let Some(constant) = spec.constant()
         {
             match column.as_str() {
                 "holding_id" if !org.holdings.iter().any(|h| h.id == constant) => {
@@ -281,6 +313,7 @@ fn validate_file_table(
                 .issue(format!("`{column}` is not in [{section}.columns]; map it first")));
         }
     }
+    check_row_filter(m.filter).map_err(|(column, msg)| skey.keys(["where", column.as_str()]).issue(msg))?;
     Ok(())
 }
 
@@ -327,31 +360,6 @@ fn check_file_path(path: &str) -> Result<(), String> {
     })
 }
 
-/// A `columns` value: `=constant`, a header, or text with balanced `{Header}` references.
-fn check_column_spec(spec: &str) -> Result<(), String> {
-    if spec.starts_with('=') {
-        return Ok(());
-    }
-    if spec.trim().is_empty() {
-        return Err("empty; give a header name, a `{Header}` template or a `=constant`".into());
-    }
-    let mut open = false;
-    for c in spec.chars() {
-        match (c, open) {
-            ('{', false) => open = true,
-            ('}', true) => open = false,
-            ('{', true) | ('}', false) => {
-                return Err(format!("`{spec}` has unbalanced braces; write `text {{Header}} text`"));
-            }
-            _ => {}
-        }
-    }
-    if open {
-        return Err(format!("`{spec}` has a `{{` without its `}}`"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use crate::source_config::SourceConfig;
@@ -383,6 +391,29 @@ mod tests {
         parse(ok).unwrap();
         let e = parse(&ok.replace("metric = {", "kind = {")).unwrap_err().to_string();
         assert!(e.contains(":12") && e.contains("sources.plans.values.kind") && e.contains("map it first"), "{e}");
+    }
+
+    #[test]
+    fn file_sources_fallbacks_and_where_are_validated_with_line_and_key() {
+        let head = "[sources.onec]\nkind = \"csv\"\npath = \"a.csv\"\ntable = \"deals\"\nwhere = { pipeline = [\"Sales\"] }\n\n\
+                    [sources.onec.columns]\nsource_id = \"id\"\npipeline = \"p\"\nstage = \"s\"\nsource_stage = \"s\"\n\
+                    status = \"=open\"\nupdated_at = \"u\"\n";
+        let ok = format!("{head}created_at = [\"{{engage}}\", \"{{u}}\", \"=2020-01-01\"]\n");
+        let c = parse(&ok).unwrap();
+        let SourceConfig::Csv(f) = &c["onec"] else { panic!("{c:?}") };
+        assert_eq!(f.columns["created_at"].alternatives(), ["{engage}", "{u}", "=2020-01-01"]);
+        assert_eq!(f.filter["pipeline"], ["Sales"]);
+        let e = parse(&ok.replace("\"=2020-01-01\"]", "\"=2020-01-01\", \"{x}\"]")).unwrap_err().to_string();
+        assert!(e.contains(":14") && e.contains("sources.onec.columns.created_at") && e.contains("put it last"), "{e}");
+        let e = parse(&ok.replace("[\"{engage}\"", "[\"{engage\"")).unwrap_err().to_string();
+        assert!(e.contains(":14") && e.contains("alternative [0]") && e.contains("without its"), "{e}");
+        let e = parse(&ok.replace("created_at = [", "created_at = [3, ")).unwrap_err().to_string();
+        assert!(e.contains(":14") && e.contains("sources.onec.columns.created_at"), "{e}");
+        let e = parse(&ok.replace("[\"Sales\"]", "[]")).unwrap_err().to_string();
+        assert!(
+            e.contains(":5") && e.contains("sources.onec.where.pipeline") && e.contains("no accepted values"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -111,8 +111,13 @@ impl FileReader<'_> {
         Ok(Plan::new(self.target, headers))
     }
 
-    /// Maps one row; false when the sync stopped reading.
+    /// Maps one row (or counts it as skipped when the table's `where` does not take it); false
+    /// when the sync stopped reading.
     fn row(&mut self, plan: &Plan, cells: &[RawValue], line: usize, raw: impl FnOnce() -> String) -> Result<bool> {
+        if !plan.takes(cells) {
+            self.mapper.skip();
+            return Ok(true);
+        }
         let location = self.location(line);
         self.mapper.push_with(&plan.record(cells), &location, raw);
         self.send_full_chunk()

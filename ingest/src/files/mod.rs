@@ -32,7 +32,6 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info};
 
 use columns::TableMapping;
-pub use columns::{ColumnSpec, TemplatePart};
 use config::FileConfig;
 use formats::FileReader;
 use location::{FileLocation, ListedFile};

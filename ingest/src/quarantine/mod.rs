@@ -24,6 +24,7 @@ pub(crate) mod settle;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use dealhouse_warehouse::config::VocabulariesConfig;
 use dealhouse_warehouse::datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use dealhouse_warehouse::datafusion::arrow::compute::cast;
 use dealhouse_warehouse::datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
@@ -99,14 +100,20 @@ fn records_of(batch: &RecordBatch, out: &mut Vec<QuarantineRecord>) -> std::resu
 }
 
 /// A digest of what decides how `source`'s records map: `mapping` (the source's own settings,
-/// as the connector renders them) and the organisation its rows are checked against (the
-/// branch codes it claims for this source, the holdings).
+/// as the connector renders them), the organisation its rows are checked against (the branch
+/// codes it claims for this source, the holdings) and the configured `[vocabularies]`.
 pub(crate) fn fingerprint(project: &ProjectConfig, source: &str, mapping: &str) -> String {
     let org = &project.organisation;
     let codes: Vec<(&str, Option<&String>)> =
         org.branches.iter().map(|b| b.get_ref()).map(|b| (b.id.as_str(), b.codes.get(source))).collect();
     let holdings: Vec<&str> = org.holdings.iter().map(|h| h.id.as_str()).collect();
-    let digest = Sha256::digest(format!("{mapping}|{codes:?}|{holdings:?}").as_bytes());
+    let mut text = format!("{mapping}|{codes:?}|{holdings:?}");
+    // Only when set: a project without [vocabularies] keeps the digests it had before they
+    // existed, so upgrading replays nothing.
+    if project.vocabularies != VocabulariesConfig::default() {
+        text.push_str(&format!("|{:?}", project.vocabularies));
+    }
+    let digest = Sha256::digest(text.as_bytes());
     hex::encode(&digest[..8])
 }
 

@@ -8,10 +8,12 @@ use dealhouse_warehouse::config::{ConfigIssue, KeyPath};
 use serde::Deserialize;
 use url::Url;
 
+use crate::column_specs::{ColumnRule, SpecText, check_spec_text};
 use crate::source_config::{check_source_table, check_time_zone, default_lookback};
 
 /// `kind = "sqlite" | "postgres" | "mysql"`: one query per canonical table whose result columns
-/// are named as the canonical columns.
+/// are named as the canonical columns (or mapped to them by the table's `columns`, with the
+/// grammar of file sources, and translated by its `values`).
 ///
 /// A sqlite source reads the file in `path`; a postgres or mysql source connects to the URL held
 /// in the environment variable `url_env` (or, discouraged, written inline in `url`). The row's
@@ -76,6 +78,32 @@ pub struct SqlTableConfig {
     /// Seconds re-read before a timestamp cursor.
     #[serde(default = "default_lookback")]
     pub lookback_seconds: u64,
+    /// Canonical column -> result column (`"{engage_date}"` or `"engage_date"`), template or
+    /// `=constant`, or a list of them tried in order (the first non-empty value wins), as a file
+    /// source's `columns`. A canonical column not listed is the result column of its name.
+    /// Rows are filtered in the query's own WHERE, so SQL tables have no `where`.
+    #[serde(default)]
+    pub columns: BTreeMap<String, SpecText>,
+    /// Canonical column -> (raw value -> canonical value); `"*"` maps every value not listed.
+    #[serde(default)]
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl SqlTableConfig {
+    /// The result columns reading this table needs: `source_id` (replays select rows by it),
+    /// the cursor, and every column the `columns` specs name.
+    pub fn needed_columns(&self) -> Vec<String> {
+        let mut needed = vec!["source_id".to_string()];
+        needed.extend(self.cursor.clone());
+        for text in self.columns.values() {
+            if let Ok(rule) = ColumnRule::parse(text) {
+                needed.extend(rule.headers().into_iter().cloned());
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        needed.retain(|c| seen.insert(c.clone()));
+        needed
+    }
 }
 
 /// URL schemes each SQL server kind accepts.
@@ -127,6 +155,7 @@ impl SqlConfig {
                     .key("cursor")
                     .issue("the cursor column name is empty; remove the key to read everything each time"));
             }
+            validate_table_mapping(&tkey, table, t)?;
         }
         Ok(())
     }
@@ -191,6 +220,42 @@ impl SqlConfig {
     }
 }
 
+/// A SQL table's `columns` and `values`: canonical columns (or `branch_code`), specs well formed.
+fn validate_table_mapping(tkey: &KeyPath, table: &str, t: &SqlTableConfig) -> Result<(), ConfigIssue> {
+    let Some(def) = dealhouse_warehouse::schema::canonical_table(table) else { return Ok(()) };
+    let known = |column: &str| column == "branch_code" || def.columns.iter().any(|c| c.name == column);
+    let columns = || {
+        let mut names: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
+        names.push("branch_code");
+        names.join(", ")
+    };
+    for (column, spec) in &t.columns {
+        let ckey = tkey.keys(["columns", column.as_str()]);
+        match column.as_str() {
+            "source_id" => {
+                return Err(ckey.issue(
+                    "select the upstream id as `source_id` in the query instead (quarantined rows are read again by \
+                     it); remove this key",
+                ));
+            }
+            "source_system" => return Err(ckey.issue("`source_system` is always the source's name; remove it")),
+            c if !known(c) => {
+                return Err(ckey.issue(format!("`{c}` is not a column of `{table}` (columns: {})", columns())));
+            }
+            _ => {}
+        }
+        check_spec_text(spec).map_err(|msg| ckey.issue(msg))?;
+    }
+    for column in t.values.keys() {
+        if !known(column) {
+            return Err(tkey
+                .keys(["values", column.as_str()])
+                .issue(format!("`{column}` is not a column of `{table}` (columns: {})", columns())));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::source_config::SourceConfig;
@@ -213,6 +278,33 @@ mod tests {
         let e = parse(&text.replace("query = ", "qery = ")).unwrap_err().to_string();
         assert!(e.contains(":6: key `sources.legacy.tables.requests.qery`: unknown field `qery`"), "{e}");
         parse(&text.replace("requests]", "intake_requests]")).unwrap();
+    }
+
+    #[test]
+    fn sql_tables_columns_and_values_are_validated_with_line_and_key() {
+        let head = "[sources.legacy]\nkind = \"sqlite\"\npath = \"l.db\"\n\n[sources.legacy.tables.deals]\nquery = \"select 1\"\n";
+        let ok = format!(
+            "{head}[sources.legacy.tables.deals.columns]\ncreated_at = [\"{{engage_date}}\", \"=2020-01-01\"]\n\
+             [sources.legacy.tables.deals.values]\nstatus = {{ \"Won\" = \"won\", \"*\" = \"open\" }}\n"
+        );
+        let c = parse(&ok).unwrap();
+        let SourceConfig::Sqlite(s) = &c["legacy"] else { panic!("{c:?}") };
+        assert_eq!(s.tables["deals"].needed_columns(), ["source_id", "engage_date"]);
+        let e = parse(&ok.replace("created_at = ", "created = ")).unwrap_err().to_string();
+        assert!(
+            e.contains(":8") && e.contains("sources.legacy.tables.deals.columns.created") && e.contains("not a column"),
+            "{e}"
+        );
+        let e = parse(&ok.replace("created_at = ", "source_id = ")).unwrap_err().to_string();
+        assert!(e.contains(":8") && e.contains("as `source_id` in the query"), "{e}");
+        let e = parse(&ok.replace("{engage_date}\"", "{engage_date\"")).unwrap_err().to_string();
+        assert!(e.contains(":8") && e.contains("without its"), "{e}");
+        let e = parse(&ok.replace("\"{engage_date}\", \"=2020-01-01\"", "\"=2020-01-01\", \"{engage_date}\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":8") && e.contains("put it last"), "{e}");
+        let e = parse(&ok.replace("status = {", "state = {")).unwrap_err().to_string();
+        assert!(e.contains(":10") && e.contains("sources.legacy.tables.deals.values.state"), "{e}");
     }
 
     #[test]

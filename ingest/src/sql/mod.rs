@@ -24,8 +24,11 @@ use rust_decimal::Decimal;
 use crate::Result;
 use dealhouse_warehouse::schema::QuarantineRecord;
 
-use crate::mapping::{CHUNK_ROWS, ChunkSink, RawValue, Record, RecordMapper};
+use crate::Error;
+use crate::column_specs::ColumnRule;
+use crate::mapping::{CHUNK_ROWS, ChunkSink, MappingOptions, RawValue, Record, RecordMapper};
 use crate::source::{Chunk, SourceContext};
+use dealhouse_warehouse::Project;
 
 pub use server::{Engine, ServerSource};
 pub use sqlite::SqliteSource;
@@ -207,9 +210,44 @@ pub fn replay_groups(held: &[QuarantineRecord]) -> Vec<(Vec<String>, Vec<String>
         .collect()
 }
 
-/// What decides how a SQL source's rows map: the queries and the time zone (and the branch
-/// codes, see the quarantine's fingerprint). The connection is left out: moving the database
-/// does not change a row.
+/// The mapper of one table of a SQL source and the `columns` specs applied to its result rows:
+/// `base` (the source's time zone) with the table's `values` and the places reasons point to.
+pub(crate) fn table_mapper(
+    project: std::sync::Arc<Project>,
+    source: &str,
+    table: &str,
+    config: &config::SqlTableConfig,
+    base: &MappingOptions,
+) -> Result<(RecordMapper, Vec<(String, ColumnRule)>)> {
+    let section = format!("sources.{source}.tables.{table}");
+    let columns = config
+        .columns
+        .iter()
+        .map(|(column, text)| {
+            ColumnRule::parse(text).map(|rule| (column.clone(), rule)).map_err(|e| Error::Config {
+                source_name: source.to_string(),
+                message: format!("[{section}.columns] {column}: {e}"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = MappingOptions {
+        values: config.values.clone(),
+        columns_hint: format!("[{section}].query (a column of that name) or [{section}.columns]"),
+        alternatives: config
+            .columns
+            .iter()
+            .filter(|(_, text)| text.alternatives().len() > 1)
+            .map(|(column, text)| (column.clone(), text.shown()))
+            .collect(),
+        values_section: Some(section),
+        ..base.clone()
+    };
+    Ok((RecordMapper::new(project, source, table, options)?, columns))
+}
+
+/// What decides how a SQL source's rows map: the queries, `columns`, `values` and the time zone
+/// (and the branch codes and vocabularies, see the quarantine's fingerprint). The connection is
+/// left out: moving the database does not change a row.
 pub(crate) fn fingerprint(ctx: &SourceContext, config: &config::SqlConfig) -> String {
     let mapping = format!("{:?}|{:?}", config.time_zone, config.tables);
     crate::quarantine::fingerprint(&ctx.project.config, &ctx.source_name, &mapping)
@@ -223,6 +261,9 @@ pub(crate) fn fingerprint(ctx: &SourceContext, config: &config::SqlConfig) -> St
 /// or an earlier one, and rows with the same value are read again (`>=`).
 pub struct RowChunker {
     mapper: RecordMapper,
+    /// The table's `columns` specs: canonical column -> result columns, ahead of the result
+    /// column of the same name.
+    columns: Vec<(String, ColumnRule)>,
     location_prefix: String,
     cursor_column: Option<String>,
     max_cursor: Option<CursorValue>,
@@ -230,10 +271,32 @@ pub struct RowChunker {
 }
 
 impl RowChunker {
-    /// Chunks for `mapper`'s table; quarantine locations read `{kind}:{table}:source_id={id}`.
-    pub fn new(mapper: RecordMapper, kind: &str, cursor_column: Option<String>) -> Self {
+    /// Chunks for `mapper`'s table, whose result rows go through `columns` first; quarantine
+    /// locations read `{kind}:{table}:source_id={id}`.
+    pub fn new(
+        (mapper, columns): (RecordMapper, Vec<(String, ColumnRule)>),
+        kind: &str,
+        cursor_column: Option<String>,
+    ) -> Self {
         let location_prefix = format!("{kind}:{}", mapper.table());
-        Self { mapper, location_prefix, cursor_column, max_cursor: None, row_number: 0 }
+        Self { mapper, columns, location_prefix, cursor_column, max_cursor: None, row_number: 0 }
+    }
+
+    /// The record the mapper sees: each `columns` spec's value first (so it wins over a result
+    /// column of the same name), then the result columns as they are.
+    fn mapped(&self, record: &Record) -> Option<Record> {
+        if self.columns.is_empty() {
+            return None;
+        }
+        let cell = |name: &String| record.get(name).cloned().unwrap_or(RawValue::Null);
+        let mut mapped = Record::new();
+        for (column, rule) in &self.columns {
+            mapped.push(column.clone(), rule.value(&cell));
+        }
+        for (name, value) in record.fields() {
+            mapped.push(name.clone(), value.clone());
+        }
+        Some(mapped)
     }
 
     /// Maps one row; returns a chunk when enough rows are pending.
@@ -249,7 +312,10 @@ impl RowChunker {
             Some(id) => format!("{}:source_id={id}", self.location_prefix),
             None => format!("{}:row={}", self.location_prefix, self.row_number),
         };
-        self.mapper.push(&record, &location, &record);
+        match self.mapped(&record) {
+            Some(mapped) => self.mapper.push(&mapped, &location, &record),
+            None => self.mapper.push(&record, &location, &record),
+        }
         if self.mapper.pending() >= CHUNK_ROWS {
             return self.take();
         }

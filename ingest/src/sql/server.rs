@@ -29,6 +29,7 @@ use url::Url;
 
 use super::values::{mysql_record, pg_record};
 use super::{CursorValue, Dialect, RowChunker, incremental_query, replay_groups, replay_query};
+use crate::column_specs::ColumnRule;
 use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, RecordOrigin, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
@@ -263,11 +264,9 @@ impl ServerSource {
         }
     }
 
-    fn mapper(&self, table: &str) -> Result<RecordMapper> {
-        let name = &self.ctx.source_name;
-        let mut options = self.options.clone();
-        options.columns_hint = format!("[sources.{name}.tables.{table}].query (a column of that name)");
-        RecordMapper::new(self.ctx.project.clone(), name, table, options)
+    fn mapper(&self, table: &str) -> Result<(RecordMapper, Vec<(String, ColumnRule)>)> {
+        let config = self.table_config(table)?;
+        super::table_mapper(self.ctx.project.clone(), &self.ctx.source_name, table, config, &self.options)
     }
 
     /// A read error of `table`, with what it means and where to fix it.
@@ -473,9 +472,7 @@ impl Source for ServerSource {
                     break;
                 }
             };
-            let mut required = vec!["source_id"];
-            required.extend(config.cursor.as_deref());
-            if let Some(missing) = required.into_iter().find(|c| !columns.iter().any(|x| x.as_str() == *c)) {
+            if let Some(missing) = config.needed_columns().into_iter().find(|c| !columns.iter().any(|x| x == c)) {
                 result = Err(Error::Config {
                     source_name: name.clone(),
                     message: format!(

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 use tracing::warn;
 
 use super::{CursorValue, Dialect, RowChunker, incremental_query, replay_groups, replay_query};
+use crate::column_specs::ColumnRule;
 use crate::mapping::{MappingOptions, RawValue, Record, RecordMapper, RecordOrigin, blocking_chunks, parse_time_zone};
 use crate::source::{Chunk, Source, SourceContext, StreamInfo};
 use crate::{Error, Result};
@@ -41,11 +42,9 @@ impl SqliteSource {
         Error::Config { source_name: self.ctx.source_name.clone(), message }
     }
 
-    fn mapper(&self, table: &str) -> Result<RecordMapper> {
-        let mut options = self.options.clone();
-        options.columns_hint =
-            format!("[sources.{}.tables.{table}].query (a column of that name)", self.ctx.source_name);
-        RecordMapper::new(self.ctx.project.clone(), &self.ctx.source_name, table, options)
+    fn mapper(&self, table: &str) -> Result<(RecordMapper, Vec<(String, ColumnRule)>)> {
+        let config = self.table(table)?;
+        super::table_mapper(self.ctx.project.clone(), &self.ctx.source_name, table, config, &self.options)
     }
 
     fn table(&self, table: &str) -> Result<&SqlTableConfig> {
@@ -115,10 +114,8 @@ impl Source for SqliteSource {
                     message: format!("the query for `{table}` fails on {}: {e}; {fix}", path.display()),
                 })?;
                 let columns = stmt.column_names();
-                let mut required = vec!["source_id"];
-                required.extend(config.cursor.as_deref());
-                for c in required {
-                    if !columns.contains(&c) {
+                for c in config.needed_columns() {
+                    if !columns.contains(&c.as_str()) {
                         return Err(Error::Config {
                             source_name: name.clone(),
                             message: format!(

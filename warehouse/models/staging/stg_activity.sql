@@ -11,7 +11,7 @@
 -- column done: whether it is done (planned calls, meetings and emails do not count as touches)
 -- test: unique(activity_id)
 -- test: not_null(activity_id, activity_type, at, local_date)
--- test: accepted_values(activity_type: call, meeting, email, proposal_sent, contract_signed, task)
+-- test: accepted_values(activity_type: vocabularies.activity_type)
 -- test: sql: select a.activity_id from stg_activity a join deals d on d.deal_id = a.deal_id where d.deleted
 select
     a.activity_id,

@@ -10,6 +10,7 @@
 //! - [`organisation`] `[organisation]` (holdings, branches), [`pipeline`] `[pipeline]`,
 //! - [`server`] `[server]`, [`tokens`] `[tokens.*]` and the tokens file,
 //! - [`sync`] `[sync]` (how much of a run may go to quarantine),
+//! - [`vocabularies`] `[vocabularies]` (client kinds, activity types added to the standard ones),
 //! - [`issues`] the typed [`ConfigIssue`] validators return (a key path and a message),
 //! - [`locate`] [`ConfigText`], which places an issue on its line from toml's spans.
 //!
@@ -27,6 +28,7 @@ mod pipeline;
 mod server;
 mod sync;
 mod tokens;
+mod vocabularies;
 mod warehouse;
 
 use std::collections::BTreeMap;
@@ -42,6 +44,7 @@ pub use pipeline::PipelineConfig;
 pub use server::ServerConfig;
 pub use sync::{DEFAULT_MAX_QUARANTINED_SHARE, QuarantineShare, SourceSyncConfig, SyncConfig};
 pub use tokens::{TokenConfig, TokenRole};
+pub use vocabularies::{VOCABULARIES, VocabulariesConfig};
 pub use warehouse::{CREDENTIALS_IN_FILE, WarehouseConfig, check_storage_options, is_credential_option};
 
 use crate::Result;
@@ -72,6 +75,9 @@ pub struct ProjectConfig {
     /// Canonical pipeline stages and their stalled-deal thresholds.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// Client kinds and activity types beyond the standard ones.
+    #[serde(default)]
+    pub vocabularies: VocabulariesConfig,
     /// Upstream systems by name, as written (the name becomes `source_system` in every table).
     /// The ingest crate reads them (`dealhouse_ingest::source_config`).
     #[serde(default)]
@@ -134,6 +140,7 @@ impl ProjectConfig {
         self.organisation.validate()?;
         self.server.validate()?;
         self.sync.validate(self.sources.keys())?;
+        self.vocabularies.validate()?;
         tokens::validate_tokens(&self.organisation, &self.tokens)
     }
 
