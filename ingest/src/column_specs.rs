@@ -285,7 +285,7 @@ impl<H> RowFilter<H> {
     pub fn accepts(&self, cell: &impl Fn(&H) -> RawValue) -> bool {
         self.0.iter().all(|(h, accepted)| {
             let text = cell(h).to_text().unwrap_or_default();
-            accepted.iter().any(|a| *a == text)
+            accepted.contains(&text)
         })
     }
 }
