@@ -72,7 +72,7 @@ pub async fn reference_date(session: &QuerySession) -> Result<Option<NaiveDate>>
     for b in &batches {
         let a = cast(b.column(0), &DataType::Date32).map_err(dealhouse_warehouse::Error::from)?;
         let a = a.as_primitive::<Date32Type>();
-        if a.len() > 0 && !a.is_null(0) {
+        if !a.is_empty() && !a.is_null(0) {
             return Ok(Some(epoch + chrono::Duration::days(i64::from(a.value(0)))));
         }
     }
