@@ -24,6 +24,17 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A report could not be computed, rendered or written (`dealhouse export`): which report,
+    /// which section when one is at fault, and what to do.
+    #[error("report `{report}`{}: {message}", section.as_deref().map(|s| format!(", section `{s}`")).unwrap_or_default())]
+    Report {
+        /// The report id.
+        report: String,
+        /// The section at fault, if one is.
+        section: Option<String>,
+        /// What is wrong and the fix.
+        message: String,
+    },
     /// The warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] dealhouse_warehouse::Error),

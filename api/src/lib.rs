@@ -28,6 +28,7 @@ mod health;
 mod intake;
 mod measures;
 mod prometheus;
+pub mod reports;
 mod semantic;
 mod sql;
 
