@@ -9,6 +9,7 @@
 //! - [`warehouse`] `[warehouse]` (location, storage options, no credentials in the file),
 //! - [`organisation`] `[organisation]` (holdings, branches), [`pipeline`] `[pipeline]`,
 //! - [`server`] `[server]`, [`tokens`] `[tokens.*]` and the tokens file,
+//! - [`kpi`] `[kpi]` (churn look-back, conversion window: what the models read as `params`),
 //! - [`issues`] the typed [`ConfigIssue`] validators return (a key path and a message),
 //! - [`locate`] [`ConfigText`], which places an issue on its line from toml's spans.
 //!
@@ -20,6 +21,7 @@
 //! but the sources.
 
 mod issues;
+mod kpi;
 pub mod locate;
 mod organisation;
 mod pipeline;
@@ -34,6 +36,7 @@ use serde::Deserialize;
 use url::Url;
 
 pub use issues::{ConfigIssue, KeyPart, KeyPath};
+pub use kpi::KpiConfig;
 pub use locate::ConfigText;
 pub use organisation::{BranchConfig, HoldingConfig, OrganisationConfig};
 pub use pipeline::PipelineConfig;
@@ -69,6 +72,9 @@ pub struct ProjectConfig {
     /// Canonical pipeline stages and their stalled-deal thresholds.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// KPI settings the models read (churn look-back, conversion window).
+    #[serde(default)]
+    pub kpi: KpiConfig,
     /// Upstream systems by name, as written (the name becomes `source_system` in every table).
     /// The ingest crate reads them (`dealhouse_ingest::source_config`).
     #[serde(default)]
@@ -127,6 +133,7 @@ impl ProjectConfig {
         self.warehouse.validate()?;
         self.organisation.validate()?;
         self.server.validate()?;
+        self.kpi.validate()?;
         tokens::validate_tokens(&self.organisation, &self.tokens)
     }
 
