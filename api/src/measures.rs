@@ -16,9 +16,9 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use chrono::Datelike;
 use axum::extract::Query;
 use axum::routing::get;
+use chrono::Datelike;
 use serde_json::{Value, json};
 
 use crate::query::{Args, FROM, Kind, Param, Session, Sql, TO, bad_request, parse_month, where_all};
@@ -263,7 +263,10 @@ impl<'a> MetricsQuery<'a> {
             if period_used && !has(PERIOD_DIMENSION) {
                 return Err(bad_request(
                     ErrorCode::IncompatibleDimensions,
-                    format!("measure `{name}` (table `{}`) has no month, so `from`/`to`/`through` do not apply to it", m.table),
+                    format!(
+                        "measure `{name}` (table `{}`) has no month, so `from`/`to`/`through` do not apply to it",
+                        m.table
+                    ),
                 ));
             }
             for d in &m.requires {
@@ -293,9 +296,12 @@ impl<'a> MetricsQuery<'a> {
     /// With `through`, the measures whose table has no day, so a period to date cannot cut them.
     pub fn not_cut(&self) -> Vec<&'a str> {
         match self.through {
-            Some(_) => {
-                self.measures.iter().filter(|(_, m)| !self.table(m).dimensions.contains_key(DAY_DIMENSION)).map(|(n, _)| *n).collect()
-            }
+            Some(_) => self
+                .measures
+                .iter()
+                .filter(|(_, m)| !self.table(m).dimensions.contains_key(DAY_DIMENSION))
+                .map(|(n, _)| *n)
+                .collect(),
             None => vec![],
         }
     }
@@ -456,10 +462,7 @@ fn response_schema() -> Value {
         ),
         ("truncated", s::boolean("True when more than 10000 rows matched and only the first were sent.")),
         ("through", s::nullable(s::text("The `through` day asked for (YYYY-MM-DD), else null."))),
-        (
-            "not_cut",
-            s::array(s::text("With `through`: a measure whose table has no day, counted for whole months.")),
-        ),
+        ("not_cut", s::array(s::text("With `through`: a measure whose table has no day, counted for whole months."))),
     ])
 }
 
@@ -563,7 +566,10 @@ mod tests {
         let c = catalog().unwrap();
         let q = MetricsQuery::resolve(c, &args(&[("measures", "churn_rate,win_rate"), ("by", "month")])).unwrap();
         let (_, text) = q.sql().unwrap();
-        assert!(text.contains("case when count(rates_null_reason) > 0 then null else cast(sum(churned_clients)"), "{text}");
+        assert!(
+            text.contains("case when count(rates_null_reason) > 0 then null else cast(sum(churned_clients)"),
+            "{text}"
+        );
         assert!(text.contains("min(rates_null_reason) as churn_rate_null_reason"), "{text}");
         assert!(text.contains("t0.churn_rate, t0.churn_rate_null_reason, t1.win_rate"), "{text}");
     }

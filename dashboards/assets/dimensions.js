@@ -1,6 +1,7 @@
 // @ts-check
-// The names behind ids (holdings, branches, managers), the months with data and the stages, from
-// /api/v1/dimensions, loaded once at start and read by the filters and the formatting.
+// The names behind ids (holdings, branches, managers), the months with data, the stages and the
+// data's today (the reference date: what a month to date runs through), from /api/v1/dimensions,
+// loaded once at start and read by the filters, the periods and the formatting.
 "use strict";
 
 /**
@@ -21,6 +22,10 @@ export const dims = {
   months: [],
   /** @type {Stage[]} */
   stages: [],
+  /** The data's today, "YYYY-MM-DD" ("" without data). @type {string} */
+  referenceDate: "",
+  /** The month before the reference date's, "YYYY-MM": the default period. @type {string} */
+  lastCompleteMonth: "",
 };
 
 /** @param {any} d the answer of /api/v1/dimensions */
@@ -30,6 +35,8 @@ export function setDimensions(d) {
   dims.managers = new Map((d.managers || []).map((/** @type {Manager} */ m) => [m.manager_id, m]));
   dims.months = d.months || [];
   dims.stages = d.stages || [];
+  dims.referenceDate = d.reference_date || "";
+  dims.lastCompleteMonth = d.last_complete_month || "";
 }
 
 /**

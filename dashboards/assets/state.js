@@ -1,7 +1,7 @@
 // @ts-check
 // What the page shows, kept in the URL hash so a view can be bookmarked and shared:
-// #/<dashboard>?from=2026-01&to=2026-03&holding=..&branch=msk&manager=..&cmp=..&lang=en
-// and the month arithmetic on its "YYYY-MM" periods.
+// #/<dashboard>?from=2026-01&to=2026-03&holding=..&branch=msk&manager=..&cmp=..&vs=year&lang=en
+// and the month and day arithmetic on its periods ("YYYY-MM" months, "YYYY-MM-DD" days).
 "use strict";
 
 import { queryString } from "./client.js";
@@ -20,6 +20,8 @@ export const FILTERS = /** @type {const} */ (["holding", "branch", "manager"]);
  * @property {string[]} branch   branch ids
  * @property {string[]} manager  manager ids
  * @property {string} cmp        the funnel's comparison: "", "prev" or "b:<branch>"
+ * @property {string} vs         what KPIs compare with: "" (the previous period; its same days
+ *                               when the period runs to date) or "year" (the same period last year)
  * @property {string} lang       "ru" or "en"
  */
 
@@ -41,6 +43,7 @@ export function readHash() {
     branch: list("branch"),
     manager: list("manager"),
     cmp: q.get("cmp") || "",
+    vs: q.get("vs") === "year" ? "year" : "",
     lang: q.get("lang") || "",
   };
 }
@@ -52,7 +55,7 @@ export function readHash() {
 export function hashOf(state) {
   const q = {
     from: state.from, to: state.to, holding: state.holding, branch: state.branch,
-    manager: state.manager, cmp: state.cmp, lang: state.lang === "ru" ? "" : state.lang,
+    manager: state.manager, cmp: state.cmp, vs: state.vs, lang: state.lang === "ru" ? "" : state.lang,
   };
   return "#/" + encodeURIComponent(state.dashboard) + queryString(q);
 }
@@ -77,4 +80,17 @@ export function monthsBetween(from, to) {
   const [fy, fm] = from.split("-").map(Number);
   const [ty, tm] = to.split("-").map(Number);
   return (ty - fy) * 12 + (tm - fm) + 1;
+}
+
+/**
+ * The day `n` months after `day` ("YYYY-MM-DD"), on the same day of the month or that month's
+ * last day when it is shorter (03-31 less a month is 02-28).
+ * @param {string} day
+ * @param {number} n
+ */
+export function addMonthsToDay(day, n) {
+  const [y, m, d] = day.split("-").map(Number);
+  const last = new Date(Date.UTC(y, m - 1 + n + 1, 0)).getUTCDate();
+  const t = new Date(Date.UTC(y, m - 1 + n, Math.min(d, last)));
+  return t.toISOString().slice(0, 10);
 }

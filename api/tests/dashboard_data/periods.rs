@@ -36,7 +36,10 @@ async fn a_month_to_date_is_compared_with_the_same_days_of_the_other_month() {
 
     let now = get(
         &app,
-        &format!("/api/v1/metrics?measures=deals_won,won_amount,new_clients&from={m}&to={m}&through={today}", m = month(today)),
+        &format!(
+            "/api/v1/metrics?measures=deals_won,won_amount,new_clients&from={m}&to={m}&through={today}",
+            m = month(today)
+        ),
     )
     .await;
     let (n, amount) = won_between(&app, first, today).await;
