@@ -239,7 +239,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build { select, full_refresh, no_test } => {
             let project = load(&dir)?;
             let options = models::BuildOptions { full_refresh, ..models::BuildOptions::for_project(&project) };
-            build(&*project, select.as_deref(), options, !no_test).await
+            build(&project, select.as_deref(), options, !no_test).await
         }
         Command::Test { select } => data_tests(&*load(&dir)?, select.as_deref()).await,
         Command::Query { sql, format } => {

@@ -80,12 +80,9 @@ impl sqllogictest::AsyncDB for Db {
             self.build_models(options).await?;
             return Ok(DBOutput::StatementComplete(0));
         }
-        match statement {
-            "test models" => {
-                self.test_models().await?;
-                return Ok(DBOutput::StatementComplete(0));
-            }
-            _ => {}
+        if statement == "test models" {
+            self.test_models().await?;
+            return Ok(DBOutput::StatementComplete(0));
         }
         let df = self.ctx.sql(sql).await.map_err(err)?;
         let schema = df.schema().as_arrow().clone();
