@@ -281,8 +281,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { select, full_refresh, no_test } => {
-            let options = models::BuildOptions { full_refresh };
-            build(&*load(&dir)?, select.as_deref(), options, !no_test).await
+            let project = load(&dir)?;
+            let options = models::BuildOptions { full_refresh, ..models::BuildOptions::for_project(&project) };
+            build(&project, select.as_deref(), options, !no_test).await
         }
         Command::Test { select } => data_tests(&*load(&dir)?, select.as_deref()).await,
         Command::Query { sql, format } => {
@@ -413,7 +414,7 @@ async fn demo(
     if !report.ok() {
         bail!("the demo's sync failed (see above)");
     }
-    let code = build(&project, None, models::BuildOptions::default(), true).await?;
+    let code = build(&project, None, models::BuildOptions::for_project(&project), true).await?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }

@@ -43,6 +43,8 @@ pub async fn load() -> crate::Result<()> {
         let docs = def.columns.iter().map(|c| (c.name.to_string(), c.doc.to_string())).collect();
         out.insert(def.name.to_string(), Table { schema, docs });
     }
+    // The models' build parameters (their values do not change any type).
+    ctx.register_table(models::PARAMS_TABLE, models::params_table(&Default::default())?)?;
     let all = models::load_models(None)?;
     let base: BTreeSet<String> = canonical.iter().map(|t| t.name.to_string()).collect();
     for level in models::plan(&all, &base)? {

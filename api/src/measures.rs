@@ -5,17 +5,25 @@
 //! Each table's measures are aggregated in one subquery at the requested dimensions; several
 //! tables are joined on those dimensions. Identifiers in the SQL come only from the definitions;
 //! request values enter as bound parameters.
+//!
+//! Periods to date: `through=DAY` ends the data at that day (tables with a `day` dimension count
+//! only days up to it, every table only months up to its month), so a month to date is
+//! compared like for like by asking for the other period with its same day (the 6th of the
+//! previous month, or of the same month last year). Tables without a day cannot be cut; the
+//! answer lists their measures in `not_cut`, and a client must not compare them across a
+//! partial period.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::Query;
 use axum::routing::get;
+use chrono::Datelike;
 use serde_json::{Value, json};
 
 use crate::query::{Args, FROM, Kind, Param, Session, Sql, TO, bad_request, parse_month, where_all};
 use crate::route::{JSON, Route};
-use crate::semantic::{Aggregation, Catalog, DimensionKind, Measure, PERIOD_DIMENSION, Table, catalog};
+use crate::semantic::{Aggregation, Catalog, DAY_DIMENSION, DimensionKind, Measure, PERIOD_DIMENSION, Table, catalog};
 use crate::{ApiError, ErrorCode};
 
 /// The route.
@@ -36,8 +44,10 @@ pub fn routes() -> Vec<Route> {
             request_body: None,
             summary: "Measures from the semantic layer at a requested grain",
             description: "Measures (GET /api/v1/metrics/catalog lists them with their definitions) grouped by `by` \
-                dimensions and filtered by `from`/`to` and any dimension. Ratios are computed from summed parts at \
-                the requested grain. Measures of different tables are joined on the requested dimensions; a \
+                dimensions and filtered by `from`/`to` and any dimension; `through` ends a period to date at a day \
+                (like for like: ask for the previous period with its same day). Ratios are computed from summed \
+                parts at the requested grain; a measure whose data cannot support it (a rate without a base, an \
+                immature cohort) is null with `<measure>_null_reason` beside it. Measures of different tables are joined on the requested dimensions; a \
                 measure whose table lacks one is refused with 400. Counts are integers, money exact decimal \
                 strings, ratios/hours/days numbers; rows are ordered by the dimensions.",
             params,
@@ -69,6 +79,7 @@ pub fn params() -> Vec<Param> {
         Param::new("by", Kind::List, "Dimensions to group by, comma-separated (month, branch, ...)."),
         FROM,
         TO,
+        THROUGH,
     ];
     if let Ok(c) = catalog() {
         for (name, d) in &c.dimensions {
@@ -78,6 +89,15 @@ pub fn params() -> Vec<Param> {
     }
     out
 }
+
+/// `through`: the last day a period to date counts.
+pub const THROUGH: Param = Param::new(
+    "through",
+    Kind::Date,
+    "Last day counted, YYYY-MM-DD: a period to date. Tables with a day count only days up to it, every table \
+     only months up to its month; compare like for like by sending the other period's same day. Measures \
+     whose table has no day are listed in `not_cut`.",
+);
 
 fn catalog_or_500() -> Result<&'static Catalog, ApiError> {
     catalog().map_err(|e| {
@@ -111,7 +131,14 @@ async fn handler(
         .iter()
         .map(|(n, m)| json!({ "name": n, "unit": m.unit, "table": m.table, "description": m.description }))
         .collect();
-    Ok(Json(json!({ "measures": measures, "by": plan.by, "rows": rows, "truncated": truncated })))
+    Ok(Json(json!({
+        "measures": measures,
+        "by": plan.by,
+        "rows": rows,
+        "truncated": truncated,
+        "through": plan.through.map(|d| d.to_string()),
+        "not_cut": plan.not_cut(),
+    })))
 }
 
 /// A validated request: known measures, dimensions every measure's table has, typed filters.
@@ -125,6 +152,8 @@ pub struct MetricsQuery<'a> {
     filters: BTreeMap<&'a str, Vec<FilterValue>>,
     /// from/to as first days of months.
     period: (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>),
+    /// The last day a period to date counts.
+    pub through: Option<chrono::NaiveDate>,
 }
 
 enum FilterValue {
@@ -183,7 +212,8 @@ impl<'a> MetricsQuery<'a> {
             filters.insert(name.as_str(), parsed);
         }
         let period = (args.month("from")?, args.month("to")?);
-        let q = Self { catalog, measures, by, filters, period };
+        let through = args.date("through")?;
+        let q = Self { catalog, measures, by, filters, period, through };
         q.check()?;
         Ok(q)
     }
@@ -200,7 +230,7 @@ impl<'a> MetricsQuery<'a> {
                 format!("`measures` is empty; valid measures: {}", self.catalog.measure_names()),
             ));
         }
-        let period_used = self.period.0.is_some() || self.period.1.is_some();
+        let period_used = self.period.0.is_some() || self.period.1.is_some() || self.through.is_some();
         for (name, m) in &self.measures {
             let t = self.table(m);
             let has = |d: &str| t.dimensions.contains_key(d);
@@ -233,7 +263,10 @@ impl<'a> MetricsQuery<'a> {
             if period_used && !has(PERIOD_DIMENSION) {
                 return Err(bad_request(
                     ErrorCode::IncompatibleDimensions,
-                    format!("measure `{name}` (table `{}`) has no month, so `from`/`to` do not apply to it", m.table),
+                    format!(
+                        "measure `{name}` (table `{}`) has no month, so `from`/`to`/`through` do not apply to it",
+                        m.table
+                    ),
                 ));
             }
             for d in &m.requires {
@@ -258,6 +291,19 @@ impl<'a> MetricsQuery<'a> {
             }
         }
         Ok(())
+    }
+
+    /// With `through`, the measures whose table has no day, so a period to date cannot cut them.
+    pub fn not_cut(&self) -> Vec<&'a str> {
+        match self.through {
+            Some(_) => self
+                .measures
+                .iter()
+                .filter(|(_, m)| !self.table(m).dimensions.contains_key(DAY_DIMENSION))
+                .map(|(n, _)| *n)
+                .collect(),
+            None => vec![],
+        }
     }
 
     /// The SQL and its bound values.
@@ -300,7 +346,12 @@ impl<'a> MetricsQuery<'a> {
                 }
             }
             for (i, (_, ms)) in tables.iter().enumerate() {
-                cols.extend(ms.iter().map(|(n, _)| format!("t{i}.{n}")));
+                for (n, m) in ms {
+                    cols.push(format!("t{i}.{n}"));
+                    if m.null_reason.is_some() {
+                        cols.push(format!("t{i}.{n}_null_reason"));
+                    }
+                }
             }
             let order = if self.by.is_empty() {
                 String::new()
@@ -325,6 +376,13 @@ impl<'a> MetricsQuery<'a> {
         }
         if let Some(to) = self.period.1 {
             conds.push(format!("__dim_{PERIOD_DIMENSION} <= {}", sql.date(to)));
+        }
+        if let Some(through) = self.through {
+            let month = through.with_day(1).unwrap_or(through);
+            conds.push(format!("__dim_{PERIOD_DIMENSION} <= {}", sql.date(month)));
+            if t.dimensions.contains_key(DAY_DIMENSION) {
+                conds.push(format!("__dim_{DAY_DIMENSION} <= {}", sql.date(through)));
+            }
         }
         for (d, values) in &self.filters {
             let list: Vec<String> = values
@@ -353,7 +411,15 @@ impl<'a> MetricsQuery<'a> {
                     format!("sum(case when __dim_{PERIOD_DIMENSION} = __period.period_end then {e} end)")
                 }
             };
-            select.push(format!("{agg} as {n}"));
+            match &m.null_reason {
+                // Null where any row of the group cannot support it (a sum over a month without a
+                // base would look like a rate), with the reason beside it.
+                Some(reason) => {
+                    select.push(format!("case when count({reason}) > 0 then null else {agg} end as {n}"));
+                    select.push(format!("min({reason}) as {n}_null_reason"));
+                }
+                None => select.push(format!("{agg} as {n}")),
+            }
         }
         let period_join = if needs_period_end {
             format!(" cross join (select max(__dim_{PERIOD_DIMENSION}) as period_end from {src} p {filter}) __period")
@@ -377,7 +443,7 @@ fn response_schema() -> Value {
             "measures",
             s::array(s::obj(&[
                 ("name", s::text("Measure.")),
-                ("unit", s::text("count, rub, ratio, hours, days or metric_unit.")),
+                ("unit", s::text("count, rub, ratio, hours, days, metric_unit or flag.")),
                 ("table", s::text("The semantic-layer table it reads.")),
                 ("description", s::text("Its definition.")),
             ])),
@@ -388,12 +454,15 @@ fn response_schema() -> Value {
             s::array(json!({
                 "type": "object",
                 "description": "One per combination of the requested dimensions: a key per dimension and per \
-                    measure. Counts are integers, rub and metric_unit exact decimal strings, ratio/hours/days numbers; \
-                    null where a measure's table has no rows for the combination.",
-                "additionalProperties": { "type": ["string", "number", "integer", "null"] }
+                    measure. Counts are integers, rub and metric_unit exact decimal strings, ratio/hours/days numbers, \
+                    flags booleans; null where a measure's table has no rows for the combination. A measure with a \
+                    null reason (catalog `null_reason`) also has `<measure>_null_reason`: why it is null, else null.",
+                "additionalProperties": { "type": ["string", "number", "integer", "boolean", "null"] }
             })),
         ),
         ("truncated", s::boolean("True when more than 10000 rows matched and only the first were sent.")),
+        ("through", s::nullable(s::text("The `through` day asked for (YYYY-MM-DD), else null."))),
+        ("not_cut", s::array(s::text("With `through`: a measure whose table has no day, counted for whole months."))),
     ])
 }
 
@@ -407,7 +476,7 @@ fn catalog_schema() -> Value {
         (
             "measures",
             map(
-                "Measure name -> {table, unit, description, sum | aggregate | numerator + denominator | last, requires, excludes}.",
+                "Measure name -> {table, unit, description, sum | aggregate | numerator + denominator | last, null_reason, requires, excludes}.",
             ),
         ),
     ])
@@ -472,5 +541,36 @@ mod tests {
         assert!(text.contains("cast(sum(won) as double) / nullif(cast(sum(won + lost) as double), 0) as win_rate"));
         // from and the branch filter, bound once per table
         assert_eq!(sql.param_count(), 4);
+    }
+
+    #[test]
+    fn through_cuts_tables_with_a_day_and_names_the_others() {
+        let c = catalog().unwrap();
+        let q = MetricsQuery::resolve(c, &args(&[("measures", "won_amount,new_clients"), ("through", "2026-03-06")]))
+            .unwrap();
+        let (sql, text) = q.sql().unwrap();
+        assert!(text.contains("__dim_day <= $"), "{text}");
+        assert_eq!(q.not_cut(), vec!["new_clients"]);
+        // The month bound in both tables, the day bound in closed_deals only.
+        assert_eq!(sql.param_count(), 3);
+        let bad = vec![("measures".into(), "won_amount".into()), ("through".into(), "2026-03".into())];
+        let e = match Args::parse(PATH, bad, &params()) {
+            Err(e) => e,
+            Ok(a) => a.date("through").expect_err("a month is not a day"),
+        };
+        assert!(e.message.contains("through"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_measure_with_a_null_reason_is_null_where_a_row_has_one_with_the_reason_beside() {
+        let c = catalog().unwrap();
+        let q = MetricsQuery::resolve(c, &args(&[("measures", "churn_rate,win_rate"), ("by", "month")])).unwrap();
+        let (_, text) = q.sql().unwrap();
+        assert!(
+            text.contains("case when count(rates_null_reason) > 0 then null else cast(sum(churned_clients)"),
+            "{text}"
+        );
+        assert!(text.contains("min(rates_null_reason) as churn_rate_null_reason"), "{text}");
+        assert!(text.contains("t0.churn_rate, t0.churn_rate_null_reason, t1.win_rate"), "{text}");
     }
 }

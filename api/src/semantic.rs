@@ -12,6 +12,9 @@ pub const METRICS_TOML: &str = include_str!("../metrics.toml");
 /// The dimension that `from`/`to` filter.
 pub const PERIOD_DIMENSION: &str = "month";
 
+/// The dimension that `through` cuts a period to date on.
+pub const DAY_DIMENSION: &str = "day";
+
 /// How a dimension's values are written in filters and answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,6 +83,8 @@ pub enum Unit {
     Days,
     /// The unit of the planned metric the row is about (RUB or a count): an exact decimal string.
     MetricUnit,
+    /// Yes or no (a cohort is mature): a JSON boolean.
+    Flag,
 }
 
 /// One measure: a number defined once.
@@ -107,6 +112,12 @@ pub struct Measure {
     /// A stock: its value at the period's last month unless grouped by month.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<String>,
+    /// An SQL expression over the source's rows: text when a row's data cannot support the
+    /// measure (a rate whose base the history does not cover, a cohort too young to judge),
+    /// null otherwise. Where any row of a result's group has one, the measure is null there and
+    /// the answer carries the reason as `<measure>_null_reason` (the first in sort order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_reason: Option<String>,
     /// Dimensions the request must group by or filter to one value.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,

@@ -1,6 +1,7 @@
 // @ts-check
 // The application shell: the menu of dashboards, the shared filter bar, the hash router
-// (#/<dashboard>?from=..&to=..&holding=..&branch=..&manager=..), the drill-down dialog with the
+// (#/<dashboard>?from=..&to=..&holding=..&branch=..&manager=..&vs=..), the default period (the last
+// complete month; "month to date" one click away), the drill-down dialog with the
 // deals behind a number and a deal's card, the language switch and the token login.
 "use strict";
 
@@ -10,7 +11,7 @@ import { fmt } from "./format.js";
 import { append, html, render } from "./html.js";
 import { L, currentLang, setLang, tr, valueLabel } from "./i18n.js";
 import { renderPanel } from "./panels.js";
-import { filterParams } from "./requests.js";
+import { filterParams, monthsOf, runsToDate } from "./requests.js";
 import { ALL_PIPELINES, FILTERS, hashOf, readHash } from "./state.js";
 
 /**
@@ -71,10 +72,19 @@ function fail(e) {
   document.documentElement.dataset.rendered = String(++renderSeq);
 }
 
-/** Fills in what the URL leaves out (first dashboard, the latest month) and renders. */
+/**
+ * The default period: the last complete month (a month to date is one click away, and never the
+ * default: its figures are partial), else the latest month with data.
+ */
+function defaultMonth() {
+  if (dims.lastCompleteMonth && dims.months.includes(dims.lastCompleteMonth)) return dims.lastCompleteMonth;
+  return dims.months.length ? dims.months[dims.months.length - 1] : new Date().toISOString().slice(0, 7);
+}
+
+/** Fills in what the URL leaves out (first dashboard, the last complete month) and renders. */
 function onHash() {
   state = { ...readHash(), lang: currentLang() };
-  const latest = dims.months.length ? dims.months[dims.months.length - 1] : new Date().toISOString().slice(0, 7);
+  const latest = defaultMonth();
   let fixed = false;
   if (!dashboards.some((d) => d.id === state.dashboard)) {
     state.dashboard = dashboards.length ? dashboards[0].id : "";
@@ -197,7 +207,9 @@ function renderShell() {
   render($("#filters"), html`${[
     html`<fieldset class="period"><legend>${tr("period")}</legend>`,
     html`<label>${tr("from")} <select id="f-from">${options(months, state.from, null)}</select></label>`,
-    html`<label>${tr("to")} <select id="f-to">${options(months, state.to, null)}</select></label></fieldset>`,
+    html`<label>${tr("to")} <select id="f-to">${options(months, state.to, null)}</select></label>`,
+    mtdButton(),
+    html`<label>${tr("compare")} <select id="f-vs">${options([["", tr("vsPrevOption")], ["year", tr("vsYearOption")]], state.vs, null)}</select></label></fieldset>`,
     html`<label>${tr("holding")} <select id="f-holding">${options(holdings, one(state.holding), tr("all"))}</select></label>`,
     html`<label>${tr("branch")} <select id="f-branch">${options(branches, one(state.branch), tr("all"))}</select></label>`,
     html`<label>${tr("manager")} <select id="f-manager">${options(managers, one(state.manager), tr("all"))}</select></label>`,
@@ -214,6 +226,9 @@ function renderShell() {
     const to = chosen(e);
     setState({ to, from: state.from > to ? to : state.from });
   });
+  const mtd = document.getElementById("f-mtd");
+  if (mtd) mtd.addEventListener("click", () => setState({ from: dims.referenceDate.slice(0, 7), to: dims.referenceDate.slice(0, 7) }));
+  $("#f-vs").addEventListener("change", (e) => setState({ vs: chosen(e) }));
   $("#f-holding").addEventListener("change", (e) => {
     const holding = chosen(e) ? [chosen(e)] : [];
     /** @param {string} b */
@@ -240,6 +255,14 @@ function renderShell() {
   const pick = document.querySelector("#f-pipeline");
   if (pick) pick.addEventListener("change", (e) => setState({ pipeline: [chosen(e)] }));
   $("#f-reset").addEventListener("click", () => setState({ holding: [], branch: [], manager: [], pipeline: [], cmp: "" }));
+}
+
+/** The "month to date" button: the reference month, up to the data's today. */
+function mtdButton() {
+  if (!dims.referenceDate) return null;
+  const month = dims.referenceDate.slice(0, 7);
+  const on = state.from === month && state.to === month;
+  return html`<button type="button" id="f-mtd" aria-pressed="${String(on)}" title="${tr("mtdHint")} ${fmt(dims.referenceDate, "date")}">${tr("mtd")}</button>`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,7 +295,8 @@ function ignoredFilters(panel) {
 function periodNote(panel) {
   if (panel.query.period === "none") return tr("current");
   if (panel.query.period === "trend") return `${tr("months12")} ${fmt(state.to, "month")}`;
-  return state.from === state.to ? fmt(state.from, "month") : `${fmt(state.from, "month")} – ${fmt(state.to, "month")}`;
+  const months = state.from === state.to ? fmt(state.from, "month") : `${fmt(state.from, "month")} – ${fmt(state.to, "month")}`;
+  return runsToDate(state.to) ? `${months}, ${tr("toDate")} ${fmt(dims.referenceDate, "date")}` : months;
 }
 
 /** @param {Panel} p the panel's frame, drawn while its rows load */
@@ -381,7 +405,7 @@ function drill(panel, row, period, st = state) {
   for (const [k, v] of Object.entries(panel.drill || {})) spec[k] = substitute(v, row);
   if (spec.deal) return openDeal(spec.deal);
   /** @type {import("./client.js").Params} */
-  const params = { ...filterParams(panel.query, st), ...(period || {}), ...spec };
+  const params = { ...filterParams(panel.query, st), ...monthsOf(period || {}), ...spec };
   for (const [k, v] of Object.entries(params)) if (v === "" || (Array.isArray(v) && !v.length)) delete params[k];
   openDeals(L(panel.title), params);
 }

@@ -10,8 +10,9 @@ import { html } from "./html.js";
 /** @typedef {import("./html.js").Html} Html */
 
 /**
- * One line or bar series.
- * @typedef {{ name: string, format: string, values: (number | null)[] }} Series
+ * One line or bar series; a point with a note (an immature cohort) is drawn hollow, the note in its
+ * tooltip.
+ * @typedef {{ name: string, format: string, values: (number | null)[], notes?: (string | null)[] }} Series
  */
 
 /** Series colours: distinguishable and at least 3:1 against white. */
@@ -109,8 +110,12 @@ export function lineChart(labels, series, label, onPoint) {
     body.push(html`<path d="${d}" fill="none" stroke="${colour}" stroke-width="2.5"${dash}/>`);
     s.values.forEach((v, i) => {
       if (v === null || missing(v)) return;
-      const clickable = onPoint ? html` class="point" tabindex="0" role="button" data-index="${i}"` : html` class="point"`;
-      body.push(html`<circle cx="${x(i).toFixed(1)}" cy="${y(v, s.format).toFixed(1)}" r="4" fill="${colour}"${clickable}><title>${labels[i]}: ${s.name} ${fmt(v, s.format)}</title></circle>`);
+      const note = s.notes && s.notes[i];
+      const cls = note ? "point immature" : "point";
+      const clickable = onPoint ? html` class="${cls}" tabindex="0" role="button" data-index="${i}"` : html` class="${cls}"`;
+      const fill = note ? html` fill="#fff" stroke="${colour}" stroke-width="2"` : html` fill="${colour}"`;
+      const tip = note ? ` (${note})` : "";
+      body.push(html`<circle cx="${x(i).toFixed(1)}" cy="${y(v, s.format).toFixed(1)}" r="4"${fill}${clickable}><title>${labels[i]}: ${s.name} ${fmt(v, s.format)}${tip}</title></circle>`);
     });
   });
   if (formats.length > 1) {

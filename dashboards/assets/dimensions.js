@@ -1,7 +1,8 @@
 // @ts-check
 // The names behind ids (holdings, branches, managers), the months with data, the pipelines (the
-// main one first) and the stages, from
-// /api/v1/dimensions, loaded once at start and read by the filters and the formatting.
+// main one first), the stages and the data's today (the reference date: what a month to date runs
+// through), from /api/v1/dimensions, loaded once at start and read by the filters, the periods and
+// the formatting.
 "use strict";
 
 /**
@@ -25,6 +26,10 @@ export const dims = {
   pipelines: [],
   /** @type {Stage[]} */
   stages: [],
+  /** The data's today, "YYYY-MM-DD" ("" without data). @type {string} */
+  referenceDate: "",
+  /** The month before the reference date's, "YYYY-MM": the default period. @type {string} */
+  lastCompleteMonth: "",
 };
 
 /** @param {any} d the answer of /api/v1/dimensions */
@@ -35,6 +40,8 @@ export function setDimensions(d) {
   dims.months = d.months || [];
   dims.pipelines = d.pipelines || [];
   dims.stages = d.stages || [];
+  dims.referenceDate = d.reference_date || "";
+  dims.lastCompleteMonth = d.last_complete_month || "";
 }
 
 /**

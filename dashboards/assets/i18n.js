@@ -46,6 +46,10 @@ const TEXTS = {
     left: "Выход", days: "Дней", type: "Тип", when: "Когда", result: "Результат", dealNotFound: "Сделка не найдена",
     months12: "12 мес. по", language: "Язык", menu: "Дашборды", drillHint: "Нажмите, чтобы увидеть сделки",
     lostReason: "Причина проигрыша", skip: "Перейти к содержимому", current: "сейчас", selected: "выбрано",
+    mtd: "Месяц по сегодня", mtdHint: "Текущий месяц по", toDate: "по", vsPrevOption: "предыдущим периодом",
+    vsYearOption: "тем же периодом год назад", vsSameDays: "к тем же дням пред. периода",
+    vsYear: "к тому же периоду год назад", partial: "неполный период: не сравнивается",
+    noHistory: "мало истории", immature: "незрелая когорта", stillOpen: "ещё открыто", monthsShort: "мес.",
   },
   en: {
     period: "Period", from: "from", to: "to", holding: "Holding", branch: "Branch", manager: "Manager",
@@ -63,6 +67,10 @@ const TEXTS = {
     left: "Left", days: "Days", type: "Type", when: "When", result: "Result", dealNotFound: "No such deal",
     months12: "12 months to", language: "Language", menu: "Dashboards", drillHint: "Click to see the deals",
     lostReason: "Lost because", skip: "Skip to content", current: "now", selected: "selected",
+    mtd: "Month to date", mtdHint: "This month up to", toDate: "to", vsPrevOption: "the previous period",
+    vsYearOption: "the same period last year", vsSameDays: "vs the same days of the previous period",
+    vsYear: "vs the same period last year", partial: "partial period: not compared",
+    noHistory: "not enough history", immature: "immature cohort", stillOpen: "still open", monthsShort: "months",
   },
 };
 

@@ -10,7 +10,7 @@ import { dims } from "./dimensions.js";
 import { fmt, rub } from "./format.js";
 import { html, render } from "./html.js";
 import { L, currentLang, tr, valueLabel } from "./i18n.js";
-import { fetchRows, filterParams, periodOf, previousPeriod } from "./requests.js";
+import { fetchRows, filterParams, monthsOf, periodOf, previousPeriod } from "./requests.js";
 import { PLACE_FILTERS } from "./state.js";
 
 /**
@@ -31,9 +31,46 @@ import { PLACE_FILTERS } from "./state.js";
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 
-/** @param {Field} f */
-function fieldLabel(f) {
-  return L(f.label, f.key);
+/**
+ * A field's label; `{key}` in it is the value of `key` in `row` (a window's days).
+ * @param {Field} f
+ * @param {Row} [row]
+ */
+function fieldLabel(f, row) {
+  const label = L(f.label, f.key);
+  return row ? label.replace(/\{(\w+)\}/g, (_, k) => (row[k] === null || row[k] === undefined ? "" : String(row[k]))) : label;
+}
+
+/**
+ * Why `key` of `row` is null, when the API says (`<measure>_null_reason` from /metrics, the
+ * churn endpoint's `rates_null_reason`); else null.
+ * @param {Row} row
+ * @param {string} key
+ * @returns {string | null}
+ */
+function nullReason(row, key) {
+  if (row[key] !== null && row[key] !== undefined) return null;
+  return row[`${key}_null_reason`] || (/_rate$/.test(key) ? row.rates_null_reason : null) || null;
+}
+
+/**
+ * A null reason in a few words: "not enough history", "immature cohort", else as the API says.
+ * @param {string} reason
+ */
+function reasonText(reason) {
+  const history = /^not enough history: (\d+) of (\d+) months/.exec(reason);
+  if (history) return `${tr("noHistory")}: ${history[1]} ${tr("of")} ${history[2]} ${tr("monthsShort")}`;
+  if (reason.startsWith("immature cohort")) return tr("immature");
+  return reason;
+}
+
+/**
+ * The note on an immature cohort's figure: how much of it is still open.
+ * @param {Row} row
+ */
+function immatureNote(row) {
+  const open = row.cohort_open_share;
+  return open === null || open === undefined ? tr("immature") : `${tr("immature")}: ${fmt(open, "ratio")} ${tr("stillOpen")}`;
 }
 
 /** @param {unknown} v */
@@ -59,10 +96,14 @@ function numClass(f) {
  * @param {boolean} clickable
  */
 export function dataTable(fields, rows, caption, clickable) {
-  const head = fields.map((f) => html`<th scope="col" class="${numClass(f)}">${fieldLabel(f)}</th>`);
+  const head = fields.map((f) => html`<th scope="col" class="${numClass(f)}">${fieldLabel(f, rows[0])}</th>`);
   const body = rows.map((r, i) => {
     const attrs = clickable ? html` tabindex="0" class="clickable" data-row="${i}" title="${tr("drillHint")}"` : null;
     const cells = fields.map((f, fi) => {
+      const reason = nullReason(r, f.key);
+      if (reason) {
+        return html`<td class="${numClass(f)} muted" data-key="${f.key}" data-value="" data-null-reason="${reason}" title="${reason}">${reasonText(reason)}</td>`;
+      }
       const text = fmt(r[f.key], f.format, r);
       const value = r[f.key] ?? "";
       return fi === 0 && !isNumeric(f)
@@ -158,30 +199,42 @@ function rowAction(panel, actions, period) {
 async function kpi(panel, body, state, actions) {
   const period = periodOf(panel.query, state);
   const field = panel.fields[0];
-  const prev = panel.compare === "previous_period" ? previousPeriod(period) : null;
-  const [{ rows }, before, plan] = await Promise.all([
+  const prev = panel.compare === "previous_period" ? previousPeriod(period, state.vs) : null;
+  const [{ answer, rows }, before, plan] = await Promise.all([
     fetchRows(panel, state, period),
     prev ? fetchRows(panel, state, prev).catch(() => null) : Promise.resolve(null),
     panel.plan && period.from
       ? apiGet("metrics", {
-        measures: "plan,plan_completion", metric: panel.plan, level: "manager", ...period,
+        measures: "plan,plan_completion", metric: panel.plan, level: "manager", ...monthsOf(period),
         ...filterParams({ filters: PLACE_FILTERS }, state),
       }).catch(() => null)
       : Promise.resolve(null),
   ]);
   const row = rows[0] || {};
   const raw = row[field.key];
+  const reason = nullReason(row, field.key);
   /** @type {Html[]} */
-  const parts = [html`<div class="kpi-value" data-value="${raw ?? ""}">${fmt(raw, field.format, row)}</div>`];
+  const parts = [reason
+    ? html`<div class="kpi-value muted" data-value="" data-null-reason="${reason}" title="${reason}">${reasonText(reason)}</div>`
+    : html`<div class="kpi-value" data-value="${raw ?? ""}">${fmt(raw, field.format, row)}</div>`];
+  if (field.mature && row[field.mature] === false) {
+    parts.push(html`<div class="kpi-note immature" data-immature="true">${immatureNote(row)}</div>`);
+  }
   if (panel.fields[1]) {
     const f2 = panel.fields[1];
     parts.push(html`<div class="kpi-sub">${tr("of")} ${fmt(row[f2.key], f2.format, row)}</div>`);
   }
   const old = before && before.rows[0] ? num(before.rows[0][field.key]) : null;
   const now = num(raw);
-  if (prev) {
+  // A period to date is compared with the same days of the other one; a measure the API could
+  // not cut by day (monthly client figures, cohorts) is not compared at all.
+  const notCut = !!period.through && Array.isArray(answer && answer.not_cut) && answer.not_cut.includes(field.key);
+  const vsLabel = state.vs === "year" ? tr("vsYear") : period.through ? tr("vsSameDays") : tr("vsPrev");
+  if (prev && notCut) {
+    parts.push(html`<div class="kpi-delta partial" data-partial="true">— ${tr("partial")}</div>`);
+  } else if (prev) {
     if (old === null || now === null || (old === 0 && field.format !== "ratio")) {
-      parts.push(html`<div class="kpi-delta">— ${tr("vsPrev")}</div>`);
+      parts.push(html`<div class="kpi-delta">— ${vsLabel}</div>`);
     } else {
       const diff = now - old;
       const good = panel.better === "down" ? diff < 0 : diff > 0;
@@ -190,7 +243,7 @@ async function kpi(panel, body, state, actions) {
       const text = field.format === "ratio"
         ? `${diff > 0 ? "+" : ""}${fmt(diff * 100, "number")} ${currentLang() === "en" ? "pp" : "п.п."}`
         : `${diff > 0 ? "+" : ""}${fmt(diff / Math.abs(old), "ratio")}`;
-      parts.push(html`<div class="kpi-delta ${cls}" data-previous="${old}"><span aria-hidden="true">${arrow}</span> ${text} ${tr("vsPrev")}</div>`);
+      parts.push(html`<div class="kpi-delta ${cls}" data-previous="${old}"><span aria-hidden="true">${arrow}</span> ${text} ${vsLabel}</div>`);
     }
   }
   if (panel.plan) {
@@ -221,10 +274,23 @@ async function series(panel, body, state, actions) {
   if (x === "stage") rows = [...rows].sort((a, b) => stageRank(a.stage) - stageRank(b.stage));
   if (!rows.length) return empty(body);
   const labels = rows.map((r) => xLabel(r[x], x, true));
-  const ss = panel.fields.map((f) => ({ name: fieldLabel(f), format: f.format, values: rows.map((r) => num(r[f.key])) }));
+  const ss = panel.fields.map((f) => ({
+    name: fieldLabel(f, rows[0]),
+    format: f.format,
+    values: rows.map((r) => num(r[f.key])),
+    // Points of immature cohorts are drawn hollow, with a note in their tooltip.
+    notes: rows.map((r) => (f.mature && r[f.mature] === false ? immatureNote(r) : null)),
+  }));
   const action = rowAction(panel, actions, period);
   const title = L(panel.title);
-  const chart = panel.chart === "line" ? lineChart(labels, ss, title, action) : barChart(labels, ss, title, action);
+  // Nothing to draw because no month has a base (rates before the history covers the look-back):
+  // say so rather than show empty axes.
+  const reasons = rows.flatMap((r) => panel.fields.map((f) => nullReason(r, f.key))).filter((r) => r !== null);
+  const last = reasons.length ? String(reasons[reasons.length - 1]) : null;
+  const blank = ss.every((one) => one.values.every((v) => v === null));
+  const chart = blank && last
+    ? html`<p class="no-history" data-null-reason="${last}" title="${last}">${reasonText(last)}</p>`
+    : panel.chart === "line" ? lineChart(labels, ss, title, action) : barChart(labels, ss, title, action);
   const xf = { key: x, label: { ru: "", en: "" }, format: "text" };
   const tableRows = rows.map((r) => ({ ...r, [x]: xLabel(r[x], x) }));
   withData(body, chart, dataTable([xf, ...panel.fields], tableRows, title, !!action), panel.id);

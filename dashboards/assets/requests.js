@@ -6,15 +6,16 @@
 
 import { apiGet } from "./client.js";
 import { dims } from "./dimensions.js";
-import { ALL_PIPELINES, addMonths, monthsBetween } from "./state.js";
+import { ALL_PIPELINES, addMonths, addMonthsToDay, monthsBetween } from "./state.js";
 
 /**
  * @typedef {import("./i18n.js").Label} Label
  * @typedef {import("./state.js").State} State
  * @typedef {import("./client.js").Params} Params
  * @typedef {Record<string, any>} Row one row of an answer
- * @typedef {{ from?: string, to?: string }} Period "YYYY-MM" months, or {} for state-now panels
- * @typedef {{ key: string, label?: Label | null, format: string }} Field
+ * @typedef {{ from?: string, to?: string, through?: string }} Period "YYYY-MM" months, or {} for
+ *   state-now panels; `through` ("YYYY-MM-DD") ends a period that runs to date at that day
+ * @typedef {{ key: string, label?: Label | null, format: string, mature?: string | null }} Field
  * @typedef {object} Query
  * @property {string[]} measures
  * @property {string[]} by
@@ -47,8 +48,9 @@ import { ALL_PIPELINES, addMonths, monthsBetween } from "./state.js";
  */
 
 /**
- * The months a query covers under `state`: {from, to} or {} for state-now panels.
- * @param {Pick<Query, "period">} query
+ * The months a query covers under `state`: {from, to} (with `through`, the reference date, for a
+ * measures query whose period runs to date), or {} for state-now panels.
+ * @param {Pick<Query, "period"> & Partial<Pick<Query, "measures">>} query
  * @param {State} state
  * @returns {Period}
  */
@@ -60,18 +62,43 @@ export function periodOf(query, state) {
     if (from > state.to) from = state.to;
     return { from, to: state.to };
   }
-  return { from: state.from, to: state.to };
+  // A period ending in the reference month runs to date: measures are asked for up to the
+  // reference day, so that its comparison can be cut at the same day.
+  const through = query.measures && query.measures.length && runsToDate(state.to) ? { through: dims.referenceDate } : {};
+  return { from: state.from, to: state.to, ...through };
 }
 
 /**
- * The period of the same length just before `period`.
+ * Whether the period ending in `to` ("YYYY-MM") is still running: the reference date is in it.
+ * @param {string | undefined} to
+ */
+export function runsToDate(to) {
+  return !!to && !!dims.referenceDate && dims.referenceDate.slice(0, 7) === to;
+}
+
+/**
+ * What `period` is compared with: the period of the same length just before it, or (`vs` =
+ * "year") the same months a year earlier. A period to date is compared with the same days: its
+ * `through` moves by as many months (the 6th of this month: the 6th of the previous one).
  * @param {Period} period
+ * @param {string} [vs]
  * @returns {Period | null}
  */
-export function previousPeriod(period) {
+export function previousPeriod(period, vs = "") {
   if (!period.from || !period.to) return null;
-  const n = monthsBetween(period.from, period.to);
-  return { from: addMonths(period.from, -n), to: addMonths(period.from, -1) };
+  const n = vs === "year" ? 12 : monthsBetween(period.from, period.to);
+  const out = { from: addMonths(period.from, -n), to: addMonths(period.to, -n) };
+  return period.through ? { ...out, through: addMonthsToDay(period.through, -n) } : out;
+}
+
+/**
+ * A period as a drill-down or endpoint takes it: months only (deal lists are not cut by day).
+ * @param {Period} period
+ * @returns {Period}
+ */
+export function monthsOf(period) {
+  const { through: _, ...months } = period;
+  return months;
 }
 
 /**

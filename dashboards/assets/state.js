@@ -1,7 +1,7 @@
 // @ts-check
 // What the page shows, kept in the URL hash so a view can be bookmarked and shared:
-// #/<dashboard>?from=2026-01&to=2026-03&holding=..&branch=msk&manager=..&pipeline=..&cmp=..&lang=en
-// and the month arithmetic on its "YYYY-MM" periods.
+// #/<dashboard>?from=2026-01&to=2026-03&holding=..&branch=msk&manager=..&pipeline=..&cmp=..&vs=year&lang=en
+// and the month and day arithmetic on its periods ("YYYY-MM" months, "YYYY-MM-DD" days).
 "use strict";
 
 import { queryString } from "./client.js";
@@ -27,6 +27,8 @@ export const ALL_PIPELINES = "*";
  * @property {string[]} manager  manager ids
  * @property {string[]} pipeline the chosen pipeline id, or ["*"] for all; [] = the main one
  * @property {string} cmp        the funnel's comparison: "", "prev" or "b:<branch>"
+ * @property {string} vs         what KPIs compare with: "" (the previous period; its same days
+ *                               when the period runs to date) or "year" (the same period last year)
  * @property {string} lang       "ru" or "en"
  */
 
@@ -49,6 +51,7 @@ export function readHash() {
     manager: list("manager"),
     pipeline: list("pipeline"),
     cmp: q.get("cmp") || "",
+    vs: q.get("vs") === "year" ? "year" : "",
     lang: q.get("lang") || "",
   };
 }
@@ -60,7 +63,7 @@ export function readHash() {
 export function hashOf(state) {
   const q = {
     from: state.from, to: state.to, holding: state.holding, branch: state.branch,
-    manager: state.manager, pipeline: state.pipeline, cmp: state.cmp, lang: state.lang === "ru" ? "" : state.lang,
+    manager: state.manager, pipeline: state.pipeline, cmp: state.cmp, vs: state.vs, lang: state.lang === "ru" ? "" : state.lang,
   };
   return "#/" + encodeURIComponent(state.dashboard) + queryString(q);
 }
@@ -85,4 +88,17 @@ export function monthsBetween(from, to) {
   const [fy, fm] = from.split("-").map(Number);
   const [ty, tm] = to.split("-").map(Number);
   return (ty - fy) * 12 + (tm - fm) + 1;
+}
+
+/**
+ * The day `n` months after `day` ("YYYY-MM-DD"), on the same day of the month or that month's
+ * last day when it is shorter (03-31 less a month is 02-28).
+ * @param {string} day
+ * @param {number} n
+ */
+export function addMonthsToDay(day, n) {
+  const [y, m, d] = day.split("-").map(Number);
+  const last = new Date(Date.UTC(y, m - 1 + n + 1, 0)).getUTCDate();
+  const t = new Date(Date.UTC(y, m - 1 + n, Math.min(d, last)));
+  return t.toISOString().slice(0, 10);
 }

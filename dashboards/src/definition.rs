@@ -179,6 +179,10 @@ pub struct Field {
     /// How the value is shown.
     #[serde(default)]
     pub format: Format,
+    /// A flag key in the same rows (`cohort_mature`): where it is false the value is not final
+    /// yet (a young creation cohort), so its point is drawn hollow and its KPI carries a note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mature: Option<String>,
 }
 
 /// Whether a larger KPI is good news.

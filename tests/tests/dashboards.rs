@@ -3,7 +3,9 @@
 //! `dealhouse serve` on a generated demo company: every dashboard loads with no page error, no
 //! console error and no failed request; its numbers equal figures computed independently with
 //! `dealhouse query`; a filter change updates the panels and the URL (and the URL restores the
-//! view); drill-down opens the deals behind a number; a branch token sees only its branch.
+//! view); drill-down opens the deals behind a number; a branch token sees only its branch; the
+//! default period is the last complete month, a month to date is compared with the same days of
+//! the previous month, and immature cohorts are marked.
 //! Screenshots of every dashboard at 1440x900 go to `<target>/screenshots/`.
 
 use std::path::PathBuf;
@@ -121,8 +123,12 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     let base = format!("http://{}/", server.1);
     let b = Browser::start(1440, 900);
 
-    // The default period is the latest month with data.
-    let month = cli(project, "select to_char(max(month), '%Y-%m') from dim_month");
+    // The default period is the last complete month: the one before the data's today (the demo's
+    // latest month, 2026-03, runs to the 20th).
+    let month = cli(project, "select to_char(reference_month - interval '1 month', '%Y-%m') from stg_reference_time");
+    let latest = cli(project, "select to_char(max(month), '%Y-%m') from dim_month");
+    let today = cli(project, "select to_char(cast(reference_time as date), '%Y-%m-%d') from stg_reference_time");
+    assert!(month < latest && today.starts_with(&latest), "{month} {latest} {today}");
     let first = cli(project, "select to_char(min(month), '%Y-%m') from dim_month");
     let trend_from = {
         let (y, m): (i32, i32) = (month[..4].parse().unwrap(), month[5..].parse().unwrap());
@@ -181,6 +187,20 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
         prev.parse::<f64>().unwrap()
     );
 
+    // Immature creation cohorts are hollow points on the conversion line, one per immature month.
+    let immature = cli(
+        project,
+        &format!(
+            "select count(distinct month) from mart_funnel_monthly where not cohort_mature and month between date '{trend_from}-01' and date '{month}-01'"
+        ),
+    );
+    assert!(immature.parse::<u64>().unwrap() > 0, "no immature cohort in the trend: the check would be vacuous");
+    let hollow = b.js("return document.querySelectorAll('#panel-trend_rates circle.immature').length", json!([]));
+    assert_eq!(hollow, json!(immature.parse::<u64>().unwrap()));
+    b.js("document.querySelector('#panel-trend_rates').scrollIntoView(); return null", json!([]));
+    b.screenshot(&screenshots_dir().join("12-overview-cohorts.png"));
+    b.js("window.scrollTo(0, 0); return null", json!([]));
+
     // Keyboard: the first Tab reaches the skip link, the next ones the menu, with a visible focus ring.
     b.press("\u{E004}");
     assert_eq!(b.js("return document.activeElement.id", json!([])), json!("skip"));
@@ -229,6 +249,37 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     b.wait_for("return document.querySelector('#drill .facts') !== null", WAIT, "the deal card");
     assert_clean(&b, "drill-down");
     b.click("#drill-close");
+
+    // Month to date, one click away: compared with the same days of the previous month, never
+    // with the whole of it; monthly client figures, which cannot be cut by day, are not compared.
+    b.goto(&format!("{base}?mtd=1#/overview"));
+    let seq = rendered(&b, 0, "overview before month to date");
+    b.click("#f-mtd");
+    rendered(&b, seq, "month to date");
+    let hash = b.js("return location.hash", json!([])).as_str().unwrap().to_string();
+    assert!(hash.contains(&format!("from={latest}")) && hash.contains(&format!("to={latest}")), "{hash}");
+    let won_to_date = cli(
+        project,
+        &format!(
+            "select sum(amount) from fct_deal where status = 'won' and closed_date between date '{latest}-01' and date '{today}'"
+        ),
+    );
+    assert_eq!(attr(&b, "#panel-won_amount .kpi-value", "data-value"), won_to_date);
+    let same_days = cli(
+        project,
+        &format!(
+            "select sum(amount) from fct_deal where status = 'won'
+             and closed_date between date '{latest}-01' - interval '1 month' and date '{today}' - interval '1 month'"
+        ),
+    );
+    assert_eq!(
+        attr(&b, "#panel-won_amount .kpi-delta", "data-previous").parse::<f64>().unwrap(),
+        same_days.parse::<f64>().unwrap()
+    );
+    assert!(text(&b, "#panel-won_amount .kpi-delta").contains("тем же дням"));
+    assert_eq!(attr(&b, "#panel-new_clients .kpi-delta", "data-partial"), "true");
+    assert_clean(&b, "month to date");
+    b.screenshot(&screenshots_dir().join("11-overview-month-to-date.png"));
 
     // Funnel: every deal created in the period reaches `new`.
     b.goto(&format!("{base}?n=2#/funnel?from={first}&to={month}"));
@@ -296,6 +347,15 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
          order by c desc limit 1",
     );
     assert_eq!(attr(&b, "#panel-top_clients tbody tr [data-key=lifetime_commission]", "data-value"), returning);
+    // 26 weeks of history: no month has the 12-month look-back, so the rates say so instead of
+    // drawing 0% churn and a huge inflow.
+    let covered = cli(project, "select count(*) from mart_client_monthly where rates_null_reason is null");
+    assert_eq!(covered, "0");
+    assert!(
+        text(&b, "#panel-rates .no-history").starts_with("мало истории"),
+        "{}",
+        text(&b, "#panel-rates .no-history")
+    );
     assert_clean(&b, "clients");
 
     // Intake migration: legacy requests in the 12-month window (local months) and switched branches.
@@ -369,7 +429,7 @@ fn a_branch_token_sees_only_its_branch() {
         json!([]),
     );
     assert_eq!(rows, json!(["spb"]), "the leaderboard shows only the token's branch");
-    let month = cli(&dir, "select to_char(max(month), '%Y-%m') from dim_month");
+    let month = cli(&dir, "select to_char(reference_month - interval '1 month', '%Y-%m') from stg_reference_time");
     b.goto(&format!("{base}?again=1#/overview"));
     rendered(&b, 0, "overview as the spb token");
     let spb = cli(

@@ -24,6 +24,11 @@
 //! model's SQL runs filtered to them and its rows for them are replaced in one commit. Any other
 //! change (another canonical input, the model's SQL, `--full-refresh`, a version no longer
 //! readable) rebuilds it whole, so both ways give the same table.
+//!
+//! Besides the canonical tables, models read [`PARAMS_TABLE`]: one row of the project's `[kpi]`
+//! settings ([`BuildOptions::kpi`]), registered in the build's session only (it is
+//! configuration, not data: no Delta table, so a query reads the values from the marts that
+//! carry them).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -31,9 +36,13 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::array::RecordBatch;
 use futures::future::join_all;
 
+use crate::config::KpiConfig;
 use crate::config::{VOCABULARIES, VocabulariesConfig};
 use crate::session::QuerySession;
-use crate::{CommitMeta, Error, Result, Warehouse};
+use crate::{CommitMeta, Error, Project, Result, Warehouse};
+
+/// The one-row table of build parameters models read (`select churn_lookback_months from params`).
+pub const PARAMS_TABLE: &str = "params";
 
 include!(concat!(env!("OUT_DIR"), "/builtin_models.rs"));
 
@@ -290,14 +299,16 @@ fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Orders models so each comes after what it reads, as levels of independent models.
-/// Unknown tables and cycles are errors naming the files.
+/// Unknown tables and cycles are errors naming the files. [`PARAMS_TABLE`] is always there.
 pub fn plan(models: &BTreeMap<String, Model>, base_tables: &BTreeSet<String>) -> Result<Vec<Vec<String>>> {
     for m in models.values() {
         for dep in &m.depends_on {
-            if !models.contains_key(dep) && !base_tables.contains(dep) {
+            if !models.contains_key(dep) && !base_tables.contains(dep) && dep != PARAMS_TABLE {
                 return Err(Error::ModelFile {
                     origin: m.origin.clone(),
-                    message: format!("reads unknown table `{dep}` (not a canonical table nor a model)"),
+                    message: format!(
+                        "reads unknown table `{dep}` (not a canonical table, `{PARAMS_TABLE}` nor a model)"
+                    ),
                 });
             }
         }
@@ -363,6 +374,34 @@ impl std::fmt::Display for Materialized {
 pub struct BuildOptions {
     /// Rebuild incremental models whole.
     pub full_refresh: bool,
+    /// The `[kpi]` settings, which models read as the [`PARAMS_TABLE`].
+    pub kpi: KpiConfig,
+}
+
+impl BuildOptions {
+    /// The options a project's `dealhouse.toml` sets (its `[kpi]`), without a full refresh.
+    pub fn for_project(project: &Project) -> Self {
+        Self { kpi: project.config.kpi, ..Default::default() }
+    }
+}
+
+/// The [`PARAMS_TABLE`]: `churn_lookback_months` (Int64) and `conversion_window_days` (Int64,
+/// null = the models use the median sales cycle).
+pub fn params_table(kpi: &KpiConfig) -> Result<std::sync::Arc<datafusion::datasource::MemTable>> {
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("churn_lookback_months", DataType::Int64, false),
+        Field::new("conversion_window_days", DataType::Int64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(Int64Array::from(vec![i64::from(kpi.churn_lookback_months)])),
+            std::sync::Arc::new(Int64Array::from(vec![kpi.conversion_window_days.map(i64::from)])),
+        ],
+    )?;
+    Ok(std::sync::Arc::new(datafusion::datasource::MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
 /// Selection for a build: `NAME` or `NAME+` (the model and everything downstream).
@@ -413,6 +452,7 @@ pub async fn run_with(
 ) -> Result<Vec<ModelRun>> {
     warehouse.ensure_canonical().await?;
     let mut session = QuerySession::open(warehouse).await?;
+    session.register(PARAMS_TABLE, params_table(&options.kpi)?)?;
     let base: BTreeSet<String> = crate::schema::canonical_tables().iter().map(|t| t.name.to_string()).collect();
     let levels = plan(models, &base)?;
     let mut failed: BTreeSet<String> = BTreeSet::new();
@@ -506,8 +546,15 @@ async fn materialise(
         line: unknown_name_line(&model.sql, &e.to_string()),
         source: e,
     };
-    let mut state = BuildState { sql: sql_hash(&model.sql), inputs: BTreeMap::new() };
-    for table in canonical_inputs(model, models) {
+    let inputs = canonical_inputs(model, models);
+    // The parameters are not a Delta table with versions: a model that reads them is keyed by
+    // their values too, so a changed `[kpi]` rebuilds it whole.
+    let sql = match inputs.contains(PARAMS_TABLE) {
+        true => sql_hash(&format!("{}\n-- params: {:?}", model.sql, options.kpi)),
+        false => sql_hash(&model.sql),
+    };
+    let mut state = BuildState { sql, inputs: BTreeMap::new() };
+    for table in inputs.into_iter().filter(|t| t != PARAMS_TABLE) {
         let version = warehouse.version(&table).await?.unwrap_or(-1);
         state.inputs.insert(table, version);
     }

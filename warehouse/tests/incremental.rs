@@ -89,7 +89,9 @@ async fn snapshot(wh: &Warehouse, all: &BTreeMap<String, models::Model>) -> BTre
 }
 
 async fn build(wh: &Warehouse, all: &BTreeMap<String, models::Model>, full_refresh: bool) -> HashMap<String, ModelRun> {
-    let runs = models::run_with(wh, all, None, BuildOptions { full_refresh }, |_| {}).await.expect("build runs");
+    let runs = models::run_with(wh, all, None, BuildOptions { full_refresh, ..Default::default() }, |_| {})
+        .await
+        .expect("build runs");
     let failed: Vec<String> =
         runs.iter().filter_map(|r| r.result.as_ref().err().map(|e| format!("{}: {e}", r.name))).collect();
     assert!(failed.is_empty(), "models failed:\n{}", failed.join("\n"));

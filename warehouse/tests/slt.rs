@@ -7,7 +7,8 @@
 //! dealhouse UDFs are there). A file first creates the canonical input tables it needs
 //! (`CREATE TABLE deals (...) AS VALUES ...`), then runs two statements this runner understands:
 //!
-//! - `build models`: conforms every canonical table to its exact canonical schema (see
+//! - `build models` (or `build models with churn_lookback_months = 3, ...`, the `[kpi]` settings
+//!   the build hands to the models as `params`; defaults otherwise): conforms every canonical table to its exact canonical schema (see
 //!   [`conform`]; tables the file did not create are empty), writes them as Delta tables into a
 //!   temporary warehouse, and builds every built-in model there with the real model runner
 //!   (`models::run_with`, the code of `dealhouse build`, with `full_refresh`); then checks each
@@ -73,16 +74,15 @@ impl sqllogictest::AsyncDB for Db {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
-        match sql.trim().trim_end_matches(';').trim() {
-            "build models" => {
-                self.build_models().await?;
-                return Ok(DBOutput::StatementComplete(0));
-            }
-            "test models" => {
-                self.test_models().await?;
-                return Ok(DBOutput::StatementComplete(0));
-            }
-            _ => {}
+        let statement = sql.trim().trim_end_matches(';').trim();
+        if let Some(settings) = statement.strip_prefix("build models") {
+            let options = build_options(settings)?;
+            self.build_models(options).await?;
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        if statement == "test models" {
+            self.test_models().await?;
+            return Ok(DBOutput::StatementComplete(0));
         }
         let df = self.ctx.sql(sql).await.map_err(err)?;
         let schema = df.schema().as_arrow().clone();
@@ -122,6 +122,36 @@ impl sqllogictest::AsyncDB for Db {
     }
 }
 
+/// The options of `build models [with KEY = VALUE, ...]`: a full refresh, with the `[kpi]`
+/// settings given (`with churn_lookback_months = 3, conversion_window_days = 30`), the
+/// defaults otherwise.
+fn build_options(settings: &str) -> Result<BuildOptions, SltError> {
+    let mut options = BuildOptions { full_refresh: true, ..Default::default() };
+    let settings = settings.trim();
+    if settings.is_empty() {
+        return Ok(options);
+    }
+    let Some(list) = settings.strip_prefix("with ") else {
+        return Err(SltError(format!("`build models {settings}`: expected `build models with KEY = VALUE, ...`")));
+    };
+    for pair in list.split(',') {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| SltError(format!("`{pair}` in `build models with`: expected KEY = VALUE")))?;
+        let value: u32 = value.trim().parse().map_err(|e| SltError(format!("`{pair}`: {e}")))?;
+        match key.trim() {
+            "churn_lookback_months" => options.kpi.churn_lookback_months = value,
+            "conversion_window_days" => options.kpi.conversion_window_days = Some(value),
+            other => {
+                return Err(SltError(format!(
+                    "unknown setting `{other}` in `build models with`: churn_lookback_months, conversion_window_days"
+                )));
+            }
+        }
+    }
+    Ok(options)
+}
+
 fn column_type(t: &DataType) -> DefaultColumnType {
     if t.is_integer() {
         DefaultColumnType::Integer
@@ -135,7 +165,7 @@ fn column_type(t: &DataType) -> DefaultColumnType {
 impl Db {
     /// Conforms the fixture's canonical tables, writes them into the temporary warehouse, builds
     /// every built-in model there with the model runner and registers the results in the session.
-    async fn build_models(&mut self) -> Result<(), SltError> {
+    async fn build_models(&mut self, options: BuildOptions) -> Result<(), SltError> {
         let mut canonical = vec![];
         for def in canonical_tables() {
             let batch = if self.ctx.table_exist(def.name).map_err(err)? {
@@ -165,7 +195,6 @@ impl Db {
             self.ctx.register_table(def.name, Arc::new(table)).map_err(err)?;
             built.warehouse.overwrite(def.name, def.schema(), vec![batch], &meta).await.map_err(err)?;
         }
-        let options = BuildOptions { full_refresh: true };
         let runs = models::run_with(&built.warehouse, &built.models, None, options, |_| {}).await.map_err(err)?;
         let failed: Vec<String> =
             runs.iter().filter_map(|r| r.result.as_ref().err().map(|e| format!("{}: {e}", r.name))).collect();

@@ -27,7 +27,9 @@ pub fn routes() -> Vec<Route> {
         request_body: None,
         summary: "Values for the filter dropdowns",
         description: "Holdings; branches (narrowed by `holding`); managers (narrowed by `holding` and `branch`); \
-            months with data (YYYY-MM, for from/to); pipelines with their deals, the main one (most deals) first; stages in pipeline order. Complete lists, not paged.",
+            months with data (YYYY-MM, for from/to); pipelines with their deals, the main one (most deals) \
+            first; stages in pipeline order; the data's today (`reference_date`: the day a month to date runs \
+            through, `through` of /api/v1/metrics) and the last complete month before it. Complete lists, not paged.",
         params,
         response: schema,
         handler: || get(dimensions),
@@ -50,6 +52,8 @@ async fn dimensions(
         .collect();
     let pipelines = queries::bind("dim_pipelines", &args)?.rows(&session).await?;
     let stages = queries::bind("dim_stages", &args)?.rows(&session).await?;
+    let reference = queries::bind("dim_reference", &args)?.rows(&session).await?.into_iter().next();
+    let field = |k: &str| reference.as_ref().and_then(|r| r.get(k).cloned()).unwrap_or(Value::Null);
     Ok(Json(json!({
         "holdings": holdings,
         "branches": branches,
@@ -57,6 +61,8 @@ async fn dimensions(
         "months": months,
         "pipelines": pipelines,
         "stages": stages,
+        "reference_date": field("reference_date"),
+        "last_complete_month": field("last_complete_month"),
     })))
 }
 
@@ -64,6 +70,14 @@ fn schema() -> Value {
     let rows = |query: &str| s::array(s::obj(&columns::of_query(query)));
     // The months are a plain list of the query's one column.
     let month = columns::of_query("dim_months").into_iter().map(|(_, v)| v).next().unwrap_or(Value::Null);
+    // Single values from the one-row dim_reference (null without data).
+    let column = |name: &str| {
+        columns::of_query("dim_reference")
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| s::nullable(v))
+            .unwrap_or(Value::Null)
+    };
     s::obj(&[
         ("holdings", rows("dim_holdings")),
         ("branches", rows("dim_branches")),
@@ -71,5 +85,7 @@ fn schema() -> Value {
         ("months", s::array(month)),
         ("pipelines", rows("dim_pipelines")),
         ("stages", rows("dim_stages")),
+        ("reference_date", column("reference_date")),
+        ("last_complete_month", column("last_complete_month")),
     ])
 }

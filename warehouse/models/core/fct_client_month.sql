@@ -7,8 +7,8 @@
 -- column won_deals: deals won that month
 -- column won_amount: amount of those deals in RUB
 -- column won_commission: commission of those deals in RUB
--- column active_start: active at the end of the previous month (a won deal in the 12 months ending it)
--- column active_end: active at the end of this month (a won deal in the 12 months ending it)
+-- column active_start: active at the end of the previous month (a won deal in the churn_lookback_months months ending it: dealhouse.toml [kpi], default 12)
+-- column active_end: active at the end of this month (a won deal in the churn_lookback_months months ending it)
 -- column is_new: this is the month of the client's first ever won deal
 -- column is_churned: active at the end of the previous month and not at the end of this one
 -- column is_reactivated: won a deal this month after having churned (not active at the previous month's end, not new)
@@ -17,8 +17,9 @@
 -- test: sql: select * from fct_client_month where not active_start and not active_end
 -- test: sql: select * from fct_client_month where active_end <> ((active_start and not is_churned) or is_new or is_reactivated)
 -- test: sql: select client_id, count(*) as firsts from fct_client_month where is_new group by client_id having count(*) <> 1
-with params as (
-    select 12 as active_months
+with lookback as (
+    -- dealhouse.toml [kpi] churn_lookback_months (default 12), as the build's params table.
+    select churn_lookback_months as active_months from params
 ),
 won as (
     select client_id, closed_month as month, month_diff(closed_month, date '1970-01-01') as month_index,
@@ -64,7 +65,7 @@ status as (
         count(case when w.month_index > g.month_index - p.active_months then 1 end) > 0 as active_end,
         count(case when w.month_index < g.month_index then 1 end) > 0 as active_start
     from grid g
-    cross join params p
+    cross join lookback p
     left join won w
         on w.client_id = g.client_id
         and w.month_index between g.month_index - p.active_months and g.month_index

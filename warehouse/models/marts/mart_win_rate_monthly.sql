@@ -1,5 +1,6 @@
--- Closed deals per local month of their close (the final stage change), holding, branch and manager: won, lost and their amounts. Win rate = won / (won + lost), computed after summing.
+-- Closed deals per local day of their close (the final stage change), holding, branch and manager: won, lost and their amounts. Win rate = won / (won + lost), computed after summing. By day so a period to date sums the same days of another period (like for like); month is the day's month.
 -- column month: first day of the local month of closed_at
+-- column closed_date: local calendar day of closed_at
 -- column holding_id: holding
 -- column branch_id: branch
 -- column manager_id: responsible manager
@@ -8,13 +9,15 @@
 -- column won_amount: amount of the won deals, RUB
 -- column won_commission: commission of the won deals, RUB
 -- column lost_amount: amount of the lost deals, RUB
--- test: unique(month, holding_id, branch_id, manager_id)
--- test: not_null(month, won, lost, won_amount, won_commission, lost_amount)
+-- test: unique(closed_date, holding_id, branch_id, manager_id)
+-- test: not_null(month, closed_date, won, lost, won_amount, won_commission, lost_amount)
 -- test: relationships(branch_id -> branches.branch_id)
+-- test: sql: select * from mart_win_rate_monthly where cast(date_trunc('month', closed_date) as date) <> month
 -- test: sql: select * from mart_win_rate_monthly where won + lost = 0
 -- test: sql: select * from (select sum(won + lost) as n from mart_win_rate_monthly) m, (select count(*) as n from fct_deal where status <> 'open') d where m.n <> d.n
 select
     closed_month as month,
+    closed_date,
     holding_id,
     branch_id,
     manager_id,
@@ -25,4 +28,4 @@ select
     coalesce(sum(case when status = 'lost' then amount end), cast(0 as decimal(18, 2))) as lost_amount
 from fct_deal
 where status in ('won', 'lost')
-group by closed_month, holding_id, branch_id, manager_id
+group by closed_month, closed_date, holding_id, branch_id, manager_id

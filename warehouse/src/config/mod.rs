@@ -11,6 +11,7 @@
 //! - [`server`] `[server]`, [`tokens`] `[tokens.*]` and the tokens file,
 //! - [`sync`] `[sync]` (how much of a run may go to quarantine),
 //! - [`vocabularies`] `[vocabularies]` (client kinds, activity types added to the standard ones),
+//! - [`kpi`] `[kpi]` (churn look-back, conversion window: what the models read as `params`),
 //! - [`issues`] the typed [`ConfigIssue`] validators return (a key path and a message),
 //! - [`locate`] [`ConfigText`], which places an issue on its line from toml's spans.
 //!
@@ -22,6 +23,7 @@
 //! but the sources.
 
 mod issues;
+mod kpi;
 pub mod locate;
 mod organisation;
 mod pipeline;
@@ -38,6 +40,7 @@ use serde::Deserialize;
 use url::Url;
 
 pub use issues::{ConfigIssue, KeyPart, KeyPath};
+pub use kpi::KpiConfig;
 pub use locate::ConfigText;
 pub use organisation::{BranchConfig, HoldingConfig, OrganisationConfig};
 pub use pipeline::PipelineConfig;
@@ -78,6 +81,9 @@ pub struct ProjectConfig {
     /// Client kinds and activity types beyond the standard ones.
     #[serde(default)]
     pub vocabularies: VocabulariesConfig,
+    /// KPI settings the models read (churn look-back, conversion window).
+    #[serde(default)]
+    pub kpi: KpiConfig,
     /// Upstream systems by name, as written (the name becomes `source_system` in every table).
     /// The ingest crate reads them (`dealhouse_ingest::source_config`).
     #[serde(default)]
@@ -141,6 +147,7 @@ impl ProjectConfig {
         self.server.validate()?;
         self.sync.validate(self.sources.keys())?;
         self.vocabularies.validate()?;
+        self.kpi.validate()?;
         tokens::validate_tokens(&self.organisation, &self.tokens)
     }
 
