@@ -16,6 +16,7 @@
 
 pub mod amocrm;
 pub mod bitrix24;
+mod currency;
 pub mod demo;
 pub mod files;
 pub mod http;

@@ -33,7 +33,7 @@ impl SqliteSource {
             source_name: ctx.source_name.clone(),
             message: format!("set [sources.{}].path to the database file", ctx.source_name),
         })?;
-        let options = MappingOptions { time_zone, ..MappingOptions::default() };
+        let options = MappingOptions { time_zone, currency: config.currency.clone(), ..MappingOptions::default() };
         Ok(Self { ctx, config, path, options })
     }
 

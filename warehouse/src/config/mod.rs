@@ -7,6 +7,7 @@
 //!
 //! One module per concern:
 //! - [`warehouse`] `[warehouse]` (location, storage options, no credentials in the file),
+//! - [`reporting`] `[reporting]` (the currency marts report money in; what a currency code is),
 //! - [`organisation`] `[organisation]` (holdings, branches), [`pipeline`] `[pipeline]`,
 //! - [`server`] `[server]`, [`tokens`] `[tokens.*]` and the tokens file,
 //! - [`issues`] the typed [`ConfigIssue`] validators return (a key path and a message),
@@ -23,6 +24,7 @@ mod issues;
 pub mod locate;
 mod organisation;
 mod pipeline;
+mod reporting;
 mod server;
 mod tokens;
 mod warehouse;
@@ -37,6 +39,7 @@ pub use issues::{ConfigIssue, KeyPart, KeyPath};
 pub use locate::ConfigText;
 pub use organisation::{BranchConfig, HoldingConfig, OrganisationConfig};
 pub use pipeline::PipelineConfig;
+pub use reporting::{DEFAULT_REPORTING_CURRENCY, ReportingConfig, check_currency_code};
 pub use server::ServerConfig;
 pub use tokens::{TokenConfig, TokenRole};
 pub use warehouse::{CREDENTIALS_IN_FILE, WarehouseConfig, check_storage_options, is_credential_option};
@@ -69,6 +72,9 @@ pub struct ProjectConfig {
     /// Canonical pipeline stages and their stalled-deal thresholds.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// The currency marts report money in.
+    #[serde(default)]
+    pub reporting: ReportingConfig,
     /// Upstream systems by name, as written (the name becomes `source_system` in every table).
     /// The ingest crate reads them (`dealhouse_ingest::source_config`).
     #[serde(default)]
@@ -126,6 +132,7 @@ impl ProjectConfig {
     fn validate(&self) -> std::result::Result<(), ConfigIssue> {
         self.warehouse.validate()?;
         self.organisation.validate()?;
+        self.reporting.validate()?;
         self.server.validate()?;
         tokens::validate_tokens(&self.organisation, &self.tokens)
     }
