@@ -1,7 +1,10 @@
 // @ts-check
-// The names behind ids (holdings, branches, managers), the months with data and the stages, from
-// /api/v1/dimensions, loaded once at start and read by the filters and the formatting.
+// The names behind ids (holdings, branches, managers), the months with data, the stages and the
+// reporting currency, from /api/v1/dimensions, loaded once at start and read by the filters and
+// the formatting.
 "use strict";
+
+import { setMoneySymbol } from "./i18n.js";
 
 /**
  * @typedef {{ holding_id: string, name: string }} Holding
@@ -21,6 +24,8 @@ export const dims = {
   months: [],
   /** @type {Stage[]} */
   stages: [],
+  /** ISO 4217 code every money value of the API is in (`[reporting] currency`). */
+  currency: "RUB",
 };
 
 /** @param {any} d the answer of /api/v1/dimensions */
@@ -30,6 +35,10 @@ export function setDimensions(d) {
   dims.managers = new Map((d.managers || []).map((/** @type {Manager} */ m) => [m.manager_id, m]));
   dims.months = d.months || [];
   dims.stages = d.stages || [];
+  dims.currency = d.currency || "RUB";
+  const parts = new Intl.NumberFormat("ru", { style: "currency", currency: dims.currency, currencyDisplay: "narrowSymbol" })
+    .formatToParts(0);
+  setMoneySymbol((parts.find((p) => p.type === "currency") || { value: dims.currency }).value);
 }
 
 /**

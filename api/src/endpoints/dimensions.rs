@@ -1,14 +1,15 @@
 //! `GET /api/v1/dimensions`: what the filter dropdowns offer (holdings, branches, managers, months,
-//! stages), narrowed by the holding and branch already chosen.
+//! stages), narrowed by the holding and branch already chosen, and the reporting currency every
+//! money value is in (the UI loads this once at start).
 
 use axum::Json;
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::query::{Args, BRANCH, HOLDING, Param, Session};
 use crate::route::{JSON, Route, schema as s};
-use crate::{ApiError, columns, queries};
+use crate::{ApiError, AppState, columns, queries};
 
 const DIMENSIONS: &str = "/api/v1/dimensions";
 
@@ -27,7 +28,9 @@ pub fn routes() -> Vec<Route> {
         request_body: None,
         summary: "Values for the filter dropdowns",
         description: "Holdings; branches (narrowed by `holding`); managers (narrowed by `holding` and `branch`); \
-            months with data (YYYY-MM, for from/to); stages in pipeline order. Complete lists, not paged.",
+            months with data (YYYY-MM, for from/to); stages in pipeline order. Complete lists, not paged. \
+            `currency`: the reporting currency (ISO 4217, `[reporting] currency`) every money value of the \
+            API is in.",
         params,
         response: schema,
         handler: || get(dimensions),
@@ -35,6 +38,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 async fn dimensions(
+    State(state): State<AppState>,
     Session(session): Session,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -55,6 +59,7 @@ async fn dimensions(
         "managers": managers,
         "months": months,
         "stages": stages,
+        "currency": state.project().config.reporting.currency,
     })))
 }
 
@@ -68,5 +73,9 @@ fn schema() -> Value {
         ("managers", rows("dim_managers")),
         ("months", s::array(month)),
         ("stages", rows("dim_stages")),
+        (
+            "currency",
+            s::text("The reporting currency (ISO 4217 code, `[reporting] currency`): every money value is in it."),
+        ),
     ])
 }
