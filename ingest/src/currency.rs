@@ -22,11 +22,11 @@ pub(crate) fn check_cell(
         Cell::Str(code) if CODE_COLUMNS.contains(&(table, column)) => check_currency_code(code).map_err(|m| {
             format!("column `{column}`: {m}; fix the value or map it with [{}.values.{column}]", values_section())
         }),
-        Cell::Scaled(rate) if table == "fx_rates" && column == "rate" && *rate <= 0 => Err(
-            "column `rate`: an exchange rate is the price of one unit of the currency in the reporting currency \
+        Cell::Scaled(rate) if table == "fx_rates" && column == "rate" && *rate <= 0 => {
+            Err("column `rate`: an exchange rate is the price of one unit of the currency in the reporting currency \
              and must be positive; fix the row (a rate quoted per 10 or 100 units is divided by them first)"
-                .to_string(),
-        ),
+                .to_string())
+        }
         _ => Ok(()),
     }
 }
@@ -122,15 +122,24 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            let r = record(&[("source_id", &format!("{date} {code}")), ("rate_date", date), ("currency", code), ("rate", rate)]);
+            let r = record(&[
+                ("source_id", &format!("{date} {code}")),
+                ("rate_date", date),
+                ("currency", code),
+                ("rate", rate),
+            ]);
             m.push(&r, &format!("rates.csv:{}", i + 2), &r);
         }
         let (batch, q) = m.finish().unwrap();
         let rates = batch.column_by_name("rate").unwrap().as_primitive::<Decimal128Type>();
         // Ten decimals: 91.2525 is 912525000000, 0.00551234 is 55123400.
         assert_eq!(rates.values().to_vec(), vec![912_525_000_000, 55_123_400]);
-        let day = batch.column_by_name("rate_date").unwrap().as_primitive::<dealhouse_warehouse::datafusion::arrow::datatypes::Date32Type>();
-        let expected = (NaiveDate::from_ymd_opt(2026, 3, 3).unwrap() - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days();
+        let day = batch
+            .column_by_name("rate_date")
+            .unwrap()
+            .as_primitive::<dealhouse_warehouse::datafusion::arrow::datatypes::Date32Type>();
+        let expected =
+            (NaiveDate::from_ymd_opt(2026, 3, 3).unwrap() - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days();
         assert_eq!(i64::from(day.value(0)), expected);
         let reasons: Vec<&str> = q.iter().map(|q| q.reason.as_str()).collect();
         assert_eq!(reasons.len(), 3, "{reasons:?}");

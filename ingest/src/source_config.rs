@@ -257,7 +257,8 @@ pub(crate) mod tests {
             assert_eq!(sources["s"].currency(), Some("USD"), "{kind}");
             let line = ok.lines().position(|l| l.starts_with("currency = \"USD\"")).unwrap() + 1;
             for bad in ["usd", "$", "US D", "DOLLAR"] {
-                let e = parse(&ok.replace("currency = \"USD\"", &format!("currency = \"{bad}\""))).unwrap_err().to_string();
+                let e =
+                    parse(&ok.replace("currency = \"USD\"", &format!("currency = \"{bad}\""))).unwrap_err().to_string();
                 assert!(
                     e.contains(&format!("dealhouse.toml:{line}: key `sources.s.currency`")) && e.contains("ISO 4217"),
                     "{kind} {bad}: {e}"

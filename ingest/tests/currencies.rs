@@ -76,9 +76,7 @@ updated_at = "created"
     let runs = models::run(&e.warehouse, &all, None, |_| {}).await.unwrap();
     assert!(runs.iter().all(|r| r.result.is_ok()), "{runs:?}");
     // d1: 100.10 * 91.2525 (03-03's rate) = 9134.37525 -> 9134.38.
-    let rows = e
-        .rows("select deal_id, amount, fx_rate_date, amount_null_reason from stg_deal order by deal_id")
-        .await;
+    let rows = e.rows("select deal_id, amount, fx_rate_date, amount_null_reason from stg_deal order by deal_id").await;
     assert_eq!(rows[0], ["erp:d1", "9134.38", "2026-03-03", "NULL"]);
     assert_eq!(rows[1][..3], ["erp:d2", "NULL", "NULL"]);
     assert!(rows[1][3].starts_with("no EUR rate on or before 2026-03-03"), "{}", rows[1][3]);

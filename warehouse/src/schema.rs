@@ -82,7 +82,10 @@ impl Rate {
     pub fn to_scaled(self) -> Result<i128> {
         let mut d = self.0;
         if d.round_dp(RATE_SCALE as u32) != d {
-            return Err(Error::Money { value: self.0, problem: "has more than 10 decimals, more than an exchange rate keeps" });
+            return Err(Error::Money {
+                value: self.0,
+                problem: "has more than 10 decimals, more than an exchange rate keeps",
+            });
         }
         d.rescale(RATE_SCALE as u32);
         let m = d.mantissa();

@@ -15,8 +15,8 @@ use dealhouse_warehouse::datafusion::arrow::record_batch::RecordBatch;
 use dealhouse_warehouse::datafusion::arrow::util::display::array_value_to_string;
 use dealhouse_warehouse::models;
 use dealhouse_warehouse::schema::{
-    Activity, Branch, CanonicalRow, Client, Deal, DealStageChange, ExchangeRate, Holding, IntakeRequest, Manager, Money,
-    Plan, Rate,
+    Activity, Branch, CanonicalRow, Client, Deal, DealStageChange, ExchangeRate, Holding, IntakeRequest, Manager,
+    Money, Plan, Rate,
 };
 use dealhouse_warehouse::session::QuerySession;
 use dealhouse_warehouse::{CommitMeta, Warehouse};

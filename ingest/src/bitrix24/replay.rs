@@ -28,7 +28,8 @@ impl Bitrix24Source {
     /// quarantine's fingerprint). (Deals in another currency than RUB were quarantined before
     /// currencies were kept: the currency in the fingerprint reads them again once.)
     pub(super) fn fingerprint(&self) -> String {
-        let mapping = format!("{:?}|{:?}|currency {:?}", self.config.stages, self.config.commission_rate, self.config.currency);
+        let mapping =
+            format!("{:?}|{:?}|currency {:?}", self.config.stages, self.config.commission_rate, self.config.currency);
         crate::quarantine::fingerprint(&self.ctx.project.config, self.source(), &mapping)
     }
 

@@ -44,7 +44,9 @@ pub fn check_currency_code(code: &str) -> Result<(), String> {
     if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(format!("`{code}` is not an ISO 4217 currency code: write three capital letters such as RUB, USD, EUR or KZT"))
+        Err(format!(
+            "`{code}` is not an ISO 4217 currency code: write three capital letters such as RUB, USD, EUR or KZT"
+        ))
     }
 }
 
