@@ -508,7 +508,8 @@ async fn data_tests(project: &Project, select: Option<&str>) -> Result<ExitCode>
             Ok(0) => {}
             Ok(n) => {
                 failed += 1;
-                eprintln!("test {}: {} FAILED: {n} offending rows", t.model, t.test);
+                let first = t.first_row.as_ref().map(|r| format!("\n  first: {r}")).unwrap_or_default();
+                eprintln!("test {}: {} FAILED: {n} offending rows{first}", t.model, t.test);
             }
             Err(e) => {
                 failed += 1;

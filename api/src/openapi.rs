@@ -89,7 +89,8 @@ pub fn document(routes: &[Route]) -> Value {
             "title": "dealhouse API",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Sales analytics over the dealhouse warehouse: semantic-layer metrics, dashboard data, \
-                read-only SQL. Money is an exact decimal string in RUB; months are first days (YYYY-MM-01) in \
+                read-only SQL. Money is an exact decimal string in the reporting currency (`currency` of \
+                /api/v1/dimensions, RUB unless the project sets another); months are first days (YYYY-MM-01) in \
                 answers and YYYY-MM in filters; local days and months use the branch's time zone.",
         },
         "paths": paths,

@@ -688,6 +688,10 @@ async fn dimensions_list_what_the_filters_take() {
     assert!(branches.iter().all(|b| b["holding_id"] == json!(h)));
     assert!(narrowed["managers"].as_array().unwrap().iter().all(|m| m["holding_id"] == json!(h)));
     assert_eq!(v["stages"][0]["stage"], "new");
+    // Money is in the reporting currency: the one the sync wrote for the models to convert to.
+    let reporting = sql(&app, "select currency from reporting_currency").await;
+    assert_eq!((&v["currency"], reporting.len()), (&reporting[0]["currency"], 1));
+    assert_eq!(v["currency"], "RUB", "the demo keeps the default");
 }
 
 /// Validates an answer against a response schema of the OpenAPI document with `jsonschema`

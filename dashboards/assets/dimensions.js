@@ -1,9 +1,11 @@
 // @ts-check
 // The names behind ids (holdings, branches, managers), the months with data, the pipelines (the
-// main one first), the stages and the data's today (the reference date: what a month to date runs
-// through), from /api/v1/dimensions, loaded once at start and read by the filters, the periods and
-// the formatting.
+// main one first), the stages, the data's today (the reference date: what a month to date runs
+// through) and the reporting currency, from /api/v1/dimensions, loaded once at start and read by
+// the filters, the periods and the formatting.
 "use strict";
+
+import { setMoneySymbol } from "./i18n.js";
 
 /**
  * @typedef {{ holding_id: string, name: string }} Holding
@@ -30,6 +32,8 @@ export const dims = {
   referenceDate: "",
   /** The month before the reference date's, "YYYY-MM": the default period. @type {string} */
   lastCompleteMonth: "",
+  /** ISO 4217 code every money value of the API is in (`[reporting] currency`). */
+  currency: "RUB",
 };
 
 /** @param {any} d the answer of /api/v1/dimensions */
@@ -42,6 +46,10 @@ export function setDimensions(d) {
   dims.stages = d.stages || [];
   dims.referenceDate = d.reference_date || "";
   dims.lastCompleteMonth = d.last_complete_month || "";
+  dims.currency = d.currency || "RUB";
+  const parts = new Intl.NumberFormat("ru", { style: "currency", currency: dims.currency, currencyDisplay: "narrowSymbol" })
+    .formatToParts(0);
+  setMoneySymbol((parts.find((p) => p.type === "currency") || { value: dims.currency }).value);
 }
 
 /**

@@ -36,13 +36,14 @@ function df(options) {
 }
 
 /**
- * Money: `1 234 567 ₽` in Russian. The API sends money as decimal strings; Intl formats a string
- * as the exact decimal it spells, so no float rounding happens on the way.
+ * Money in the reporting currency (`dims.currency`): `1 234 567 ₽` in Russian for RUB. The API
+ * sends money as decimal strings; Intl formats a string as the exact decimal it spells, so no
+ * float rounding happens on the way.
  * @param {unknown} v
  */
 export function rub(v) {
   const exact = typeof v === "string" ? /** @type {any} */ (v) : Number(v);
-  return nf({ style: "currency", currency: "RUB", currencyDisplay: "narrowSymbol", maximumFractionDigits: 0 })
+  return nf({ style: "currency", currency: dims.currency, currencyDisplay: "narrowSymbol", maximumFractionDigits: 0 })
     .format(exact);
 }
 

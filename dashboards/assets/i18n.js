@@ -18,6 +18,19 @@ export function currentLang() {
   return lang;
 }
 
+/** The reporting currency's symbol: labels are written with `₽` (definitions, metric names). */
+let moneySymbol = "₽";
+
+/** @param {string} symbol the reporting currency's symbol (`$` when the API reports in USD) */
+export function setMoneySymbol(symbol) {
+  moneySymbol = symbol;
+}
+
+/** @param {string} text */
+function withMoney(text) {
+  return moneySymbol === "₽" ? text : text.split("₽").join(moneySymbol);
+}
+
 /**
  * A definition's {ru, en} label in the current language.
  * @param {Label | null | undefined} label
@@ -25,7 +38,7 @@ export function currentLang() {
  */
 export function L(label, fallback = "") {
   if (!label) return fallback;
-  return label[lang] || label.ru || fallback;
+  return withMoney(label[lang] || label.ru || fallback);
 }
 
 /** @type {Record<string, Record<string, string>>} */
@@ -107,5 +120,5 @@ const VALUE_LABELS = {
  * @param {string} v
  */
 export function valueLabel(v) {
-  return (VALUE_LABELS[lang] && VALUE_LABELS[lang][v]) || v;
+  return withMoney((VALUE_LABELS[lang] && VALUE_LABELS[lang][v]) || v);
 }

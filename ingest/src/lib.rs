@@ -17,6 +17,7 @@
 pub mod amocrm;
 pub mod bitrix24;
 pub mod column_specs;
+mod currency;
 pub mod demo;
 pub mod files;
 pub mod http;

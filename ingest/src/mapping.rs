@@ -25,6 +25,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use rust_decimal::Decimal;
 
+use crate::currency;
 use crate::source::Chunk;
 use crate::vocabulary::Vocabulary;
 use crate::{Error, Result};
@@ -221,6 +222,9 @@ pub struct MappingOptions {
     /// The config table holding `values` when it is not `sources.<source>` (a file source's
     /// `sources.x.tables.<table>`), for reasons.
     pub values_section: Option<String>,
+    /// The source's `currency`: what a deal row that names none is in (None: the reporting
+    /// currency).
+    pub currency: Option<String>,
 }
 
 impl Default for MappingOptions {
@@ -236,6 +240,7 @@ impl Default for MappingOptions {
             own_branches: false,
             quarantine_per_table: false,
             values_section: None,
+            currency: None,
         }
     }
 }
@@ -253,7 +258,7 @@ pub fn parse_time_zone(source_name: &str, tz: Option<&str>) -> Result<Tz> {
 
 /// A typed value ready for its Arrow builder.
 #[derive(Debug, Clone, PartialEq)]
-enum Cell {
+pub(crate) enum Cell {
     Null,
     Str(String),
     Bool(bool),
@@ -496,6 +501,7 @@ impl RecordMapper {
                 Cell::Null if Some(i) == self.own_id => Cell::Str(format!("{}:{source_id}", self.source)),
                 // Sources rarely say "not deleted"; deletions are found by reconciliation.
                 Cell::Null if c.name == "deleted" => Cell::Bool(false),
+                Cell::Null if c.name == "currency" && self.def.name == "deals" => Cell::Str(self.default_currency()),
                 cell => cell,
             };
             if cell == Cell::Null
@@ -508,6 +514,7 @@ impl RecordMapper {
                     c.name, self.def.name, self.options.columns_hint, c.name
                 ));
             }
+            currency::check_cell(self.def.name, c.name, &cell, || self.values_section())?;
             if cell == Cell::Null && !c.nullable {
                 return Err(format!(
                     "column `{}` is missing or empty but `{}` requires it; supply it in {} or fix the row",
@@ -551,6 +558,11 @@ impl RecordMapper {
              (or `\"*\" = \"...\"` for every value not listed)",
             self.values_section()
         ))
+    }
+
+    /// The currency of a deal row that names none: the source's, else the reporting currency.
+    fn default_currency(&self) -> String {
+        self.options.currency.clone().unwrap_or_else(|| self.project.config.reporting.currency.clone())
     }
 
     /// The config table whose `values` map this table's raw values.

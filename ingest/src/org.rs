@@ -1,7 +1,7 @@
-//! The organisation from `dealhouse.toml` (holdings, branches with their time zones), written
-//! like any other source under `source_system = "config"`.
+//! The organisation from `dealhouse.toml` (holdings, branches with their time zones) and the
+//! reporting currency, written like any other source under `source_system = "config"`.
 
-use dealhouse_warehouse::schema::{Branch, CanonicalRow, Holding};
+use dealhouse_warehouse::schema::{Branch, CanonicalRow, Holding, ReportingCurrency};
 use dealhouse_warehouse::{CommitMeta, ProjectConfig, Warehouse, WriteStats};
 
 use crate::Result;
@@ -44,10 +44,22 @@ pub fn branches(config: &ProjectConfig) -> Vec<Branch> {
         .collect()
 }
 
-/// Writes holdings and branches; unchanged rows are left alone.
+/// The `[reporting] currency` as the one row of `reporting_currency` (a changed currency
+/// replaces it: one key).
+pub fn reporting_currency(config: &ProjectConfig) -> ReportingCurrency {
+    ReportingCurrency {
+        currency: config.reporting.currency.clone(),
+        source_system: CONFIG_SOURCE.into(),
+        source_id: "reporting".into(),
+    }
+}
+
+/// Writes holdings, branches and the reporting currency; unchanged rows are left alone.
 pub async fn sync_org(config: &ProjectConfig, warehouse: &Warehouse) -> Result<(WriteStats, WriteStats)> {
     let meta = CommitMeta { operation: "sync".into(), source: CONFIG_SOURCE.into(), cursor: None };
     let h = warehouse.upsert(&Holding::table_def(), vec![Holding::to_batch(&holdings(config))?], &meta).await?;
     let b = warehouse.upsert(&Branch::table_def(), vec![Branch::to_batch(&branches(config))?], &meta).await?;
+    let currency = vec![ReportingCurrency::to_batch(&[reporting_currency(config)])?];
+    warehouse.upsert(&ReportingCurrency::table_def(), currency, &meta).await?;
     Ok((h, b))
 }

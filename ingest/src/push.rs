@@ -77,7 +77,7 @@ impl Source for PushSource {
 
 /// The mapping fingerprint of a push source (see [`Source::mapping_fingerprint`]).
 fn fingerprint(project: &Project, source: &str, config: &PushConfig) -> String {
-    let mapping = format!("{}|{:?}|{:?}", config.table, config.time_zone, config.values);
+    let mapping = format!("{}|{:?}|{:?}|{:?}", config.table, config.time_zone, config.values, config.currency);
     crate::quarantine::fingerprint(&project.config, source, &mapping)
 }
 
@@ -87,6 +87,7 @@ fn mapper(project: Arc<Project>, source: &str, config: &PushConfig) -> Result<Re
         time_zone: parse_time_zone(source, config.time_zone.as_deref())?,
         values: config.values.clone(),
         columns_hint: "the record's keys (canonical column names)".into(),
+        currency: config.currency.clone(),
         ..Default::default()
     };
     RecordMapper::new(project, source, &config.table, options)

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use dealhouse_warehouse::ProjectConfig;
-use dealhouse_warehouse::config::{ConfigIssue, ConfigText, KeyPath, OrganisationConfig};
+use dealhouse_warehouse::config::{ConfigIssue, ConfigText, KeyPath, OrganisationConfig, check_currency_code};
 use dealhouse_warehouse::schema::{TableDef, canonical_table, canonical_tables};
 use dealhouse_warehouse::toml::Spanned;
 use dealhouse_warehouse::toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -78,10 +78,24 @@ impl SourceConfig {
         }
     }
 
+    /// The source's `currency`: what its money is in when a row does not say.
+    pub fn currency(&self) -> Option<&str> {
+        match self {
+            SourceConfig::Bitrix24(c) => c.currency.as_deref(),
+            SourceConfig::AmoCrm(c) => c.currency.as_deref(),
+            SourceConfig::Sqlite(c) | SourceConfig::Postgres(c) | SourceConfig::Mysql(c) => c.currency.as_deref(),
+            SourceConfig::Xlsx(c) | SourceConfig::Csv(c) | SourceConfig::Jsonl(c) => c.currency.as_deref(),
+            SourceConfig::Push(c) => c.currency.as_deref(),
+        }
+    }
+
     /// What serde cannot check: values that must agree with each other, the schema, the
     /// organisation and the project's vocabularies. `at` is `sources.<name>`.
     pub fn validate(&self, name: &str, at: &KeyPath, project: &ProjectConfig) -> Result<(), ConfigIssue> {
         let org: &OrganisationConfig = &project.organisation;
+        if let Some(code) = self.currency() {
+            check_currency_code(code).map_err(|m| at.key("currency").issue(m))?;
+        }
         match self {
             SourceConfig::Bitrix24(c) => c.validate(at),
             SourceConfig::AmoCrm(c) => c.validate(at, &project.vocabularies),
@@ -153,14 +167,17 @@ fn read_source(
 /// quarantine is written by the sync runner.
 pub(crate) fn check_source_table(table: &str) -> Result<TableDef, String> {
     match canonical_table(table) {
-        Some(t) if !matches!(t.name, "holdings" | "branches" | "quarantine") => Ok(t),
-        Some(t) => Err(format!("`{}` is not filled by sources ([organisation] and the sync runner own it)", t.name)),
+        Some(t) if !matches!(t.name, "holdings" | "branches" | "quarantine" | "reporting_currency") => Ok(t),
+        Some(t) => Err(format!(
+            "`{}` is not filled by sources ([organisation], [reporting] and the sync runner own it)",
+            t.name
+        )),
         None => Err(format!(
             "`{table}` is not a canonical table; sources fill one of: {}",
             canonical_tables()
                 .iter()
                 .map(|t| t.name)
-                .filter(|n| !matches!(*n, "holdings" | "branches" | "quarantine"))
+                .filter(|n| !matches!(*n, "holdings" | "branches" | "quarantine" | "reporting_currency"))
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
@@ -221,5 +238,35 @@ pub(crate) mod tests {
         assert!(e.contains(":6: key `sources.portal.table`") && e.contains("[organisation]"), "{e}");
         let e = parse(&format!("{ok}time_zone = \"Moscow\"\n")).unwrap_err().to_string();
         assert!(e.contains(":7: key `sources.portal.time_zone`") && e.contains("IANA"), "{e}");
+    }
+
+    #[test]
+    fn every_kind_takes_a_currency_and_it_is_an_iso_code() {
+        let kinds = [
+            ("kind = \"bitrix24\"\nsimulate_from = \"p\"", ""),
+            ("kind = \"amocrm\"\nsimulate_from = \"a\"", ""),
+            ("kind = \"sqlite\"\npath = \"x.db\"", "[sources.s.tables.fx_rates]\nquery = \"select * from rates\"\n"),
+            (
+                "kind = \"csv\"\npath = \"r.csv\"\ntable = \"fx_rates\"",
+                "[sources.s.columns]\nsource_id = \"{Date} {Code}\"\nrate_date = \"Date\"\ncurrency = \"Code\"\nrate = \"Rate\"\n",
+            ),
+            ("kind = \"push\"\ntable = \"deals\"", ""),
+        ];
+        for (kind, tables) in kinds {
+            let ok = format!("[reporting]\ncurrency = \"RUB\"\n\n[sources.s]\n{kind}\ncurrency = \"USD\"\n{tables}");
+            let sources = parse(&ok).unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(sources["s"].currency(), Some("USD"), "{kind}");
+            let line = ok.lines().position(|l| l.starts_with("currency = \"USD\"")).unwrap() + 1;
+            for bad in ["usd", "$", "US D", "DOLLAR"] {
+                let e =
+                    parse(&ok.replace("currency = \"USD\"", &format!("currency = \"{bad}\""))).unwrap_err().to_string();
+                assert!(
+                    e.contains(&format!("dealhouse.toml:{line}: key `sources.s.currency`")) && e.contains("ISO 4217"),
+                    "{kind} {bad}: {e}"
+                );
+            }
+        }
+        let e = parse("[sources.s]\nkind = \"push\"\ntable = \"reporting_currency\"\n").unwrap_err().to_string();
+        assert!(e.contains(":3: key `sources.s.table`") && e.contains("[reporting]"), "{e}");
     }
 }

@@ -657,6 +657,9 @@ pub struct TestRun {
     pub test: String,
     /// Offending rows (0 = pass) or the error.
     pub result: std::result::Result<usize, String>,
+    /// The first offending row as `column = value` pairs: what a failure is about (a test that
+    /// selects the currency, the day and the reason names the rate to add).
+    pub first_row: Option<String>,
 }
 
 /// Runs the data tests of the given models against the current tables; `accepted_values` of a
@@ -671,14 +674,38 @@ pub async fn run_tests(
     let mut out = vec![];
     for m in models.values().filter(|m| only.is_none_or(|s| s.contains(&m.name))) {
         for t in &m.tests {
-            let result = match session.context().sql(&t.query(&m.name, vocabularies)).await {
-                Ok(df) => df.collect().await.map(|b| b.iter().map(|b| b.num_rows()).sum()).map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+            let (result, first_row) = match session.context().sql(&t.query(&m.name, vocabularies)).await {
+                Ok(df) => match df.collect().await {
+                    Ok(batches) => (Ok(batches.iter().map(|b| b.num_rows()).sum()), first_row(&batches)),
+                    Err(e) => (Err(e.to_string()), None),
+                },
+                Err(e) => (Err(e.to_string()), None),
             };
-            out.push(TestRun { model: m.name.clone(), test: t.label(), result });
+            out.push(TestRun { model: m.name.clone(), test: t.label(), result, first_row });
         }
     }
     Ok(out)
+}
+
+/// The first row of `batches` as `column = value, ...`.
+fn first_row(batches: &[RecordBatch]) -> Option<String> {
+    use datafusion::arrow::array::Array;
+    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
+    let schema = batch.schema();
+    let cells: Vec<String> = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            let value = if column.is_null(0) {
+                "NULL".to_string()
+            } else {
+                datafusion::arrow::util::display::array_value_to_string(column, 0).unwrap_or_else(|e| e.to_string())
+            };
+            format!("{} = {value}", field.name())
+        })
+        .collect();
+    Some(cells.join(", "))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! record replaces the old version instead of adding a row.
 //!
 //! Conventions: ids are strings (`{source}:{upstream id}` for synced records, the config key for
-//! organisation records); money is `Decimal128(18, 2)` in RUB; instants are
+//! organisation records); money is `Decimal128(18, 2)` (a deal's in its `currency`, everything
+//! models derive in the reporting currency, `[reporting] currency`); exchange rates are
+//! `Decimal128(20, 10)`; instants are
 //! `Timestamp(µs, "UTC")`; calendar months are `Date32` holding the first day of the month.
 
 use std::sync::Arc;
@@ -23,9 +25,9 @@ use rust_decimal::Decimal;
 
 use crate::{Error, Result};
 
-/// Precision and scale of every money column: up to 10^16 RUB with kopecks.
+/// Precision and scale of every money column: up to 10^16 units with kopecks (cents).
 pub const MONEY_PRECISION: u8 = 18;
-/// Kopecks.
+/// Kopecks (cents).
 pub const MONEY_SCALE: i8 = 2;
 
 /// The Arrow type of money columns.
@@ -33,12 +35,25 @@ pub fn money_type() -> DataType {
     DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE)
 }
 
+/// Precision of exchange rates: up to 10^10 units of the reporting currency per unit.
+pub const RATE_PRECISION: u8 = 20;
+/// Ten decimals: a rate per single unit of a small currency (CBR quotes 10,000 IDR as
+/// 55.1234 RUB, 0.00551234 per rupiah) stays exact, and `amount * rate` (scale 12) still fits
+/// Decimal128 for every amount a money column holds.
+pub const RATE_SCALE: i8 = 10;
+
+/// The Arrow type of exchange rates.
+pub fn rate_type() -> DataType {
+    DataType::Decimal128(RATE_PRECISION, RATE_SCALE)
+}
+
 /// The Arrow type of instants: microseconds in UTC.
 pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// Money in RUB, stored exactly (never as a float).
+/// Money, stored exactly (never as a float): a deal's in its own currency, models' in the
+/// reporting currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Money(pub Decimal);
 
@@ -53,6 +68,29 @@ impl Money {
         let m = d.mantissa();
         if m.abs() >= 10i128.pow(MONEY_PRECISION as u32) {
             return Err(Error::Money { value: self.0, problem: "exceeds 18 digits" });
+        }
+        Ok(m)
+    }
+}
+
+/// An exchange rate: units of the reporting currency per one unit of another, stored exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Rate(pub Decimal);
+
+impl Rate {
+    /// The scaled integer Arrow stores; errors if it does not fit the column.
+    pub fn to_scaled(self) -> Result<i128> {
+        let mut d = self.0;
+        if d.round_dp(RATE_SCALE as u32) != d {
+            return Err(Error::Money {
+                value: self.0,
+                problem: "has more than 10 decimals, more than an exchange rate keeps",
+            });
+        }
+        d.rescale(RATE_SCALE as u32);
+        let m = d.mantissa();
+        if m.abs() >= 10i128.pow(RATE_PRECISION as u32) {
+            return Err(Error::Money { value: self.0, problem: "exceeds 10^10, more than an exchange rate holds" });
         }
         Ok(m)
     }
@@ -158,6 +196,17 @@ column_type!(
     |n| Decimal128Builder::with_capacity(n)
         .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
         .expect("18,2 is a valid decimal type"),
+    |v, b| b.append_value(v.to_scaled()?),
+    |b| b.append_null()
+);
+
+column_type!(
+    Rate,
+    Decimal128Builder,
+    rate_type(),
+    |n| Decimal128Builder::with_capacity(n)
+        .with_precision_and_scale(RATE_PRECISION, RATE_SCALE)
+        .expect("20,10 is a valid decimal type"),
     |v, b| b.append_value(v.to_scaled()?),
     |b| b.append_null()
 );
@@ -356,9 +405,9 @@ canonical_table! {
         status: String,
         /// Why the deal was lost, if it was.
         lost_reason: Option<String>,
-        /// Deal amount (expected ticket revenue) in RUB.
+        /// Deal amount (expected ticket revenue) in `currency`, as the source states it.
         amount: Option<Money>,
-        /// Expected agent commission in RUB.
+        /// Expected agent commission in `currency`.
         commission: Option<Money>,
         /// Creation time (UTC).
         created_at: DateTime<Utc>,
@@ -368,6 +417,10 @@ canonical_table! {
         closed_at: Option<DateTime<Utc>>,
         /// True when the record was deleted upstream (found by reconciliation).
         deleted: bool,
+        /// ISO 4217 code of `amount` and `commission` (the row's own, else the source's
+        /// `currency`); null in rows stored before currencies were kept, read as the reporting
+        /// currency. `stg_deal` converts to the reporting currency.
+        currency: Option<String>,
     }
 }
 
@@ -430,6 +483,28 @@ canonical_table! {
 }
 
 canonical_table! {
+    /// An exchange rate for a day: what one unit of a currency is worth in the reporting
+    /// currency (`[reporting] currency`), loaded like `plans` from a file or SQL source.
+    ExchangeRate => "fx_rates" {
+        /// The day the rate is for; a deal uses the latest rate on or before its day.
+        rate_date: NaiveDate,
+        /// ISO 4217 code of the currency the rate prices.
+        currency: String,
+        /// Units of the reporting currency per one unit of `currency` (positive).
+        rate: Rate,
+    }
+}
+
+canonical_table! {
+    /// The reporting currency the project file sets (`[reporting] currency`), written by every
+    /// sync like the organisation, so models convert to it and rebuild when it changes.
+    ReportingCurrency => "reporting_currency" {
+        /// ISO 4217 code every mart reports money in.
+        currency: String,
+    }
+}
+
+canonical_table! {
     /// A request from a department's intake system (legacy or the unified CRM).
     IntakeRequest => "intake_requests" {
         /// Request id (`{source}:{request id}`).
@@ -488,6 +563,8 @@ pub fn canonical_tables() -> Vec<TableDef> {
         DealStageChange::table_def(),
         Activity::table_def(),
         Plan::table_def(),
+        ExchangeRate::table_def(),
+        ReportingCurrency::table_def(),
         IntakeRequest::table_def(),
         QuarantineRecord::table_def(),
     ]
@@ -555,6 +632,7 @@ mod tests {
             updated_at: Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap(),
             closed_at: None,
             deleted: false,
+            currency: Some("USD".into()),
             source_system: "crm".into(),
             source_id: "1".into(),
         };
@@ -575,6 +653,16 @@ mod tests {
     fn money_that_does_not_fit_is_an_error_not_a_rounding() {
         assert!(Money("0.001".parse().unwrap()).to_scaled().is_err());
         assert!(Money("1e17".parse::<Decimal>().unwrap_or(Decimal::MAX)).to_scaled().is_err());
+    }
+
+    #[test]
+    fn rates_keep_ten_decimals_exactly() {
+        // 10,000 IDR = 55.1234 RUB: 0.00551234 per rupiah, 55123400 at scale 10.
+        assert_eq!(Rate("0.00551234".parse().unwrap()).to_scaled().unwrap(), 55_123_400);
+        assert_eq!(Rate("91.2525".parse().unwrap()).to_scaled().unwrap(), 912_525_000_000);
+        assert!(Rate("0.00000000001".parse().unwrap()).to_scaled().is_err());
+        assert!(Rate("10000000000".parse().unwrap()).to_scaled().is_err());
+        assert_eq!(ExchangeRate::table_def().schema().field_with_name("rate").unwrap().data_type(), &rate_type());
     }
 
     #[test]

@@ -128,8 +128,9 @@ pub fn policy(table: &str) -> TablePolicy {
         "activities" => Via { column: "activity_id", parent: "stg_activity", parent_column: "activity_id" },
         // Raw records of any source and branch, unparsed: cannot be attributed safely.
         "quarantine" => Hidden,
-        // Calendar and stage reference data; the reference time is the warehouse's clock.
+        // Calendar, stage and currency reference data; the reference time is the warehouse's clock.
         "dim_month" | "dim_stage" | "stg_reference_time" => Global,
+        "fx_rates" | "reporting_currency" | "stg_fx_rate" => Global,
         "stg_deal" | "stg_activity" | "fct_deal" => Branch("branch_id"),
         "fct_stage_transition" => Via { column: "deal_id", parent: "fct_deal", parent_column: "deal_id" },
         "mart_funnel_monthly"

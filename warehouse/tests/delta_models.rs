@@ -48,6 +48,7 @@ fn deal(
         updated_at: updated,
         closed_at: None,
         deleted: false,
+        currency: Some("RUB".into()),
         source_system: "crm".into(),
         source_id: id.into(),
     }

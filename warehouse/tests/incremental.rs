@@ -34,6 +34,7 @@ fn deal(id: &str, manager: &str, stage: &str, status: &str, amount: &str, create
         updated_at: at(created, 10),
         closed_at: None,
         deleted: false,
+        currency: Some("RUB".into()),
         source_system: "crm".into(),
         source_id: id.into(),
     }

@@ -15,7 +15,8 @@ use dealhouse_warehouse::datafusion::arrow::record_batch::RecordBatch;
 use dealhouse_warehouse::datafusion::arrow::util::display::array_value_to_string;
 use dealhouse_warehouse::models;
 use dealhouse_warehouse::schema::{
-    Activity, Branch, CanonicalRow, Client, Deal, DealStageChange, Holding, IntakeRequest, Manager, Money, Plan,
+    Activity, Branch, CanonicalRow, Client, Deal, DealStageChange, ExchangeRate, Holding, IntakeRequest, Manager,
+    Money, Plan, Rate,
 };
 use dealhouse_warehouse::session::QuerySession;
 use dealhouse_warehouse::{CommitMeta, Warehouse};
@@ -56,6 +57,7 @@ struct Rows {
     activities: Vec<Activity>,
     plans: Vec<Plan>,
     intake: Vec<IntakeRequest>,
+    fx_rates: Vec<ExchangeRate>,
 }
 
 const BRANCHES: [(&str, &str, &str); 3] = [
@@ -195,6 +197,9 @@ fn generate(seed: u64, deals: usize) -> Rows {
             updated_at: at,
             closed_at: (outcome != "open").then_some(at),
             deleted: false,
+            // Every third deal in dollars, converted in staging (rounded products must not
+            // depend on the order rows are read in either).
+            currency: Some(if d % 3 == 0 { "USD" } else { "RUB" }.into()),
             source_system: "crm".into(),
             source_id: format!("d{d}"),
         });
@@ -213,6 +218,17 @@ fn generate(seed: u64, deals: usize) -> Rows {
                 });
             }
         }
+    }
+    for day in 0..320 {
+        let rate_date = NaiveDate::from_ymd_opt(2024, 12, 1).expect("valid day") + Duration::days(day);
+        rows.fx_rates.push(ExchangeRate {
+            rate_date,
+            currency: "USD".into(),
+            // 80.0000 .. 99.9999 RUB, four decimals as the central bank quotes them.
+            rate: Rate(rust_decimal::Decimal::new(800_000 + i64::try_from(rng.below(200_000)).expect("small"), 4)),
+            source_system: "cbr".into(),
+            source_id: rate_date.to_string(),
+        });
     }
     for r in 0..80 {
         let created = start + rng.duration(300 * 24);
@@ -263,6 +279,7 @@ async fn warehouse(dir: &std::path::Path, rows: &Rows, shuffled: bool) -> Wareho
     write(&wh, &rows.activities, commits, shuffled).await;
     write(&wh, &rows.plans, commits, shuffled).await;
     write(&wh, &rows.intake, commits, shuffled).await;
+    write(&wh, &rows.fx_rates, commits, shuffled).await;
     wh
 }
 

@@ -1,14 +1,15 @@
 //! `GET /api/v1/dimensions`: what the filter dropdowns offer (holdings, branches, managers, months,
-//! pipelines, stages), narrowed by the holding and branch already chosen.
+//! pipelines, stages), narrowed by the holding and branch already chosen, the data's today, and the
+//! reporting currency every money value is in (the UI loads this once at start).
 
 use axum::Json;
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::query::{Args, BRANCH, HOLDING, Param, Session};
 use crate::route::{JSON, Route, schema as s};
-use crate::{ApiError, columns, queries};
+use crate::{ApiError, AppState, columns, queries};
 
 const DIMENSIONS: &str = "/api/v1/dimensions";
 
@@ -29,7 +30,9 @@ pub fn routes() -> Vec<Route> {
         description: "Holdings; branches (narrowed by `holding`); managers (narrowed by `holding` and `branch`); \
             months with data (YYYY-MM, for from/to); pipelines with their deals, the main one (most deals) \
             first; stages in pipeline order; the data's today (`reference_date`: the day a month to date runs \
-            through, `through` of /api/v1/metrics) and the last complete month before it. Complete lists, not paged.",
+            through, `through` of /api/v1/metrics) and the last complete month before it. Complete lists, not \
+            paged. `currency`: the reporting currency (ISO 4217, `[reporting] currency`) every money value of \
+            the API is in.",
         params,
         response: schema,
         handler: || get(dimensions),
@@ -37,6 +40,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 async fn dimensions(
+    State(state): State<AppState>,
     Session(session): Session,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -63,6 +67,7 @@ async fn dimensions(
         "stages": stages,
         "reference_date": field("reference_date"),
         "last_complete_month": field("last_complete_month"),
+        "currency": state.project().config.reporting.currency,
     })))
 }
 
@@ -87,5 +92,9 @@ fn schema() -> Value {
         ("stages", rows("dim_stages")),
         ("reference_date", column("reference_date")),
         ("last_complete_month", column("last_complete_month")),
+        (
+            "currency",
+            s::text("The reporting currency (ISO 4217 code, `[reporting] currency`): every money value is in it."),
+        ),
     ])
 }

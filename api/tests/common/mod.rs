@@ -260,6 +260,7 @@ async fn build(path: &Path) {
             updated_at: at(2025, 2, 1),
             closed_at: (*status != "open").then(|| at(2025, 1, 20)),
             deleted: false,
+            currency: Some("RUB".into()),
             source_system: "crm".into(),
             source_id: format!("d-{b}-{n}"),
         })

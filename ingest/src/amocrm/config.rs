@@ -74,6 +74,10 @@ pub struct AmoCrmConfig {
     /// Rows per committed chunk: a failed sync keeps the chunks committed before it.
     #[serde(default = "default_chunk_rows")]
     pub chunk_rows: usize,
+    /// ISO 4217 code of the money this source's rows carry when a row names none (a `currency`
+    /// column, Bitrix24's CURRENCY_ID); default the reporting currency (`[reporting]`).
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 fn default_amocrm_rps() -> u32 {

@@ -92,7 +92,10 @@ fn spec(table: &str) -> Option<StreamSpec> {
 impl AmoCrmSource {
     /// Builds the source: the token comes from `token_env` or `token_file`; without `base_url`
     /// the amoCRM simulator is started over `simulate_from`.
-    pub async fn connect(ctx: SourceContext, config: AmoCrmConfig) -> Result<Self> {
+    pub async fn connect(ctx: SourceContext, mut config: AmoCrmConfig) -> Result<Self> {
+        // Rows say which currency they are in when they are stored: a later change of the
+        // reporting currency must not re-label money already loaded.
+        config.currency.get_or_insert_with(|| ctx.project.config.reporting.currency.clone());
         let config_error = |message: String| Error::Config { source_name: ctx.source_name.clone(), message };
         let (base_url, token, token_origin, simulator) = match (&config.base_url, &config.simulate_from) {
             (Some(url), _) => {

@@ -223,6 +223,8 @@ impl AmoCrmRecords<'_> {
             updated_at: required_unix(r, "updated_at")?,
             closed_at: if status == "open" { None } else { unix(r, "closed_at")? },
             deleted: r.get("is_deleted").and_then(Value::as_bool).unwrap_or(false),
+            // amoCRM prices leads in the account's currency, which the source's setting names.
+            currency: self.config.currency.clone(),
             source_system: self.source.to_string(),
             source_id: id.to_string(),
         })
@@ -296,7 +298,7 @@ mod tests {
 
     fn config() -> AmoCrmConfig {
         let toml = "[sources.amo]\nkind = \"amocrm\"\nsimulate_from = \"a\"\ncommission_rate = \"0.125\"\ninn_field_id = 77\n\
-                    [sources.amo.stages.5]\n51 = \"new\"\n52 = \"proposal\"\n";
+                    currency = \"KZT\"\n[sources.amo.stages.5]\n51 = \"new\"\n52 = \"proposal\"\n";
         let parsed = crate::source_config::tests::parse(toml).unwrap();
         match parsed.get("amo") {
             Some(crate::source_config::SourceConfig::AmoCrm(a)) => a.clone(),
@@ -332,6 +334,8 @@ mod tests {
         // 1_700_000_000 is 2023-11-14T22:13:20Z.
         assert_eq!(d.created_at.to_rfc3339(), "2023-11-14T22:13:20+00:00");
         assert_eq!((d.closed_at, d.deleted, d.lost_reason), (None, false, None));
+        // The price is in the account's currency, the source's `currency`.
+        assert_eq!(d.currency.as_deref(), Some("KZT"));
         let lost = m.deal(&lead(json!({"status_id": 143, "loss_reason_id": 4, "closed_at": 1_700_007_200}))).unwrap();
         assert_eq!(
             (lost.stage.as_str(), lost.status.as_str(), lost.lost_reason.as_deref()),

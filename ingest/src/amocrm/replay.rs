@@ -27,7 +27,8 @@ impl AmoCrmSource {
     /// fingerprint).
     pub(super) fn fingerprint(&self) -> String {
         let c = &self.config;
-        let mapping = format!("{:?}|{:?}|{:?}|{:?}", c.stages, c.commission_rate, c.inn_field_id, c.task_types);
+        let mapping =
+            format!("{:?}|{:?}|{:?}|{:?}|{:?}", c.stages, c.commission_rate, c.inn_field_id, c.task_types, c.currency);
         crate::quarantine::fingerprint(&self.ctx.project.config, self.source(), &mapping)
     }
 

@@ -44,6 +44,10 @@ pub struct Bitrix24Config {
     /// mean fewer Delta commits on a large initial load.
     #[serde(default = "default_chunk_rows")]
     pub chunk_rows: usize,
+    /// ISO 4217 code of the money this source's rows carry when a row names none (a `currency`
+    /// column, Bitrix24's CURRENCY_ID); default the reporting currency (`[reporting]`).
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 impl Bitrix24Config {

@@ -63,7 +63,10 @@ pub struct Bitrix24Source {
 impl Bitrix24Source {
     /// Builds the source: the webhook URL comes from `webhook_url`, else from the variable named
     /// by `webhook_url_env`, else the Bitrix24 simulator is started over `simulate_from`.
-    pub async fn connect(ctx: SourceContext, config: Bitrix24Config) -> Result<Self> {
+    pub async fn connect(ctx: SourceContext, mut config: Bitrix24Config) -> Result<Self> {
+        // Rows say which currency they are in when they are stored: a later change of the
+        // reporting currency must not re-label money already loaded.
+        config.currency.get_or_insert_with(|| ctx.project.config.reporting.currency.clone());
         let config_error = |message: String| Error::Config { source_name: ctx.source_name.clone(), message };
         let env_url = config.webhook_url_env.as_ref().map(|var| (var, std::env::var(var)));
         let (url, simulator) = match (&config.webhook_url, env_url, &config.simulate_from) {

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use dealhouse_warehouse::ProjectConfig;
+use dealhouse_warehouse::config::check_currency_code;
 
 use super::config::Bitrix24Config;
 use dealhouse_warehouse::schema::{Activity, CLIENT_KINDS, Client, Deal, DealStageChange, Manager, Money};
@@ -227,11 +228,11 @@ impl Bitrix24Records<'_> {
         let semantic = text(r, "STAGE_SEMANTIC_ID");
         let stage = self.stage(&stage_id, semantic.clone())?;
         let status = self.status(&stage_id, semantic);
-        if let Some(currency) = text(r, "CURRENCY_ID")
-            && currency != "RUB"
-        {
-            return Err(format!("CURRENCY_ID `{currency}`: amounts are kept in RUB only; convert the deal upstream"));
-        }
+        // OPPORTUNITY is in the deal's own CURRENCY_ID; staging converts it.
+        let currency = match text(r, "CURRENCY_ID") {
+            Some(code) => Some(check_currency_code(&code).map(|()| code).map_err(|m| format!("CURRENCY_ID: {m}"))?),
+            None => self.config.currency.clone(),
+        };
         let amount = money(r, "OPPORTUNITY")?;
         let commission = match money(r, "UF_CRM_COMMISSION")? {
             Some(c) => Some(c),
@@ -261,6 +262,7 @@ impl Bitrix24Records<'_> {
             updated_at: required_datetime(r, "DATE_MODIFY")?,
             closed_at: if status == "open" { None } else { closed_at },
             deleted: false,
+            currency,
             source_system: self.source.to_string(),
             source_id: id,
         })
@@ -347,7 +349,7 @@ mod tests {
 
     fn config() -> Bitrix24Config {
         let toml = "[sources.crm]\nkind = \"bitrix24\"\nsimulate_from = \"p\"\ncommission_rate = \"0.125\"\n\
-                    stages = { NEW = \"new\" }\n";
+                    currency = \"KZT\"\nstages = { NEW = \"new\" }\n";
         let parsed = crate::source_config::tests::parse(toml).unwrap();
         match parsed.get("crm") {
             Some(crate::source_config::SourceConfig::Bitrix24(b)) => b.clone(),
@@ -377,6 +379,13 @@ mod tests {
         // 12.5% of 1000.10 = 125.0125, rounded to the kopeck.
         assert_eq!(d.commission, Some(Money("125.01".parse().unwrap())));
         assert_eq!((d.status.as_str(), d.stage.as_str(), d.closed_at), ("open", "new", None));
+        assert_eq!(d.currency.as_deref(), Some("RUB"));
+        // A deal in dollars keeps its dollars; staging converts them.
+        let usd = m.deal(&deal(json!({"CURRENCY_ID": "USD", "OPPORTUNITY": "250.75"}))).unwrap();
+        assert_eq!((usd.currency.as_deref(), usd.amount), (Some("USD"), Some(Money("250.75".parse().unwrap()))));
+        // No CURRENCY_ID: the source's currency.
+        let bare = m.deal(&deal(json!({"CURRENCY_ID": ""}))).unwrap();
+        assert_eq!(bare.currency.as_deref(), Some("KZT"));
         let won =
             m.deal(&deal(json!({"STAGE_ID": "WON", "STAGE_SEMANTIC_ID": "S", "UF_CRM_COMMISSION": "99.90"}))).unwrap();
         assert_eq!((won.status.as_str(), won.stage.as_str()), ("won", "won"));
@@ -385,7 +394,7 @@ mod tests {
         for (change, needle) in [
             (json!({"OPPORTUNITY": "1.005"}), "more than 2 decimals"),
             (json!({"OPPORTUNITY": "12,5"}), "OPPORTUNITY `12,5` is not a number"),
-            (json!({"CURRENCY_ID": "USD"}), "CURRENCY_ID `USD`"),
+            (json!({"CURRENCY_ID": "usd"}), "CURRENCY_ID: `usd` is not an ISO 4217 currency code"),
             (json!({"DATE_MODIFY": "04.03.2025 10:15:00"}), "DATE_MODIFY"),
             (json!({"STAGE_ID": "C2:UC_X"}), "[sources.crm.stages]"),
         ] {

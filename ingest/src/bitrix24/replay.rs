@@ -23,10 +23,13 @@ use crate::quarantine::record_id;
 use crate::source::Chunk;
 
 impl Bitrix24Source {
-    /// What decides how this portal's records map: the stage map, the commission rate, and the
-    /// departments the branches claim (in the organisation, see the quarantine's fingerprint).
+    /// What decides how this portal's records map: the stage map, the commission rate, the
+    /// currency, and the departments the branches claim (in the organisation, see the
+    /// quarantine's fingerprint). (Deals in another currency than RUB were quarantined before
+    /// currencies were kept: the currency in the fingerprint reads them again once.)
     pub(super) fn fingerprint(&self) -> String {
-        let mapping = format!("{:?}|{:?}", self.config.stages, self.config.commission_rate);
+        let mapping =
+            format!("{:?}|{:?}|currency {:?}", self.config.stages, self.config.commission_rate, self.config.currency);
         crate::quarantine::fingerprint(&self.ctx.project.config, self.source(), &mapping)
     }
 

@@ -712,3 +712,64 @@ async fn bitrix_reconcile_marks_deals_deleted_upstream_and_refuses_a_wipe() {
     assert!(error.contains("refusing to mark more than half"), "{error}");
     assert_eq!(one(&wh, "SELECT count(*) FROM deals WHERE deleted").await, "3");
 }
+
+/// A deal keeps the money it was made in: OPPORTUNITY in its CURRENCY_ID (a dollar deal was
+/// quarantined as "RUB only" before currencies were kept), the source's `currency` when the
+/// portal sends none; staging converts both with `fx_rates` or says which rate is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitrix_sync_keeps_each_deals_currency_and_original_amount() {
+    use dealhouse_warehouse::CommitMeta;
+    use dealhouse_warehouse::schema::{CanonicalRow, ExchangeRate, Rate};
+
+    let mut data = fixture(10);
+    let mut usd = deal_record(3);
+    usd["CURRENCY_ID"] = json!("USD");
+    usd["OPPORTUNITY"] = json!("250.75");
+    data.upsert("crm.deal.list", usd).unwrap();
+    let mut bare = deal_record(4);
+    bare["CURRENCY_ID"] = json!("");
+    data.upsert("crm.deal.list", bare).unwrap();
+    let sim = Bitrix24Simulator::start(data).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), Some(&sim.webhook_url()), "currency = \"EUR\"");
+    let wh = warehouse(&project);
+
+    let report = sync(&project, &wh).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(one(&wh, "SELECT count(*) FROM quarantine").await, "0");
+    // Deal 3's commission is the source's 10% of its dollars: 25.075 -> 25.08 USD.
+    assert_eq!(
+        query(
+            &wh,
+            "SELECT source_id, currency, CAST(amount AS VARCHAR), CAST(commission AS VARCHAR) FROM deals \
+             WHERE source_id IN ('2', '3', '4') ORDER BY source_id"
+        )
+        .await,
+        [["2", "RUB", "1002.02", "102.50"], ["3", "USD", "250.75", "25.08"], ["4", "EUR", "1004.04", "104.50"]]
+    );
+    assert_eq!(one(&wh, "SELECT currency FROM reporting_currency").await, "RUB");
+
+    let rate = ExchangeRate {
+        rate_date: chrono::NaiveDate::from_ymd_opt(2023, 11, 1).unwrap(),
+        currency: "USD".into(),
+        rate: Rate("90".parse().unwrap()),
+        source_system: "cbr".into(),
+        source_id: "2023-11-01 USD".into(),
+    };
+    let meta = CommitMeta { operation: "test".into(), source: "cbr".into(), cursor: None };
+    wh.upsert(&ExchangeRate::table_def(), vec![ExchangeRate::to_batch(&[rate]).unwrap()], &meta).await.unwrap();
+    let models = dealhouse_warehouse::models::load_models(None).unwrap();
+    let runs = dealhouse_warehouse::models::run(&wh, &models, None, |_| {}).await.unwrap();
+    assert!(runs.iter().all(|r| r.result.is_ok()), "{runs:?}");
+    // Both open deals were created on 2023-11-14 in Moscow: deal 3 takes the 11-01 dollar rate,
+    // 250.75 * 90 = 22567.50; no euro rate exists for deal 4.
+    let rows = query(
+        &wh,
+        "SELECT deal_id, currency, CAST(amount_original AS VARCHAR), CAST(amount AS VARCHAR), amount_null_reason \
+         FROM stg_deal WHERE deal_id IN ('crm:3', 'crm:4') ORDER BY deal_id",
+    )
+    .await;
+    assert_eq!(rows[0], ["crm:3", "USD", "250.75", "22567.50", "NULL"]);
+    assert_eq!(rows[1][..4], ["crm:4", "EUR", "1004.04", "NULL"]);
+    assert!(rows[1][4].starts_with("no EUR rate on or before 2023-11-14 in fx_rates"), "{}", rows[1][4]);
+}

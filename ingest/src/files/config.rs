@@ -82,6 +82,10 @@ pub struct FileConfig {
     /// `[warehouse]`; credentials come from the environment, never from this file.
     #[serde(default)]
     pub storage_options: BTreeMap<String, String>,
+    /// ISO 4217 code of the money this source's rows carry when a row names none (a `currency`
+    /// column, Bitrix24's CURRENCY_ID); default the reporting currency (`[reporting]`).
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 /// `[sources.<name>.tables.<canonical table>]` of a file source.

@@ -82,6 +82,7 @@ impl FileSource {
             date_format: config.date_format.clone(),
             own_branches: mappings.iter().any(|m| m.table == "branches"),
             quarantine_per_table: mappings.len() > 1,
+            currency: config.currency.clone(),
             ..MappingOptions::default()
         };
         let tables = mappings.iter().map(|m| TableMapping::new(&name, m, &shared)).collect::<Result<Vec<_>>>()?;

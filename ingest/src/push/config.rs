@@ -22,6 +22,10 @@ pub struct PushConfig {
     /// Canonical column -> (raw value -> canonical value).
     #[serde(default)]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// ISO 4217 code of the money this source's rows carry when a row names none (a `currency`
+    /// column, Bitrix24's CURRENCY_ID); default the reporting currency (`[reporting]`).
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 impl PushConfig {

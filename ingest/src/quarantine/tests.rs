@@ -44,6 +44,7 @@ fn deal(id: &str) -> Deal {
         updated_at: at,
         closed_at: None,
         deleted: false,
+        currency: Some("RUB".into()),
         source_system: "crm".into(),
         source_id: id.into(),
     }

@@ -39,6 +39,10 @@ pub struct SqlConfig {
     pub time_zone: Option<String>,
     /// Canonical table -> how to read it.
     pub tables: BTreeMap<String, SqlTableConfig>,
+    /// ISO 4217 code of the money this source's rows carry when a row names none (a `currency`
+    /// column, Bitrix24's CURRENCY_ID); default the reporting currency (`[reporting]`).
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 /// A secret written in the file (a URL with a password): it prints as `<redacted>` in debug

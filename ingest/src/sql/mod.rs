@@ -249,7 +249,7 @@ pub(crate) fn table_mapper(
 /// (and the branch codes and vocabularies, see the quarantine's fingerprint). The connection is
 /// left out: moving the database does not change a row.
 pub(crate) fn fingerprint(ctx: &SourceContext, config: &config::SqlConfig) -> String {
-    let mapping = format!("{:?}|{:?}", config.time_zone, config.tables);
+    let mapping = format!("{:?}|{:?}|{:?}", config.time_zone, config.tables, config.currency);
     crate::quarantine::fingerprint(&ctx.project.config, &ctx.source_name, &mapping)
 }
 

@@ -252,7 +252,12 @@ impl ServerSource {
         let time_zone = parse_time_zone(&ctx.source_name, config.time_zone.as_deref())?;
         let (url, origin) = connection_url(&ctx.source_name, &config, engine, |var| std::env::var(var).ok())?;
         let target = Target::new(engine, url, origin);
-        let options = MappingOptions { origin: RecordOrigin::Query, time_zone, ..MappingOptions::default() };
+        let options = MappingOptions {
+            origin: RecordOrigin::Query,
+            time_zone,
+            currency: config.currency.clone(),
+            ..MappingOptions::default()
+        };
         Ok(Self { ctx, config, target, options })
     }
 
@@ -607,6 +612,7 @@ mod tests {
             url: url.map(Secret::new),
             time_zone: None,
             tables: Default::default(),
+            currency: None,
         }
     }
 

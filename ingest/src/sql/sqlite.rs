@@ -34,7 +34,12 @@ impl SqliteSource {
             source_name: ctx.source_name.clone(),
             message: format!("set [sources.{}].path to the database file", ctx.source_name),
         })?;
-        let options = MappingOptions { origin: RecordOrigin::Query, time_zone, ..MappingOptions::default() };
+        let options = MappingOptions {
+            origin: RecordOrigin::Query,
+            time_zone,
+            currency: config.currency.clone(),
+            ..MappingOptions::default()
+        };
         Ok(Self { ctx, config, path, options })
     }
 

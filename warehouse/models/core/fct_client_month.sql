@@ -5,8 +5,8 @@
 -- column month: first day of the month (won deals count in the branch's local month of their close)
 -- column month_index: months since 1970-01 (dim_month)
 -- column won_deals: deals won that month
--- column won_amount: amount of those deals in RUB
--- column won_commission: commission of those deals in RUB
+-- column won_amount: amount of those deals in the reporting currency
+-- column won_commission: commission of those deals in the reporting currency
 -- column active_start: active at the end of the previous month (a won deal in the churn_lookback_months months ending it: dealhouse.toml [kpi], default 12)
 -- column active_end: active at the end of this month (a won deal in the churn_lookback_months months ending it)
 -- column is_new: this is the month of the client's first ever won deal

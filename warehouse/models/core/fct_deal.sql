@@ -11,8 +11,8 @@
 -- column stage: current canonical stage
 -- column stage_order: position of the current stage (dim_stage)
 -- column status: open, won or lost
--- column amount: deal amount in RUB
--- column commission: expected agent commission in RUB
+-- column amount: deal amount in the reporting currency ([reporting] currency; stg_deal converts it)
+-- column commission: expected agent commission in the reporting currency
 -- column created_at: creation time (UTC)
 -- column updated_at: last modification upstream (UTC)
 -- column closed_at: close time (UTC) for won and lost deals: the final stage change into the deal's status stage; deals.closed_at only when the history has none (then updated_at if that is missing too)

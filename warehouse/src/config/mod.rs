@@ -7,6 +7,7 @@
 //!
 //! One module per concern:
 //! - [`warehouse`] `[warehouse]` (location, storage options, no credentials in the file),
+//! - [`reporting`] `[reporting]` (the currency marts report money in; what a currency code is),
 //! - [`organisation`] `[organisation]` (holdings, branches), [`pipeline`] `[pipeline]`,
 //! - [`server`] `[server]`, [`tokens`] `[tokens.*]` and the tokens file,
 //! - [`sync`] `[sync]` (how much of a run may go to quarantine),
@@ -27,6 +28,7 @@ mod kpi;
 pub mod locate;
 mod organisation;
 mod pipeline;
+mod reporting;
 mod server;
 mod sync;
 mod tokens;
@@ -44,6 +46,7 @@ pub use kpi::KpiConfig;
 pub use locate::ConfigText;
 pub use organisation::{BranchConfig, HoldingConfig, OrganisationConfig};
 pub use pipeline::PipelineConfig;
+pub use reporting::{DEFAULT_REPORTING_CURRENCY, ReportingConfig, check_currency_code};
 pub use server::ServerConfig;
 pub use sync::{DEFAULT_MAX_QUARANTINED_SHARE, QuarantineShare, SourceSyncConfig, SyncConfig};
 pub use tokens::{TokenConfig, TokenRole};
@@ -84,6 +87,9 @@ pub struct ProjectConfig {
     /// KPI settings the models read (churn look-back, conversion window).
     #[serde(default)]
     pub kpi: KpiConfig,
+    /// The currency marts report money in.
+    #[serde(default)]
+    pub reporting: ReportingConfig,
     /// Upstream systems by name, as written (the name becomes `source_system` in every table).
     /// The ingest crate reads them (`dealhouse_ingest::source_config`).
     #[serde(default)]
@@ -144,6 +150,7 @@ impl ProjectConfig {
     fn validate(&self) -> std::result::Result<(), ConfigIssue> {
         self.warehouse.validate()?;
         self.organisation.validate()?;
+        self.reporting.validate()?;
         self.server.validate()?;
         self.sync.validate(self.sources.keys())?;
         self.vocabularies.validate()?;

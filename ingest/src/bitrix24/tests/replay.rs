@@ -122,7 +122,7 @@ async fn bitrix_replay_quarantine_rereads_records_fixed_upstream_unseen_by_the_c
         r.insert("OPPORTUNITY".into(), json!("abc"));
     }));
     assert!(data.update("crm.deal.list", 11, |r| {
-        r.insert("CURRENCY_ID".into(), json!("USD"));
+        r.insert("CURRENCY_ID".into(), json!("rub"));
     }));
     let sim = Bitrix24Simulator::start(data).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -152,7 +152,7 @@ async fn bitrix_replay_quarantine_rereads_records_fixed_upstream_unseen_by_the_c
     let held = query(&wh, "SELECT source_id, reason, mapping IS NOT NULL FROM quarantine").await;
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0][0], "crm.deal.list:ID=11");
-    assert!(held[0][1].contains("CURRENCY_ID `USD`"), "{}", held[0][1]);
+    assert!(held[0][1].contains("CURRENCY_ID: `rub` is not an ISO 4217"), "{}", held[0][1]);
     assert_eq!(held[0][2], "true", "replayed rows carry the current mapping again");
 }
 
