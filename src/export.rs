@@ -46,17 +46,41 @@ pub enum Lang {
 }
 
 /// The arguments of `dealhouse export`.
+#[derive(clap::Args)]
 pub struct ExportArgs {
+    /// Report id (built in, or reports/<id>.toml in the project); omit to list them.
     pub report: Option<String>,
+    /// 2026-11 (month), 2026-W47 (ISO week) or 2026-11-03 (day); default: the last complete
+    /// one of the report's kind before the data's reference day.
+    #[arg(long, value_name = "PERIOD")]
     pub period: Option<String>,
+    /// Only this holding (repeat for several).
+    #[arg(long, value_name = "ID")]
     pub holding: Vec<String>,
+    /// Only this branch (repeat for several).
+    #[arg(long, value_name = "ID")]
     pub branch: Vec<String>,
+    /// Only this manager (repeat for several; reports that take it).
+    #[arg(long, value_name = "ID")]
     pub manager: Vec<String>,
+    /// File format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Xlsx)]
     pub format: ExportFormat,
+    /// A folder, an s3:// prefix, or a file name ending in the format's extension
+    /// (default: exports/ in the project).
+    #[arg(long, value_name = "PATH_OR_URL")]
     pub out: Option<String>,
+    /// One file per branch, each holding only that branch's rows.
+    #[arg(long)]
     pub per_branch: bool,
+    /// CSV: start with a UTF-8 byte order mark (for Excel).
+    #[arg(long)]
     pub csv_bom: bool,
+    /// CSV: `;` between fields and `,` in decimals (Excel in a Russian locale).
+    #[arg(long)]
     pub csv_semicolon: bool,
+    /// Language of titles and headers.
+    #[arg(long, value_enum, default_value_t = Lang::Ru)]
     pub lang: Lang,
 }
 

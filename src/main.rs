@@ -159,42 +159,7 @@ enum Command {
     /// One file per run, named `<report>/<period>.<ext>` under --out, or one per branch with
     /// --per-branch (each computed in that branch's scope, as a branch token sees it).
     #[command(after_help = export::EXAMPLES)]
-    Export {
-        /// Report id (built in, or reports/<id>.toml in the project); omit to list them.
-        report: Option<String>,
-        /// 2026-11 (month), 2026-W47 (ISO week) or 2026-11-03 (day); default: the last complete
-        /// one of the report's kind before the data's reference day.
-        #[arg(long, value_name = "PERIOD")]
-        period: Option<String>,
-        /// Only this holding (repeat for several).
-        #[arg(long, value_name = "ID")]
-        holding: Vec<String>,
-        /// Only this branch (repeat for several).
-        #[arg(long, value_name = "ID")]
-        branch: Vec<String>,
-        /// Only this manager (repeat for several; reports that take it).
-        #[arg(long, value_name = "ID")]
-        manager: Vec<String>,
-        /// File format.
-        #[arg(long, value_enum, default_value_t = export::ExportFormat::Xlsx)]
-        format: export::ExportFormat,
-        /// A folder, an s3:// prefix, or a file name ending in the format's extension
-        /// (default: exports/ in the project).
-        #[arg(long, value_name = "PATH_OR_URL")]
-        out: Option<String>,
-        /// One file per branch, each holding only that branch's rows.
-        #[arg(long)]
-        per_branch: bool,
-        /// CSV: start with a UTF-8 byte order mark (for Excel).
-        #[arg(long)]
-        csv_bom: bool,
-        /// CSV: `;` between fields and `,` in decimals (Excel in a Russian locale).
-        #[arg(long)]
-        csv_semicolon: bool,
-        /// Language of titles and headers.
-        #[arg(long, value_enum, default_value_t = export::Lang::Ru)]
-        lang: export::Lang,
-    },
+    Export(export::ExportArgs),
     /// Audit the migration off the legacy intake systems (not yet available).
     Audit,
     /// Show each source's last sync and each table's version and row count.
@@ -298,34 +263,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let bind = bind.unwrap_or_else(|| project.config.server.bind.clone());
             serve(project, &bind).await
         }
-        Command::Export {
-            report,
-            period,
-            holding,
-            branch,
-            manager,
-            format,
-            out,
-            per_branch,
-            csv_bom,
-            csv_semicolon,
-            lang,
-        } => {
-            let args = export::ExportArgs {
-                report,
-                period,
-                holding,
-                branch,
-                manager,
-                format,
-                out,
-                per_branch,
-                csv_bom,
-                csv_semicolon,
-                lang,
-            };
-            export::export(&dir, args).await
-        }
+        Command::Export(args) => export::export(&dir, args).await,
         Command::Audit => not_yet("audit", "the legacy-intake migration audit"),
         Command::Status => status(&*load(&dir)?).await,
         Command::Docs { schema } => {

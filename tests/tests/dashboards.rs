@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use dealhouse_tests::http::{get_json, http};
 use dealhouse_tests::webdriver::Browser;
-use dealhouse_tests::{dealhouse_ok, scratch, serve};
+use dealhouse_tests::{dealhouse_ok, query_value, scratch, serve};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -29,12 +29,6 @@ fn demo() -> &'static str {
         (tmp, dir)
     })
     .1
-}
-
-/// One value from `dealhouse query` (first column of the first row, as printed in CSV).
-fn cli(project: &str, sql: &str) -> String {
-    let out = dealhouse_ok(&["-C", project, "query", "--format", "csv", sql]);
-    out.lines().nth(1).unwrap_or_default().split(',').next().unwrap_or_default().trim().to_string()
 }
 
 /// `1234567.50` as the Russian UI shows roubles: rounded half up, groups of three, then ₽.
@@ -64,19 +58,6 @@ fn screenshots_dir() -> PathBuf {
     // The test executable is <target>/<profile>/deps/dashboards-<hash>.
     let exe = std::env::current_exe().expect("test executable path");
     exe.ancestors().nth(3).expect("<target> above the test executable").join("screenshots")
-}
-
-/// Waits until the page has finished rendering after render number `after`; returns the number.
-fn rendered(b: &Browser, after: u64, what: &str) -> u64 {
-    let v = b.wait_for(
-        &format!(
-            "const d = document.documentElement.dataset; \
-             return d.busy === 'false' && Number(d.rendered) > {after} ? Number(d.rendered) : 0"
-        ),
-        WAIT,
-        what,
-    );
-    v.as_u64().expect("a render number")
 }
 
 /// No page error, no failed request, no console error so far.
@@ -125,11 +106,13 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
 
     // The default period is the last complete month: the one before the data's today (the demo's
     // latest month, 2026-03, runs to the 20th).
-    let month = cli(project, "select to_char(reference_month - interval '1 month', '%Y-%m') from stg_reference_time");
-    let latest = cli(project, "select to_char(max(month), '%Y-%m') from dim_month");
-    let today = cli(project, "select to_char(cast(reference_time as date), '%Y-%m-%d') from stg_reference_time");
+    let month =
+        query_value(project, "select to_char(reference_month - interval '1 month', '%Y-%m') from stg_reference_time");
+    let latest = query_value(project, "select to_char(max(month), '%Y-%m') from dim_month");
+    let today =
+        query_value(project, "select to_char(cast(reference_time as date), '%Y-%m-%d') from stg_reference_time");
     assert!(month < latest && today.starts_with(&latest), "{month} {latest} {today}");
-    let first = cli(project, "select to_char(min(month), '%Y-%m') from dim_month");
+    let first = query_value(project, "select to_char(min(month), '%Y-%m') from dim_month");
     let trend_from = {
         let (y, m): (i32, i32) = (month[..4].parse().unwrap(), month[5..].parse().unwrap());
         let idx = y * 12 + m - 1 - 11;
@@ -144,7 +127,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     assert_eq!(ids.len(), 8, "{list}");
     for (i, id) in ids.iter().enumerate() {
         b.goto(&format!("{base}?load={i}#/{id}"));
-        rendered(&b, 0, &format!("dashboard {id}"));
+        b.rendered(0, &format!("dashboard {id}"));
         assert_clean(&b, id);
         let panels = b.js("return document.querySelectorAll('.panel').length", json!([])).as_u64().unwrap();
         assert!(panels >= 3, "{id}: only {panels} panels");
@@ -165,8 +148,8 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
 
     // Overview: the won amount of the latest month, as the CLI computes it from fct_deal.
     b.goto(&format!("{base}?n=1#/overview"));
-    let seq = rendered(&b, 0, "overview");
-    let won = cli(
+    let seq = b.rendered(0, "overview");
+    let won = query_value(
         project,
         &format!("select sum(amount) from fct_deal where status = 'won' and closed_month = date '{month}-01'"),
     );
@@ -176,7 +159,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     let hash = b.js("return location.hash", json!([])).as_str().unwrap().to_string();
     assert!(hash.contains(&format!("from={month}")) && hash.contains(&format!("to={month}")), "{hash}");
     // The previous period's figure is the month before.
-    let prev = cli(
+    let prev = query_value(
         project,
         &format!(
             "select sum(amount) from fct_deal where status = 'won' and closed_month = date '{month}-01' - interval '1 month'"
@@ -188,7 +171,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     );
 
     // Immature creation cohorts are hollow points on the conversion line, one per immature month.
-    let immature = cli(
+    let immature = query_value(
         project,
         &format!(
             "select count(distinct month) from mart_funnel_monthly where not cohort_mature and month between date '{trend_from}-01' and date '{month}-01'"
@@ -211,10 +194,10 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
 
     // A filter change through the UI: the URL carries it and the panels show the branch's figures.
     b.click("#f-branch option[value='spb']");
-    rendered(&b, seq, "overview filtered to spb");
+    b.rendered(seq, "overview filtered to spb");
     let hash = b.js("return location.hash", json!([])).as_str().unwrap().to_string();
     assert!(hash.contains("branch=spb"), "the URL keeps the filter: {hash}");
-    let spb = cli(
+    let spb = query_value(
         project,
         &format!(
             "select sum(amount) from fct_deal where status = 'won' and branch_id = 'spb' and closed_month = date '{month}-01'"
@@ -228,14 +211,14 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
 
     // The URL is a bookmark: opening it anew restores the filter and the figures.
     b.goto(&format!("{base}?bookmark=1{hash}"));
-    rendered(&b, 0, "bookmarked view");
+    b.rendered(0, "bookmarked view");
     assert_eq!(b.js("return document.querySelector('#f-branch').value", json!([])), json!("spb"));
     assert_eq!(attr(&b, "#panel-won_amount .kpi-value", "data-value"), spb);
 
     // Drill-down: the deals behind the number, with the same filters.
     b.click("#panel-won_amount .kpi-value");
     b.wait_for("return document.querySelector('#drill[open] .drill-total') !== null", WAIT, "the drill-down");
-    let n = cli(
+    let n = query_value(
         project,
         &format!(
             "select count(*) from fct_deal where status = 'won' and branch_id = 'spb' and closed_month = date '{month}-01'"
@@ -253,19 +236,19 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     // Month to date, one click away: compared with the same days of the previous month, never
     // with the whole of it; monthly client figures, which cannot be cut by day, are not compared.
     b.goto(&format!("{base}?mtd=1#/overview"));
-    let seq = rendered(&b, 0, "overview before month to date");
+    let seq = b.rendered(0, "overview before month to date");
     b.click("#f-mtd");
-    rendered(&b, seq, "month to date");
+    b.rendered(seq, "month to date");
     let hash = b.js("return location.hash", json!([])).as_str().unwrap().to_string();
     assert!(hash.contains(&format!("from={latest}")) && hash.contains(&format!("to={latest}")), "{hash}");
-    let won_to_date = cli(
+    let won_to_date = query_value(
         project,
         &format!(
             "select sum(amount) from fct_deal where status = 'won' and closed_date between date '{latest}-01' and date '{today}'"
         ),
     );
     assert_eq!(attr(&b, "#panel-won_amount .kpi-value", "data-value"), won_to_date);
-    let same_days = cli(
+    let same_days = query_value(
         project,
         &format!(
             "select sum(amount) from fct_deal where status = 'won'
@@ -283,29 +266,29 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
 
     // Funnel: every deal created in the period reaches `new`.
     b.goto(&format!("{base}?n=2#/funnel?from={first}&to={month}"));
-    let seq = rendered(&b, 0, "funnel");
-    let created = cli(
+    let seq = b.rendered(0, "funnel");
+    let created = query_value(
         project,
         &format!("select count(*) from fct_deal where created_month between date '{first}-01' and date '{month}-01'"),
     );
     assert_eq!(attr(&b, "#panel-funnel li[data-stage='new'] .stage-deals", "data-value"), created);
     // Side by side with another branch.
     b.click("#panel-funnel select.compare option[value='b:msk']");
-    rendered(&b, seq, "funnel compared with msk");
+    b.rendered(seq, "funnel compared with msk");
     assert!(b.js("return location.hash", json!([])).as_str().unwrap().contains("cmp=b%3Amsk"));
     assert_eq!(b.js("return document.querySelectorAll('#panel-funnel .funnel-col').length", json!([])), json!(2));
     assert_clean(&b, "funnel compare");
 
     // Pipeline board: the first column's money is the open amount in `new`.
     b.goto(&format!("{base}?n=3#/pipeline"));
-    rendered(&b, 0, "pipeline");
-    let open_new = cli(project, "select sum(amount) from fct_deal where status = 'open' and stage = 'new'");
+    b.rendered(0, "pipeline");
+    let open_new = query_value(project, "select sum(amount) from fct_deal where status = 'open' and stage = 'new'");
     assert_eq!(attr(&b, "#panel-board .kanban-col .col-amount", "data-value"), open_new);
 
     // Branches: the leader over the 12-month window; clicking a branch filters everything.
     b.goto(&format!("{base}?n=4#/branches"));
-    let seq = rendered(&b, 0, "branches");
-    let leader = cli(
+    let seq = b.rendered(0, "branches");
+    let leader = query_value(
         project,
         &format!(
             "select branch_id from fct_deal where status = 'won' and closed_month between date '{trend_from}-01' and date '{month}-01'
@@ -318,30 +301,30 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     );
     assert_eq!(first_rank, json!(leader));
     b.click("#panel-leaderboard tbody tr[data-row]");
-    rendered(&b, seq, "branches after a click");
+    b.rendered(seq, "branches after a click");
     assert!(b.js("return location.hash", json!([])).as_str().unwrap().contains("branch="));
 
     // Managers: a click on a manager opens the manager's own page.
     b.goto(&format!("{base}?n=5#/managers?branch=spb"));
-    let seq = rendered(&b, 0, "managers");
+    let seq = b.rendered(0, "managers");
     b.click("#panel-team tbody tr[data-row]");
-    rendered(&b, seq, "a manager's page");
+    b.rendered(seq, "a manager's page");
     assert!(b.js("return location.hash", json!([])).as_str().unwrap().contains("manager="));
     assert!(b.js("return document.querySelector('#panel-daily_report') !== null", json!([])) == json!(true));
     assert_clean(&b, "manager page");
 
     // Stalled: proposals without an answer, and the largest first.
     b.goto(&format!("{base}?n=6#/stalled"));
-    rendered(&b, 0, "stalled");
-    let stalled = cli(project, "select count(*) from mart_stalled_deals where stage = 'proposal'");
+    b.rendered(0, "stalled");
+    let stalled = query_value(project, "select count(*) from mart_stalled_deals where stage = 'proposal'");
     assert_eq!(attr(&b, "#panel-proposal_count .kpi-value", "data-value"), stalled);
-    let top = cli(project, "select max(amount) from mart_stalled_deals where stage = 'proposal'");
+    let top = query_value(project, "select max(amount) from mart_stalled_deals where stage = 'proposal'");
     assert_eq!(attr(&b, "#panel-proposals tbody tr [data-key=amount]", "data-value"), top);
 
     // Clients: the largest returning client (two or more won deals) by lifetime commission.
     b.goto(&format!("{base}?n=8#/clients"));
-    rendered(&b, 0, "clients");
-    let returning = cli(
+    b.rendered(0, "clients");
+    let returning = query_value(
         project,
         "select sum(commission) as c from fct_deal where status = 'won' group by client_id having count(*) >= 2
          order by c desc limit 1",
@@ -349,7 +332,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     assert_eq!(attr(&b, "#panel-top_clients tbody tr [data-key=lifetime_commission]", "data-value"), returning);
     // 26 weeks of history: no month has the 12-month look-back, so the rates say so instead of
     // drawing 0% churn and a huge inflow.
-    let covered = cli(project, "select count(*) from mart_client_monthly where rates_null_reason is null");
+    let covered = query_value(project, "select count(*) from mart_client_monthly where rates_null_reason is null");
     assert_eq!(covered, "0");
     assert!(
         text(&b, "#panel-rates .no-history").starts_with("мало истории"),
@@ -360,8 +343,8 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
 
     // Intake migration: legacy requests in the 12-month window (local months) and switched branches.
     b.goto(&format!("{base}?n=7#/intake"));
-    let seq = rendered(&b, 0, "intake");
-    let legacy = cli(
+    let seq = b.rendered(0, "intake");
+    let legacy = query_value(
         project,
         &format!(
             "select count(*) from intake_requests r join branches b on b.branch_id = r.branch_id
@@ -370,7 +353,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
     );
     assert!(legacy.parse::<i64>().unwrap() > 0);
     assert_eq!(attr(&b, "#panel-legacy_requests .kpi-value", "data-value"), legacy);
-    let switched = cli(
+    let switched = query_value(
         project,
         &format!("select count(*) from branches where crm_switch_date < date '{month}-01' + interval '1 month'"),
     );
@@ -378,7 +361,7 @@ fn every_dashboard_renders_the_demo_numbers_and_filters_round_trip_through_the_u
 
     // English: labels switch, numbers still formatted for the locale.
     b.click("#lang");
-    rendered(&b, seq, "English");
+    b.rendered(seq, "English");
     assert_eq!(text(&b, "#nav a[data-dashboard='overview']"), "Overview");
     assert!(b.js("return location.hash", json!([])).as_str().unwrap().contains("lang=en"));
     assert_clean(&b, "English");
@@ -419,7 +402,7 @@ fn a_branch_token_sees_only_its_branch() {
     let before = b.js("return Number(document.documentElement.dataset.rendered || 0)", json!([])).as_u64().unwrap_or(0);
     b.type_into("#token", token);
     b.click("#login-submit");
-    rendered(&b, before, "branches as the spb token");
+    b.rendered(before, "branches as the spb token");
     let branches =
         b.js("return [...document.querySelectorAll('#f-branch option')].map(o => o.value).filter(Boolean)", json!([]));
     let page = b.js("return document.querySelector('#content').innerText.slice(0, 400) + ' | errors: ' + JSON.stringify(window.__dealhouseErrors || [])", json!([]));
@@ -429,10 +412,11 @@ fn a_branch_token_sees_only_its_branch() {
         json!([]),
     );
     assert_eq!(rows, json!(["spb"]), "the leaderboard shows only the token's branch");
-    let month = cli(&dir, "select to_char(reference_month - interval '1 month', '%Y-%m') from stg_reference_time");
+    let month =
+        query_value(&dir, "select to_char(reference_month - interval '1 month', '%Y-%m') from stg_reference_time");
     b.goto(&format!("{base}?again=1#/overview"));
-    rendered(&b, 0, "overview as the spb token");
-    let spb = cli(
+    b.rendered(0, "overview as the spb token");
+    let spb = query_value(
         &dir,
         &format!(
             "select sum(amount) from fct_deal where status = 'won' and branch_id = 'spb' and closed_month = date '{month}-01'"
