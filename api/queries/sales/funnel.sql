@@ -9,7 +9,7 @@
 -- column stage_order: its position, 1 (new) .. 6 (won)
 -- column deals_reached: deals created in the period whose furthest stage is this one or later
 -- column deals_advanced: of them, deals that reached the next stage (0 for won)
--- column amount_reached: amount of the deals that reached the stage, RUB
+-- column amount_reached: amount of the deals that reached the stage, in the reporting currency
 -- column step_conversion: deals_advanced / deals_reached
 -- column conversion_from_previous: deals_reached / deals_reached of the previous stage
 -- column conversion_from_start: deals_reached / deals_reached of new

@@ -6,8 +6,8 @@
 -- column branch_name: branch name
 -- column city: city
 -- column holding_id: holding
--- column won_amount: amount won in the period, RUB
--- column commission: commission of the deals won, RUB
+-- column won_amount: amount won in the period, in the reporting currency
+-- column commission: commission of the deals won, in the reporting currency
 -- column deals_won: deals won
 -- column deals_lost: deals lost
 -- column win_rate: won / (won + lost)

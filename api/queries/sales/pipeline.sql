@@ -3,9 +3,9 @@
 -- column stage: open stage
 -- column stage_order: its position
 -- column open_deals: open deals in the stage
--- column open_amount: their amount, RUB
--- column open_commission: their commission, RUB
--- column weighted_amount: amount weighted by the stage's historical win rate, RUB
+-- column open_amount: their amount, in the reporting currency
+-- column open_commission: their commission, in the reporting currency
+-- column weighted_amount: amount weighted by the stage's historical win rate, in the reporting currency
 -- column stage_win_rate: won / closed of the deals of the selected pipelines that reached the stage
 -- Every open stage appears, with zeros where no selected deal is in it.
 with a as (

@@ -5,7 +5,7 @@
 -- column contracts_signed: contracts signed
 -- column deals_won: deals won (by close time)
 -- column deals_lost: deals lost (by close time)
--- column won_amount: amount of the deals won, RUB
+-- column won_amount: amount of the deals won, in the reporting currency
 select sum(calls) as calls, sum(meetings) as meetings, sum(proposals_sent) as proposals_sent,
     sum(contracts_signed) as contracts_signed, sum(deals_won) as deals_won, sum(deals_lost) as deals_lost,
     sum(won_amount) as won_amount

@@ -8,8 +8,8 @@
 -- column first_won_month: local month of the first won deal
 -- column last_won_month: local month of the latest won deal
 -- column won_deals: deals won, all time
--- column lifetime_amount: amount of the won deals, RUB
--- column lifetime_commission: commission of the won deals, RUB (the margin: use it for LTV)
+-- column lifetime_amount: amount of the won deals, in the reporting currency
+-- column lifetime_commission: commission of the won deals, in the reporting currency (the margin: use it for LTV)
 -- test: unique(client_id)
 -- test: not_null(client_id, state, first_won_at, last_won_at, won_deals)
 -- test: accepted_values(state: new, active, at_risk, churned, reactivated)

@@ -8,8 +8,8 @@
 -- column manager_id: responsible manager
 -- column stage: current stage
 -- column stage_order: its position (dim_stage)
--- column amount: deal amount, RUB
--- column commission: deal commission, RUB
+-- column amount: deal amount, in the reporting currency
+-- column commission: deal commission, in the reporting currency
 -- column created_at: creation time (UTC)
 -- column created_month: local month of creation (first day)
 -- column entered_stage_at: when the deal entered its current stage (UTC)

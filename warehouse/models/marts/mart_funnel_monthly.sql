@@ -8,7 +8,7 @@
 -- column stage_order: its position (1 .. 6)
 -- column deals_reached: deals whose furthest stage is this one or later
 -- column deals_advanced: deals that reached the next stage (= deals_reached of the next stage; 0 for won)
--- column amount_reached: amount of the deals that reached the stage, RUB
+-- column amount_reached: amount of the deals that reached the stage, in the reporting currency
 -- column deals_open: deals that reached the stage and are still open (at stage new: the cohort's open deals)
 -- column deals_won_within_window: deals that reached the stage and were won within conversion_window_days of their creation
 -- column conversion_window_days: dealhouse.toml [kpi] conversion_window_days, else the median sales cycle of the won deals rounded up to whole days (30 while none is won)

@@ -7,7 +7,7 @@
 -- column last_open_stage: the last open stage before the loss (unknown when the deal has no stage history)
 -- column stage_order: position of that stage (null for unknown)
 -- column lost_deals: deals lost
--- column lost_amount: their amount, RUB
+-- column lost_amount: their amount, in the reporting currency
 -- test: unique(month, pipeline, holding_id, branch_id, manager_id, last_open_stage)
 -- test: not_null(month, last_open_stage, lost_deals, lost_amount)
 -- test: accepted_values(last_open_stage: new, contact, proposal, negotiation, contract, unknown)

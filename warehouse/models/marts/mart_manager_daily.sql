@@ -9,7 +9,7 @@
 -- column contracts_signed: contracts signed
 -- column deals_won: deals whose final change into won falls on the day
 -- column deals_lost: deals whose final change into lost falls on the day
--- column won_amount: amount of the deals won, RUB
+-- column won_amount: amount of the deals won, in the reporting currency
 -- test: unique(local_date, branch_id, manager_id)
 -- test: not_null(local_date, calls, meetings, proposals_sent, contracts_signed, deals_won, deals_lost, won_amount)
 -- test: relationships(branch_id -> branches.branch_id)

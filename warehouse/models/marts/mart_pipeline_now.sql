@@ -6,8 +6,8 @@
 -- column stage: current stage
 -- column stage_order: its position
 -- column open_deals: open deals
--- column open_amount: their amount, RUB
--- column open_commission: their commission, RUB
+-- column open_amount: their amount, in the reporting currency
+-- column open_commission: their commission, in the reporting currency
 -- column weighted_amount: sum over the deals of amount x won / closed of the deals of the same pipeline that reached the stage (mart_stage_win_rate), rounded to kopecks per deal; null when no deal that reached the stage has closed yet
 -- test: unique(pipeline, holding_id, branch_id, manager_id, stage)
 -- test: not_null(stage, open_deals, open_amount, open_commission)

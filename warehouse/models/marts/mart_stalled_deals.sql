@@ -9,8 +9,8 @@
 -- column last_activity_at: the latest of its last done call, meeting or email up to the reference time and entered_stage_at (UTC)
 -- column days_idle: whole days from last_activity_at to the reference time
 -- column sla_days: the stage's SLA in days
--- column amount: deal amount, RUB
--- column commission: deal commission, RUB
+-- column amount: deal amount, in the reporting currency
+-- column commission: deal commission, in the reporting currency
 -- column reference_time: the time idleness is measured at (UTC)
 -- test: unique(deal_id)
 -- test: not_null(deal_id, stage, entered_stage_at, last_activity_at, days_idle, sla_days, reference_time)

@@ -6,9 +6,9 @@
 -- column manager_id: responsible manager
 -- column won: deals won
 -- column lost: deals lost
--- column won_amount: amount of the won deals, RUB
--- column won_commission: commission of the won deals, RUB
--- column lost_amount: amount of the lost deals, RUB
+-- column won_amount: amount of the won deals, in the reporting currency
+-- column won_commission: commission of the won deals, in the reporting currency
+-- column lost_amount: amount of the lost deals, in the reporting currency
 -- test: unique(closed_date, holding_id, branch_id, manager_id)
 -- test: not_null(month, closed_date, won, lost, won_amount, won_commission, lost_amount)
 -- test: relationships(branch_id -> branches.branch_id)
