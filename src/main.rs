@@ -1,6 +1,7 @@
 //! `dealhouse`: the command line. Thin wiring over the crates: `ingest` (sync, demo),
 //! `warehouse` (build, test, query, status, docs) and `api` (serve).
 
+mod alerts;
 mod export;
 mod output;
 mod progress;
@@ -133,6 +134,9 @@ enum Command {
         /// Skip the data tests after the build.
         #[arg(long)]
         no_test: bool,
+        /// Skip evaluating the [alerts.*] after the build (they run when any are configured).
+        #[arg(long)]
+        no_alerts: bool,
     },
     /// Run the models' data tests against the current tables.
     Test {
@@ -160,6 +164,12 @@ enum Command {
     /// --per-branch (each computed in that branch's scope, as a branch token sees it).
     #[command(after_help = export::EXAMPLES)]
     Export(export::ExportArgs),
+    /// Evaluate the [alerts.*] rules now: deliver new occurrences, record resolved ones.
+    #[command(after_help = alerts::EXAMPLES)]
+    Alerts {
+        /// Alert names from dealhouse.toml (default: all).
+        names: Vec<String>,
+    },
     /// Audit the migration off the legacy intake systems (not yet available).
     Audit,
     /// Show each source's last sync and each table's version and row count.
@@ -245,10 +255,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build { select, full_refresh, no_test } => {
+        Command::Build { select, full_refresh, no_test, no_alerts } => {
             let project = load(&dir)?;
             let options = models::BuildOptions { full_refresh, ..models::BuildOptions::for_project(&project) };
-            build(&project, select.as_deref(), options, !no_test).await
+            build(&project, select.as_deref(), options, !no_test, !no_alerts).await
+        }
+        Command::Alerts { names } => {
+            let project = load(&dir)?;
+            alerts::run(&project, &warehouse(&project)?, &names).await
         }
         Command::Test { select } => data_tests(&*load(&dir)?, select.as_deref()).await,
         Command::Query { sql, format } => {
@@ -352,7 +366,7 @@ async fn demo(
     if !report.ok() {
         bail!("the demo's sync failed (see above)");
     }
-    let code = build(&project, None, models::BuildOptions::for_project(&project), true).await?;
+    let code = build(&project, None, models::BuildOptions::for_project(&project), true, false).await?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }
@@ -410,6 +424,7 @@ async fn build(
     select: Option<&str>,
     options: models::BuildOptions,
     then_test: bool,
+    then_alerts: bool,
 ) -> Result<ExitCode> {
     let wh = warehouse(project)?;
     let all = models::load_models(Some(&project.dir.join("models")))?;
@@ -429,10 +444,13 @@ async fn build(
     if failed > 0 {
         return Ok(ExitCode::FAILURE);
     }
-    if then_test {
-        return data_tests(project, select).await;
+    let tested = if then_test { data_tests(project, select).await? } else { ExitCode::SUCCESS };
+    // After every model built, failing data tests included: a `data_tests` alert is about them.
+    if !then_alerts || project.config.alerts.is_empty() {
+        return Ok(tested);
     }
-    Ok(ExitCode::SUCCESS)
+    let alerted = alerts::run(project, &wh, &[]).await?;
+    Ok(if tested == ExitCode::SUCCESS { alerted } else { tested })
 }
 
 async fn data_tests(project: &Project, select: Option<&str>) -> Result<ExitCode> {

@@ -35,6 +35,14 @@ pub enum Error {
         /// What is wrong and the fix.
         message: String,
     },
+    /// An alert could not be evaluated or its state recorded: which alert, and what to do.
+    #[error("alert `{alert}`: {message}")]
+    Alert {
+        /// The `[alerts.NAME]`.
+        alert: String,
+        /// What is wrong and the fix.
+        message: String,
+    },
     /// The warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] dealhouse_warehouse::Error),

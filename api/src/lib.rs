@@ -21,8 +21,10 @@ pub mod queries;
 mod query;
 
 // What the routes implement.
+pub mod alerts;
 mod assets;
 mod dashboards;
+pub mod delivery;
 mod endpoints;
 mod health;
 mod intake;

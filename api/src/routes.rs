@@ -43,6 +43,7 @@ pub fn all() -> Vec<Route> {
     out.extend(board::routes());
     out.extend(migration::routes());
     out.extend(deal_card::routes());
+    out.extend(crate::alerts::routes());
     out
 }
 

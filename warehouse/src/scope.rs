@@ -155,6 +155,11 @@ pub fn policy(table: &str) -> TablePolicy {
         // The network's win rate per stage: group-wide counts with no branch's rows, the one
         // benchmark a scoped user sees by design (it weights their own pipeline's forecast).
         "mart_stage_win_rate" => Global,
+        // Alert occurrences, each on its branch; an alert with no branch (a source late, a data
+        // test failing) has a null branch_id and is seen by unscoped principals only.
+        "alert_events" => Branch("branch_id"),
+        // The delivery log: every branch's recipients and errors, for operators only.
+        "deliveries" => Hidden,
         _ => Hidden,
     }
 }

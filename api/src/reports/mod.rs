@@ -31,6 +31,7 @@ pub use definition::{Column, ColumnFormat, PROJECT_REPORTS_DIR, Parameter, Repor
 pub use period::{PERIOD_SYNTAX, Period, PeriodKind};
 pub use render::{CsvOptions, Format, Language, ReportData};
 pub use run::{Filters, SectionData};
+pub use run::reference_date;
 pub use write::Destination;
 pub use xlsx::{COUNT_FORMAT, DATE_FORMAT, MONEY_FORMAT, PERCENT_FORMAT};
 

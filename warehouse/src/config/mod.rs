@@ -13,6 +13,8 @@
 //! - [`sync`] `[sync]` (how much of a run may go to quarantine),
 //! - [`vocabularies`] `[vocabularies]` (client kinds, activity types added to the standard ones),
 //! - [`kpi`] `[kpi]` (churn look-back, conversion window: what the models read as `params`),
+//! - [`destinations`] `[destinations.*]` (e-mail and webhook targets of reports and alerts),
+//!   [`alerts`] `[alerts.*]` (rules over the warehouse, delivered once per occurrence),
 //! - [`issues`] the typed [`ConfigIssue`] validators return (a key path and a message),
 //! - [`locate`] [`ConfigText`], which places an issue on its line from toml's spans.
 //!
@@ -23,6 +25,8 @@
 //! `dealhouse_ingest::project::load`, which runs both; [`Project::load`] alone checks everything
 //! but the sources.
 
+pub mod alerts;
+pub mod destinations;
 mod issues;
 mod kpi;
 pub mod locate;
@@ -41,6 +45,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+pub use alerts::{Alert, AlertKind, Comparison};
+pub use destinations::{Destination, DestinationKind, SmtpSecurity, SmtpServer};
 pub use issues::{ConfigIssue, KeyPart, KeyPath};
 pub use kpi::KpiConfig;
 pub use locate::ConfigText;
@@ -104,6 +110,12 @@ pub struct ProjectConfig {
     /// runs in open local mode (loopback only).
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenConfig>,
+    /// Where reports and alerts are delivered (e-mail, webhooks), by name.
+    #[serde(default)]
+    pub destinations: BTreeMap<String, toml::Spanned<Destination>>,
+    /// Alert rules by name.
+    #[serde(default)]
+    pub alerts: BTreeMap<String, toml::Spanned<Alert>>,
     /// The file's path and text, so issues found after parsing (sources, tokens, the warehouse
     /// location) still name their line.
     #[serde(skip)]
@@ -155,6 +167,8 @@ impl ProjectConfig {
         self.sync.validate(self.sources.keys())?;
         self.vocabularies.validate()?;
         self.kpi.validate()?;
+        destinations::validate_destinations(&self.destinations)?;
+        alerts::validate_alerts(&self.alerts, &self.destinations, self.sources.keys())?;
         tokens::validate_tokens(&self.organisation, &self.tokens)
     }
 
