@@ -409,6 +409,32 @@ async fn alerts_json(router: &axum::Router, token: &str, query: &str) -> Vec<Val
     v["rows"].as_array().unwrap().clone()
 }
 
+/// The answer has the documented shape: the OpenAPI schema of the route, every object closed
+/// (an undocumented field fails).
+async fn conforms_to_the_document(router: &axum::Router, answer: &Value) {
+    fn closed(v: Value) -> Value {
+        match v {
+            Value::Object(map) => {
+                let mut map: serde_json::Map<String, Value> = map.into_iter().map(|(k, v)| (k, closed(v))).collect();
+                if map.get("properties").is_some_and(Value::is_object) {
+                    map.insert("additionalProperties".into(), Value::Bool(false));
+                }
+                Value::Object(map)
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(closed).collect()),
+            other => other,
+        }
+    }
+    let (_, _, body) = call(router, "GET", "/api/v1/openapi.json", Some(ADMIN), None).await;
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    let schema = closed(
+        doc["paths"]["/api/v1/alerts"]["get"]["responses"]["200"]["content"]["application/json"]["schema"].clone(),
+    );
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(answer).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{answer}");
+}
+
 fn keys(rows: &[Value]) -> Vec<String> {
     let mut k: Vec<String> = rows.iter().map(|r| r["key"].as_str().unwrap().to_string()).collect();
     k.sort();
@@ -418,14 +444,27 @@ fn keys(rows: &[Value]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_occurrence_is_delivered_once_resolved_when_gone_and_scoped_by_branch() {
     let (url, receiver) = start_receiver(0).await;
-    let (_dir, p, wh) = project(&format!(
-        "{}{}\n[alerts.busy]\nsql = \"select manager_id, branch_id, stalled from alert_test_stalled where stalled > 5\"\n\
+    let (dir, p, wh) = project(&format!(
+        "{}{}{}\n[alerts.busy]\nsql = \"select manager_id, branch_id, stalled from alert_test_stalled where stalled > 5\"\n\
          key = [\"manager_id\"]\nmessage = \"{{manager_id}} has {{stalled}} stalled deals\"\ndeliver = [\"hook\"]\n\n\
          [alerts.behind]\nmeasure = \"plan_completion\"\nby = [\"branch\"]\n\
-         filters = {{ metric = [\"won_amount\"], level = [\"branch\"] }}\nbelow = \"0.5\"\ndeliver = [\"hook\"]\n",
+         filters = {{ metric = [\"won_amount\"], level = [\"branch\"] }}\nbelow = \"0.5\"\ndeliver = [\"hook\"]\n\n\
+         [alerts.late]\nkind = \"freshness\"\nmax_age = \"1h\"\n\n\
+         [alerts.tests]\nkind = \"data_tests\"\nmodels = [\"alert_test_model\"]\n",
         tokens_toml(""),
-        hook_toml("hook", &url, "")
+        hook_toml("hook", &url, ""),
+        // The fixture's rows were committed by source `fixture` when it was built; `ghost` never synced.
+        "\n[sources.fixture]\nkind = \"csv\"\n\n[sources.ghost]\nkind = \"csv\"\n"
     ));
+    // A project model whose data test watches the test's table: it fails once a manager has more
+    // than 10 stalled deals.
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    std::fs::write(
+        dir.path().join("models/alert_test_model.sql"),
+        "-- A test-only model: its data test watches alert_test_stalled.\n-- column x: one\n\
+         -- test: sql: select manager_id from alert_test_stalled where stalled > 10\nselect 1 as x\n",
+    )
+    .unwrap();
     write_stalled(
         &wh,
         &[("m-msk", Some("msk"), 7), ("m-spb", Some("spb"), 9), ("m-nsk", Some("nsk"), 2), ("m-all", None, 8)],
@@ -433,11 +472,12 @@ async fn an_occurrence_is_delivered_once_resolved_when_gone_and_scoped_by_branch
     .await;
     let t0 = Utc::now();
 
-    // Three managers over 5: three occurrences, each delivered. The measure rule plans and runs
-    // through the semantic layer; the fixture's plans are for January and its reference day is
-    // 2025-02-01, so no branch is behind a plan this month.
+    // Three managers over 5: three occurrences, each delivered; the source that never synced is
+    // late (that alert delivers nowhere). The measure rule plans and runs through the semantic
+    // layer; the fixture's plans are for January and its reference day is 2025-02-01, so no
+    // branch is behind a plan this month. The data test passes.
     let run = evaluate_at(&p, &wh, &[], t0).await.unwrap();
-    assert_eq!((run.evaluated, run.opened, run.resolved, run.still_open), (2, 3, 0, 0));
+    assert_eq!((run.evaluated, run.opened, run.resolved, run.still_open), (4, 4, 0, 0));
     assert_eq!(run.deliveries.len(), 3);
     assert!(run.deliveries.iter().all(|d| d.delivered), "{:?}", run.deliveries);
     let bodies = receiver.bodies.lock().unwrap().clone();
@@ -460,11 +500,11 @@ async fn an_occurrence_is_delivered_once_resolved_when_gone_and_scoped_by_branch
     // spb's manager is down to 3: resolved.
     write_stalled(&wh, &[("m-msk", Some("msk"), 7), ("m-spb", Some("spb"), 3), ("m-all", None, 8)]).await;
     let run = evaluate_at(&p, &wh, &[], t0 + chrono::Duration::minutes(10)).await.unwrap();
-    assert_eq!((run.opened, run.resolved, run.still_open, run.deliveries.len()), (0, 1, 2, 0));
+    assert_eq!((run.opened, run.resolved, run.still_open, run.deliveries.len()), (0, 1, 3, 0));
 
     let router = dealhouse_api::router(AppState::new(p.clone(), wh.clone()).await.unwrap());
     // The admin sees every open one, the global one (no branch) included; the msk token only msk's.
-    assert_eq!(keys(&alerts_json(&router, ADMIN, "").await), ["manager_id=m-all", "manager_id=m-msk"]);
+    assert_eq!(keys(&alerts_json(&router, ADMIN, "").await), ["manager_id=m-all", "manager_id=m-msk", "source=ghost"]);
     let msk = alerts_json(&router, MSK, "?state=all").await;
     assert_eq!(keys(&msk), ["manager_id=m-msk"]);
     assert_eq!(msk[0]["branch_id"], "msk");
@@ -477,15 +517,24 @@ async fn an_occurrence_is_delivered_once_resolved_when_gone_and_scoped_by_branch
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Back over 5 later: a new occurrence, delivered again; the resolved one stays as it was.
+    // At 11 the data test fails too: an occurrence of `tests`.
     write_stalled(&wh, &[("m-msk", Some("msk"), 7), ("m-spb", Some("spb"), 11), ("m-all", None, 8)]).await;
     let run = evaluate_at(&p, &wh, &[], t0 + chrono::Duration::minutes(15)).await.unwrap();
-    assert_eq!((run.opened, run.resolved, run.still_open, run.deliveries.len()), (1, 0, 2, 1));
+    assert_eq!((run.opened, run.resolved, run.still_open, run.deliveries.len()), (2, 0, 3, 1));
     assert_eq!(receiver.calls.load(Ordering::SeqCst), 4);
     let router = dealhouse_api::router(AppState::new(p.clone(), wh.clone()).await.unwrap());
     let all = alerts_json(&router, ADMIN, "?state=all").await;
+    conforms_to_the_document(&router, &serde_json::json!({ "state": "all", "total": all.len(), "rows": all })).await;
     let spb: Vec<&Value> = all.iter().filter(|r| r["key"] == "manager_id=m-spb").collect();
     assert_eq!(spb.len(), 2, "{all:?}");
     assert_eq!(spb.iter().filter(|r| r["resolved_at"].is_null()).count(), 1);
+    let test = all.iter().find(|r| r["alert"] == "tests").expect("the failing data test");
+    assert!(test["key"].as_str().unwrap().starts_with("model=alert_test_model; test=sql:"), "{test}");
+    assert!(test["values"].as_str().unwrap().contains("\"failing_rows\":1"), "{test}");
+
+    // Three hours on, the fixture's sync is older than max_age = 1h too.
+    let run = evaluate_at(&p, &wh, &["late".into()], t0 + chrono::Duration::hours(3)).await.unwrap();
+    assert_eq!((run.opened, run.resolved, run.still_open), (1, 0, 1));
 
     // An unknown alert is refused by name.
     let e = evaluate_at(&p, &wh, &["nope".into()], t0).await.unwrap_err().to_string();

@@ -30,8 +30,8 @@ pub use cells::Cell;
 pub use definition::{Column, ColumnFormat, PROJECT_REPORTS_DIR, Parameter, Report, Section, Titles, load_reports};
 pub use period::{PERIOD_SYNTAX, Period, PeriodKind};
 pub use render::{CsvOptions, Format, Language, ReportData};
-pub use run::{Filters, SectionData};
 pub use run::reference_date;
+pub use run::{Filters, SectionData};
 pub use write::Destination;
 pub use xlsx::{COUNT_FORMAT, DATE_FORMAT, MONEY_FORMAT, PERCENT_FORMAT};
 
