@@ -88,13 +88,15 @@ pub async fn deliver(project: &Project, destinations: &[String], delivery: &Deli
         }
     }
     outcomes.extend(futures::future::join_all(sends).await);
+    // Info, not warn: every caller reports the outcomes it gets back (the CLI prints them, the
+    // scheduler records them in its job run).
     for o in &outcomes {
         match &o.error {
             None => {
                 tracing::info!(destination = %o.destination, recipient = %o.recipient, attempts = o.attempts, "delivered")
             }
             Some(e) => {
-                tracing::warn!(destination = %o.destination, recipient = %o.recipient, attempts = o.attempts, error = %e, "not delivered")
+                tracing::info!(destination = %o.destination, recipient = %o.recipient, attempts = o.attempts, error = %e, "not delivered")
             }
         }
     }

@@ -117,7 +117,13 @@ async fn attempt(request: reqwest::RequestBuilder) -> Result<(), Failure> {
         Ok(r) => r,
         Err(e) => {
             let again = e.is_connect() || e.is_timeout() || e.is_request();
-            let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+            // The causes down to the OS error ("Connection refused"), not only reqwest's summary.
+            let mut detail = String::new();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                detail.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
             // The URL may hold a token: the error is quoted without it.
             let text = e.without_url().to_string();
             let error = format!("request failed: {text}{detail}");
