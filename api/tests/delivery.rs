@@ -104,16 +104,19 @@ impl Drop for SmtpServer {
     }
 }
 
-fn start_smtp(dir: &Path, cert: &Path, key: &Path) -> SmtpServer {
+/// STARTTLS required with this certificate and key.
+fn starttls(cert: &Path, key: &Path) -> Vec<std::ffi::OsString> {
+    vec!["--tlscert".into(), cert.into(), "--tlskey".into(), key.into()]
+}
+
+/// `tls`: aiosmtpd's TLS arguments (none: a plain relay); messages go to `dir/name`.
+fn start_smtp(dir: &Path, name: &str, tls: &[std::ffi::OsString]) -> SmtpServer {
     let port = dealhouse_tests::http::free_port();
-    let out = dir.join("mail");
+    let out = dir.join(name);
     let handlers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp");
     let child = Command::new("python3")
         .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-        .arg("--tlscert")
-        .arg(cert)
-        .arg("--tlskey")
-        .arg(key)
+        .args(tls)
         .args(["-c", "capture.Capture"])
         .arg(&out)
         .env("PYTHONPATH", handlers)
@@ -139,7 +142,11 @@ fn received(server: &SmtpServer, n: usize) -> Vec<Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&server.out)
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
-        files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+        // NNNN.json, not an attachment that is JSON itself.
+        files.retain(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        });
         if files.len() >= n {
             files.sort();
             return files.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect();
@@ -171,7 +178,7 @@ async fn export_file(p: &dealhouse_warehouse::Project, wh: &Warehouse, format: F
 async fn an_email_with_the_report_attached_arrives_over_starttls() {
     let tmp = tempfile::tempdir().unwrap();
     let (ca, cert, key) = certificates(tmp.path());
-    let smtp = start_smtp(tmp.path(), &cert, &key);
+    let smtp = start_smtp(tmp.path(), "mail", &starttls(&cert, &key));
     let server = format!("smtp://127.0.0.1:{}", smtp.port);
     let (_dir, p, wh) = project(&format!(
         "\n[destinations.heads]\nkind = \"email\"\nsmtp = \"{server}\"\nfrom = \"Отчёты <reports@agency.ru>\"\n\
@@ -539,4 +546,61 @@ async fn an_occurrence_is_delivered_once_resolved_when_gone_and_scoped_by_branch
     // An unknown alert is refused by name.
     let e = evaluate_at(&p, &wh, &["nope".into()], t0).await.unwrap_err().to_string();
     assert!(e.contains("nope") && e.contains("busy"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_and_a_plain_loopback_relay_deliver_and_missing_credentials_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(tmp.path());
+    let smtps = start_smtp(tmp.path(), "smtps", &["--smtpscert".into(), cert.into(), "--smtpskey".into(), key.into()]);
+    let plain = start_smtp(tmp.path(), "plain", &[]);
+    let (_dir, p, _wh) = project(&format!(
+        "\n[destinations.smtps]\nkind = \"email\"\nsmtp = \"smtp://127.0.0.1:{}\"\nsecurity = \"tls\"\n\
+         from = \"reports@agency.ru\"\nto = [\"accounting@agency.ru\"]\nca_file = {ca:?}\n\n\
+         [destinations.relay]\nkind = \"email\"\nsmtp = \"smtp://127.0.0.1:{}\"\nsecurity = \"none\"\n\
+         from = \"reports@agency.ru\"\nto = [\"head-{{branch}}@agency.ru\", \"director@agency.ru\"]\n\n\
+         [destinations.login]\nkind = \"email\"\nsmtp = \"smtp://127.0.0.1:{}\"\nsecurity = \"none\"\n\
+         from = \"reports@agency.ru\"\nto = [\"director@agency.ru\"]\n\
+         username_env = \"DEALHOUSE_TEST_UNSET_USER\"\npassword_env = \"{SECRET_ENV}\"\n",
+        smtps.port, plain.port, plain.port
+    ));
+    // No branch: the {branch} address gets nothing.
+    let delivery = Delivery {
+        subject: "Monthly holding report 2025-01".into(),
+        headline: vec![],
+        files: vec![DeliveryFile {
+            name: "monthly-holding/2025-01.json".into(),
+            location: "/x".into(),
+            bytes: b"{}".to_vec(),
+        }],
+        branch: None,
+        meta: Value::Null,
+    };
+    let outcomes = deliver(&p, &["smtps".into(), "relay".into(), "login".into()], &delivery).await;
+    let mut got: Vec<(&str, &str, bool)> =
+        outcomes.iter().map(|o| (o.destination.as_str(), o.recipient.as_str(), o.delivered)).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("login", "director@agency.ru", false),
+            ("relay", "director@agency.ru", true),
+            ("smtps", "accounting@agency.ru", true)
+        ],
+        "{outcomes:?}"
+    );
+    let login = outcomes.iter().find(|o| o.destination == "login").unwrap();
+    assert_eq!(login.attempts, 0);
+    assert!(login.error.as_deref().unwrap_or_default().contains("DEALHOUSE_TEST_UNSET_USER"), "{login:?}");
+
+    let over_tls = &received(&smtps, 1)[0];
+    assert_eq!(over_tls["rcpt_tos"], serde_json::json!(["accounting@agency.ru"]));
+    assert_eq!(over_tls["attachments"][0]["content_type"], "application/json");
+    let relayed = &received(&plain, 1)[0];
+    assert_eq!(relayed["rcpt_tos"], serde_json::json!(["director@agency.ru"]));
+    assert_eq!(relayed["tls"], false);
+    assert_eq!(
+        relayed["body"].as_str().unwrap().replace("\r\n", "\n"),
+        "Monthly holding report 2025-01\n\nAttached:\n  monthly-holding-2025-01.json (2 bytes)\n"
+    );
 }

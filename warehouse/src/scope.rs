@@ -375,6 +375,12 @@ mod tests {
     }
 
     #[test]
+    fn alert_occurrences_are_scoped_by_branch_and_the_delivery_log_is_hidden() {
+        assert_eq!(policy("alert_events"), TablePolicy::Branch("branch_id"));
+        assert_eq!(policy("deliveries"), TablePolicy::Hidden);
+    }
+
+    #[test]
     fn scopes_derive_holdings() {
         let config = ProjectConfig::parse(
             "[[organisation.holdings]]\nid = \"h1\"\nname = \"H1\"\n[[organisation.holdings]]\nid = \"h2\"\nname = \"H2\"\n\
