@@ -7,7 +7,10 @@
 //! is not delivered again); an open one no longer returned is resolved; one returned again after
 //! that is a new occurrence. An occurrence none of whose recipients could be reached stays
 //! undelivered and is tried again at the next evaluation. Delivery happens before the state is
-//! committed, so a crash in between delivers it again rather than never (at least once).
+//! committed, so a crash in between delivers it again rather than never (at least once). When
+//! every alert is evaluated, the open occurrences of an alert no longer configured are resolved.
+//! The table is rewritten whole per evaluation: two evaluations at once conflict in Delta and the
+//! later commit fails (nothing is lost; it is evaluated again next time).
 //!
 //! Measures are evaluated for the month of the data's reference day (the latest deal update,
 //! as the marts measure "now"), so the same data gives the same alerts; freshness compares the
@@ -75,6 +78,9 @@ pub async fn evaluate_at(
         });
     }
     let chosen: Vec<&String> = alerts.keys().filter(|n| only.is_empty() || only.contains(n)).collect();
+    if chosen.is_empty() {
+        return Ok(AlertsRun::default());
+    }
     let session = QuerySession::open(warehouse).await?;
     let reference_day = crate::reports::reference_date(&session).await?;
     let at = now.timestamp_micros();
@@ -143,6 +149,12 @@ pub async fn evaluate_at(
         for i in open.into_values() {
             events[i].resolved_at = Some(at);
             run.resolved += 1;
+        }
+    }
+    if only.is_empty() {
+        // An alert removed from dealhouse.toml watches nothing any more: its open occurrences end.
+        for e in events.iter_mut().filter(|e| e.resolved_at.is_none() && !alerts.contains_key(&e.alert)) {
+            e.resolved_at = Some(at);
         }
     }
     for e in events.iter_mut().filter(|e| e.resolved_at.is_none() && e.delivered_at.is_none()) {
