@@ -9,8 +9,9 @@
 //! undelivered and is tried again at the next evaluation. Delivery happens before the state is
 //! committed, so a crash in between delivers it again rather than never (at least once). When
 //! every alert is evaluated, the open occurrences of an alert no longer configured are resolved.
-//! The table is rewritten whole per evaluation: two evaluations at once conflict in Delta and the
-//! later commit fails (nothing is lost; it is evaluated again next time).
+//! The table is rewritten whole per evaluation, so evaluations are meant to run one at a time
+//! (two at once: the later commit fails on Delta's conflict check or replaces the earlier state;
+//! the next evaluation sets it right, at worst delivering an occurrence twice).
 //!
 //! Measures are evaluated for the month of the data's reference day (the latest deal update,
 //! as the marts measure "now"), so the same data gives the same alerts; freshness compares the
