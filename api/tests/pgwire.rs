@@ -250,3 +250,36 @@ async fn twenty_clients_keep_working_while_one_sends_hostile_sql() {
     std::fs::write(&file, serde_json::to_string(&cases).expect("json")).expect("writes");
     python("concurrent", port, &[file.to_str().expect("utf-8 path"), "20"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_clients_connect_with_sslmode_require() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (certs.path().join("server.crt"), certs.path().join("server.key"));
+    let mut openssl = Command::new("openssl");
+    openssl
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert);
+    assert!(run(openssl).await.status.success(), "openssl made no certificate");
+    let server = format!(
+        "postgres_tls_cert = {}\npostgres_tls_key = {}",
+        json!(cert.display().to_string()),
+        json!(key.display().to_string())
+    );
+    let (_tmp, _app, port) = servers(&server).await;
+    let mut cmd = Command::new("psql");
+    cmd.arg(format!("host=127.0.0.1 port={port} dbname=dealhouse user=analyst sslmode=require"))
+        .args(["-X", "-A", "-t", "-c", "select count(*) from deals"])
+        .env("PGPASSWORD", ANALYST);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
+    // Without TLS configured, sslmode=require is refused by the client (the server says no).
+    let (_tmp2, _app2, plain) = servers("").await;
+    let mut cmd = Command::new("psql");
+    cmd.arg(format!("host=127.0.0.1 port={plain} dbname=dealhouse user=analyst sslmode=require"))
+        .args(["-X", "-c", "select 1"])
+        .env("PGPASSWORD", ANALYST);
+    assert!(!run(cmd).await.status.success(), "sslmode=require succeeded without TLS");
+}
