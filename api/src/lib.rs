@@ -42,8 +42,8 @@ use axum::http::StatusCode;
 use axum::middleware;
 use dealhouse_warehouse::{Project, Warehouse};
 
-pub use auth::{Principal, Role};
 pub use self::pgwire::PostgresServer;
+pub use auth::{Principal, Role};
 pub use error::{ApiError, Error, ErrorCode, Result};
 pub use query::write_json_rows;
 pub use sql::{ARROW_STREAM, QueryLimits, TRUNCATED_HEADER};
@@ -91,7 +91,11 @@ pub async fn serve(project: Arc<Project>, warehouse: Warehouse, bind: &str) -> R
     if let Some(pg) = postgres {
         let at = pg.local_addr()?;
         let tls = if pg.has_tls() { "TLS available" } else { "no TLS" };
-        eprintln!("Serving PostgreSQL on {at} ({tls}): psql \"host={} port={} dbname=dealhouse user=<token name>\"", at.ip(), at.port());
+        eprintln!(
+            "Serving PostgreSQL on {at} ({tls}): psql \"host={} port={} dbname=dealhouse user=<token name>\"",
+            at.ip(),
+            at.port()
+        );
         tokio::spawn(pg.run());
     }
     if state.is_open() {

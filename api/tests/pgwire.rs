@@ -34,7 +34,11 @@ async fn psql(port: u16, user: &str, token: &str, commands: &[&str]) -> (bool, S
         cmd.args(["-c", c]);
     }
     let out = run(cmd).await;
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 async fn run(mut cmd: Command) -> Output {
@@ -101,8 +105,12 @@ async fn psql_lists_describes_and_queries_like_the_http_api() {
     // Every table `/api/v1/tables` lists for the same token, and no other.
     let (_, _, body) = call(&app, "GET", "/api/v1/tables", Some(ANALYST), None).await;
     let listed: Value = serde_json::from_slice(&body).expect("json");
-    let mut http_tables: Vec<String> =
-        listed["tables"].as_array().expect("tables").iter().map(|t| t["name"].as_str().unwrap_or("").to_string()).collect();
+    let mut http_tables: Vec<String> = listed["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or("").to_string())
+        .collect();
     http_tables.sort();
     assert_eq!(analyst_tables, http_tables, "\\dt:\n{out}");
     assert!(analyst_tables.contains(&"fct_deal".to_string()), "{analyst_tables:?}");
@@ -155,7 +163,8 @@ async fn a_branch_login_sees_only_its_branch() {
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "0", "information_schema shows a branch the quarantine");
 
-    let query = "select branch_id, count(*) as n, sum(amount) as total from deals group by branch_id order by branch_id";
+    let query =
+        "select branch_id, count(*) as n, sum(amount) as total from deals group by branch_id order by branch_id";
     let (ok, out, err) = psql(port, "moscow", MSK, &[query]).await;
     assert!(ok, "{err}");
     // msk: 3 deals, 390.50 (fixture, by hand), and the HTTP API agrees for the same token.
@@ -183,18 +192,13 @@ async fn refusals_have_sqlstates_and_the_connection_survives() {
         ("select * from generate_series(1, 1000000000000)", "42501"),
         ("select * from no_such_table", "42P01"),
     ] {
-        let (ok, _, err) =
-            psql(port, "analyst", ANALYST, &["\\set VERBOSITY verbose", query, "select 1"]).await;
+        let (ok, _, err) = psql(port, "analyst", ANALYST, &["\\set VERBOSITY verbose", query, "select 1"]).await;
         assert!(!ok && err.contains(state), "{query}: expected SQLSTATE {state}: {err}");
     }
     // A refused statement leaves the connection usable: the next statement in the session runs.
-    let (ok, out, err) = psql(
-        port,
-        "analyst",
-        ANALYST,
-        &["\\set ON_ERROR_STOP 0", "drop table deals", "select count(*) from deals"],
-    )
-    .await;
+    let (ok, out, err) =
+        psql(port, "analyst", ANALYST, &["\\set ON_ERROR_STOP 0", "drop table deals", "select count(*) from deals"])
+            .await;
     // psql's status reflects the failed statement; what matters is that the next one ran.
     let _ = ok;
     assert_eq!(out.trim(), "7", "{err}");
@@ -203,7 +207,14 @@ async fn refusals_have_sqlstates_and_the_connection_survives() {
         port,
         "analyst",
         ANALYST,
-        &["set client_encoding = 'UTF8'", "set datestyle = 'ISO'", "set extra_float_digits = 3", "begin", "select 1", "commit"],
+        &[
+            "set client_encoding = 'UTF8'",
+            "set datestyle = 'ISO'",
+            "set extra_float_digits = 3",
+            "begin",
+            "select 1",
+            "commit",
+        ],
     )
     .await;
     assert!(ok, "{err}");

@@ -11,13 +11,13 @@
 
 use std::sync::Arc;
 
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use dealhouse_warehouse::datafusion::arrow::datatypes::DataType;
 use dealhouse_warehouse::datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemoryCatalogProviderList};
 use dealhouse_warehouse::datafusion::common::ScalarValue;
 use dealhouse_warehouse::datafusion::execution::SessionStateBuilder;
 use dealhouse_warehouse::datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use dealhouse_warehouse::datafusion::prelude::SessionContext;
-use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use tokio::sync::Mutex;
 
 use crate::auth::Principal;
@@ -68,18 +68,14 @@ fn with_pg_catalog(base: &SessionContext) -> Result<SessionContext, ApiError> {
 
 /// `version()` as PostgreSQL words it: SQLAlchemy and Metabase read the version from it.
 fn version_udf() -> dealhouse_warehouse::datafusion::logical_expr::ScalarUDF {
-    let text = format!(
-        "PostgreSQL 16.6 (dealhouse {}, Apache DataFusion, read-only), 64-bit",
-        env!("CARGO_PKG_VERSION")
-    );
+    let text =
+        format!("PostgreSQL 16.6 (dealhouse {}, Apache DataFusion, read-only), 64-bit", env!("CARGO_PKG_VERSION"));
     create_udf(
         "version",
         vec![],
         DataType::Utf8,
         Volatility::Immutable,
-        Arc::new(move |_args: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))
-        }),
+        Arc::new(move |_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))),
     )
 }
 

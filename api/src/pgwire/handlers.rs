@@ -82,8 +82,15 @@ enum Kind {
 
 /// Client settings the `SET` hook keeps per connection (the rest of its `SET`s would reach the
 /// engine).
-const CLIENT_SETTINGS: [&str; 7] =
-    ["datestyle", "bytea_output", "intervalstyle", "application_name", "extra_float_digits", "search_path", "statement_timeout"];
+const CLIENT_SETTINGS: [&str; 7] = [
+    "datestyle",
+    "bytea_output",
+    "intervalstyle",
+    "application_name",
+    "extra_float_digits",
+    "search_path",
+    "statement_timeout",
+];
 
 fn classify(statement: &Statement) -> Kind {
     match statement {
@@ -269,10 +276,8 @@ impl ExtendedQueryHandler for Queries {
                     return Err(aborted());
                 }
                 let values = parameters(portal, plan)?;
-                let bound = plan
-                    .clone()
-                    .replace_params_with_values(&values)
-                    .map_err(|e| sqlstate::of_planning(e.into()))?;
+                let bound =
+                    plan.clone().replace_params_with_values(&values).map_err(|e| sqlstate::of_planning(e.into()))?;
                 self.execute(&*client, ctx.clone(), bound, &portal.result_column_format).await
             }
         }
@@ -321,10 +326,9 @@ impl QueryParser for StatementParser {
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
         match stmt {
-            Prepared::Query { plan, .. } => parameter_types(plan)?
-                .iter()
-                .map(|t| t.as_ref().map_or(Ok(Type::UNKNOWN), into_pg_type))
-                .collect(),
+            Prepared::Query { plan, .. } => {
+                parameter_types(plan)?.iter().map(|t| t.as_ref().map_or(Ok(Type::UNKNOWN), into_pg_type)).collect()
+            }
             _ => Ok(vec![]),
         }
     }

@@ -80,7 +80,9 @@ fn of_datafusion(e: DataFusionError) -> PgWireError {
 /// An error of a run under the server's limits ([`crate::sql::run_limited`]).
 pub(super) fn of_run(e: ApiError) -> PgWireError {
     let (code, hint) = match e.code {
-        ErrorCode::QueryTimeout => ("57014", Some("filter or aggregate more; [server] query_timeout_seconds is the limit")),
+        ErrorCode::QueryTimeout => {
+            ("57014", Some("filter or aggregate more; [server] query_timeout_seconds is the limit"))
+        }
         ErrorCode::Busy => ("53000", Some("retry shortly; [server] max_concurrent_queries is the limit")),
         ErrorCode::MemoryLimit => ("53200", Some("aggregate more or select fewer rows")),
         ErrorCode::SqlTooLarge | ErrorCode::SqlTooComplex => ("54000", None),
