@@ -294,3 +294,36 @@ async fn tls_clients_connect_with_sslmode_require() {
         .env("PGPASSWORD", ANALYST);
     assert!(!run(cmd).await.status.success(), "sslmode=require succeeded without TLS");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_queries_of_dbeaver_metabase_psql_and_pgcli_run() {
+    let (tmp, _app, port) = servers("").await;
+    let queries = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pgwire_client_queries.json");
+    // Refused on purpose, or by the crates, each with its SQLSTATE: the SQL guard allows no table
+    // function (DBeaver's keyword list and its array-type lookup over generate_series, which
+    // DBeaver survives), and pgcli's function list meets an array cast datafusion-pg-catalog 0.19
+    // cannot do (pgcli shows no function completions).
+    let known: [(&str, &str); 3] = [
+        ("pg_catalog.pg_get_keywords()", "42501"),
+        ("generate_series(1, array_upper(current_schemas(false), 1))", "42501"),
+        ("p.proname func_name", "22000"),
+    ];
+    let text = std::fs::read_to_string(&queries).expect("reads the client queries");
+    let listed: Value = serde_json::from_str(&text).expect("json");
+    let mut refused = serde_json::Map::new();
+    for q in listed["queries"].as_array().expect("queries") {
+        let sql = q["sql"].as_str().expect("sql");
+        if let Some((_, state)) = known.iter().find(|(part, _)| sql.contains(part)) {
+            refused.insert(sql.to_string(), json!(state));
+        }
+    }
+    assert_eq!(refused.len(), known.len(), "each known refusal matches one query");
+    let refused_file = tmp.path().join("refused.json");
+    std::fs::write(&refused_file, Value::Object(refused).to_string()).expect("writes");
+    python(
+        "client-queries",
+        port,
+        &[queries.to_str().expect("utf-8 path"), refused_file.to_str().expect("utf-8 path")],
+    )
+    .await;
+}

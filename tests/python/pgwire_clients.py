@@ -210,6 +210,31 @@ def concurrent(port, hostile_file, clients):
     print(f"concurrent: ok ({results['ok']} ordinary queries, {len(cases)} hostile)")
 
 
+def client_queries(port, queries_file, refused_file):
+    """Every catalog query the BI and SQL tools send runs, over one connection each with the simple
+    and the extended protocol, except the ones listed as refused (with the SQLSTATE they get)."""
+    queries = json.load(open(queries_file))["queries"]
+    refused = json.load(open(refused_file))
+    wrong = []
+    for prepare in (False, True):
+        with psycopg.connect(dsn(port, "analyst", os.environ["ANALYST_TOKEN"]), autocommit=True) as conn:
+            for q in queries:
+                sql = q["sql"]
+                try:
+                    # Psycopg takes % as a placeholder only when parameters are given.
+                    conn.execute(sql, prepare=prepare)
+                    got = "ok"
+                except psycopg.Error as e:
+                    got = e.sqlstate or "none"
+                    detail = str(e).splitlines()[0][:160]
+                want = refused.get(sql, "ok")
+                if got != want:
+                    wrong.append(f"[{q['client']}, prepare={prepare}] {sql[:100]!r}: {got} (want {want})"
+                                 + ("" if got == "ok" else f": {detail}"))
+    check(not wrong, f"{len(wrong)} client queries answered wrongly:\n  " + "\n  ".join(wrong))
+    print(f"client queries: ok ({len(queries)} queries, {len(refused)} refused as expected)")
+
+
 if __name__ == "__main__":
     what, port, *rest = sys.argv[1:]
     {
@@ -218,4 +243,5 @@ if __name__ == "__main__":
         "wrong-password": wrong_password,
         "too-many": too_many,
         "concurrent": concurrent,
+        "client-queries": client_queries,
     }[what](port, *rest)
