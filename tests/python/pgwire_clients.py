@@ -187,6 +187,7 @@ def concurrent(port, hostile_file, clients):
     for t in threads:
         t.start()
     wrong = []
+    answered = {}
     with psycopg.connect(dsn(port, "analyst", os.environ["ANALYST_TOKEN"]), autocommit=True) as conn:
         for case in cases:
             sql, states = case["sql"], case["sqlstates"]
@@ -197,6 +198,7 @@ def concurrent(port, hostile_file, clients):
             except psycopg.Error as e:
                 got = e.sqlstate or "none"
             took = time.monotonic() - started
+            answered[got] = answered.get(got, 0) + 1
             if got not in states or took > 20:
                 wrong.append(f"{sql[:70]!r}: {got} not in {states} (took {took:.1f} s)")
     stop.set()
@@ -207,7 +209,7 @@ def concurrent(port, hostile_file, clients):
     check(results["ok"] >= 3 * int(clients), f"only {results['ok']} ordinary queries answered")
     with psycopg.connect(dsn(port, "analyst", os.environ["ANALYST_TOKEN"])) as conn:
         check(conn.execute("select count(*) from deals").fetchone()[0] == 7, "the server is not answering after")
-    print(f"concurrent: ok ({results['ok']} ordinary queries, {len(cases)} hostile)")
+    print(f"concurrent: ok ({results['ok']} ordinary queries, {len(cases)} hostile answered {answered})")
 
 
 def client_queries(port, queries_file, refused_file):
