@@ -53,7 +53,13 @@ async fn run(mut cmd: Command) -> Output {
 async fn python(check: &str, port: u16, args: &[&str]) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/python/pgwire_clients.py");
     let mut cmd = Command::new("python3");
-    cmd.arg(script).arg(check).arg(port.to_string()).args(args).env("ANALYST_TOKEN", ANALYST).env("MSK_TOKEN", MSK);
+    cmd.arg(script)
+        .arg(check)
+        .arg(port.to_string())
+        .args(args)
+        .env("ANALYST_TOKEN", ANALYST)
+        .env("MSK_TOKEN", MSK)
+        .env("EXPIRED_TOKEN", EXPIRED);
     let out = run(cmd).await;
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{check}: {}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);

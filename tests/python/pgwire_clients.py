@@ -1,7 +1,8 @@
 """Real PostgreSQL clients against dealhouse's PostgreSQL listener (run by api/tests/pgwire.rs).
 
 Usage: pgwire_clients.py CHECK PORT [ARGS...]; exits non-zero with the reason on failure.
-Tokens come from the environment: ANALYST_TOKEN (user `analyst`), MSK_TOKEN (user `moscow`).
+Tokens come from the environment: ANALYST_TOKEN (user `analyst`), MSK_TOKEN (user `moscow`),
+EXPIRED_TOKEN (user `old`, past its expiry).
 
 The fixture's figures, by hand (api/tests/common/mod.rs): deals msk 3 (390.50), spb 2
 (3000.00), nsk 2 (7300.00).
@@ -138,6 +139,8 @@ def wrong_password(port):
         fail("psycopg connected with a wrong password")
     except psycopg.OperationalError as e:
         check("password authentication failed" in str(e), f"psycopg's message: {e}")
+    fields = raw_startup(port, "old", os.environ["EXPIRED_TOKEN"])
+    check(fields.get("C") == "28000" and "expired" in fields.get("M", ""), f"an expired token answered {fields}")
     check(raw_startup(port, "analyst", os.environ["ANALYST_TOKEN"]) == {}, "the right token was refused")
     print("wrong password: ok")
 
