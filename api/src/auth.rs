@@ -129,6 +129,39 @@ impl Tokens {
     }
 }
 
+/// Why a login (PostgreSQL protocol: user = token name, password = the token) was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginRefusal {
+    /// No token of that name, or the password is not that token (not told apart, so a caller
+    /// cannot probe which token names exist).
+    BadPassword,
+    /// The token is right but past its expiry.
+    Expired,
+}
+
+impl Tokens {
+    /// The principal of token `name` presenting `password` at `now`. The password is hashed and
+    /// compared with every stored hash in constant time, as a bearer token is; it must belong to
+    /// the token named `name`.
+    pub fn login(&self, name: &str, password: &str, now: DateTime<Utc>) -> Result<Principal, LoginRefusal> {
+        if self.is_open() {
+            return Ok(Principal::local_admin());
+        }
+        let hash: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+        let mut found: Option<&Token> = None;
+        for t in &self.tokens {
+            if constant_time_eq(&t.hash, &hash) && t.name == name {
+                found = Some(t);
+            }
+        }
+        let Some(token) = found else { return Err(LoginRefusal::BadPassword) };
+        if token.expires.is_some_and(|e| now >= e) {
+            return Err(LoginRefusal::Expired);
+        }
+        Ok(Principal { name: token.name.clone(), role: token.role, scope: token.scope.clone() })
+    }
+}
+
 fn unauthorized(code: ErrorCode, message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message).with_header(header::WWW_AUTHENTICATE, "Bearer")
 }

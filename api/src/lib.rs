@@ -29,6 +29,7 @@ mod endpoints;
 mod health;
 mod intake;
 mod measures;
+mod pgwire;
 mod prometheus;
 pub mod reports;
 mod semantic;
@@ -43,6 +44,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use dealhouse_warehouse::{Project, Warehouse};
 
+pub use self::pgwire::PostgresServer;
 pub use auth::{Principal, Role};
 pub use error::{ApiError, Error, ErrorCode, Result};
 pub use query::write_json_rows;
@@ -67,8 +69,9 @@ async fn not_found(request: Request) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no route `{}`", request.uri().path()))
 }
 
-/// Binds `bind` and serves until Ctrl-C. Without tokens the server is open to whoever can
-/// connect, so it then refuses any address but loopback.
+/// Binds `bind` and serves until Ctrl-C, with the PostgreSQL protocol beside it on `[server]
+/// postgres_bind` (unless that is ""). Without tokens the server is open to whoever can connect,
+/// so it then refuses any address but loopback.
 pub async fn serve(project: Arc<Project>, warehouse: Warehouse, bind: &str) -> Result<()> {
     let addr: SocketAddr =
         bind.parse().map_err(|e| Error::Config(format!("bind address `{bind}` is not HOST:PORT ({e})")))?;
@@ -85,7 +88,18 @@ pub async fn serve(project: Arc<Project>, warehouse: Warehouse, bind: &str) -> R
         ))
     })?;
     let local = listener.local_addr().map_err(|e| Error::Config(e.to_string()))?;
+    let postgres = PostgresServer::bind(state.clone(), None).await?;
     eprintln!("Serving dashboards on http://{local}/  (Ctrl-C to stop)");
+    if let Some(pg) = postgres {
+        let at = pg.local_addr()?;
+        let tls = if pg.has_tls() { "TLS available" } else { "no TLS" };
+        eprintln!(
+            "Serving PostgreSQL on {at} ({tls}): psql \"host={} port={} dbname=dealhouse user=<token name>\"",
+            at.ip(),
+            at.port()
+        );
+        tokio::spawn(pg.run());
+    }
     if state.is_open() {
         // After the address line, which scripts and tests read first.
         tracing::warn!("no API tokens configured: open local mode, every request is treated as admin (loopback only)");

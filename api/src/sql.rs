@@ -22,12 +22,13 @@ use dealhouse_warehouse::datafusion::arrow::array::RecordBatch;
 use dealhouse_warehouse::datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use dealhouse_warehouse::datafusion::arrow::datatypes::SchemaRef;
 use dealhouse_warehouse::datafusion::arrow::ipc::writer::StreamWriter;
+use dealhouse_warehouse::datafusion::dataframe::DataFrame;
 use dealhouse_warehouse::datafusion::logical_expr::LogicalPlan;
 use dealhouse_warehouse::datafusion::physical_plan::execute_stream;
 use dealhouse_warehouse::deadline::with_deadline;
-use dealhouse_warehouse::session::QuerySession;
 use dealhouse_warehouse::sql_guard::SqlLimits;
 use futures::TryStreamExt;
+use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -207,18 +208,7 @@ async fn query(
     let result = run(&state, &principal, &headers, body).await;
     let outcome = match &result {
         Ok(_) => "ok",
-        Err(e) => match e.code {
-            ErrorCode::QueryTimeout => "timeout",
-            ErrorCode::Busy => "busy",
-            ErrorCode::SqlTooLarge
-            | ErrorCode::SqlTooComplex
-            | ErrorCode::FunctionNotAllowed
-            | ErrorCode::BadSql
-            | ErrorCode::BadRequest
-            | ErrorCode::BadFormat
-            | ErrorCode::BodyTooLarge => "refused",
-            _ => "failed",
-        },
+        Err(e) => outcome(e),
     };
     metrics.query(outcome, started.elapsed());
     if let Err(e) = &result {
@@ -239,6 +229,31 @@ async fn run(
         ApiError::new(r.status(), code, r.body_text())
     })?;
     let format = Format::choose(req.format.as_deref(), headers)?;
+    let session = state.session_for(principal).await?;
+    let guard = state.query_limits().guard;
+    let plan = async move { session.plan_untrusted(&req.sql, &guard).await.map_err(ApiError::from) };
+    let answer = run_limited(state, Box::pin(plan)).await?;
+    encode(format, &answer.schema, &answer.batches, answer.truncated)
+}
+
+/// A query's rows, cut at the row or byte cap (`truncated` says so).
+pub(crate) struct Answer {
+    /// The columns.
+    pub schema: SchemaRef,
+    /// The rows kept.
+    pub batches: Vec<RecordBatch>,
+    /// Whether rows were cut.
+    pub truncated: bool,
+}
+
+/// Runs an untrusted query within the server's limits, for `/api/v1/sql` and the PostgreSQL
+/// protocol alike: it waits at most [`QUEUE_WAIT`] for a query slot, then `plan` (already guarded,
+/// or guarding itself) is planned and run on the SQL runtime under the time limit (checked inside
+/// the plan and by aborting the task), the shared memory pool and the row and byte caps.
+pub(crate) async fn run_limited(
+    state: &AppState,
+    plan: BoxFuture<'static, Result<DataFrame, ApiError>>,
+) -> Result<Answer, ApiError> {
     let limits = state.query_limits();
     let sql_runtime = state.sql_runtime();
     let permit = match tokio::time::timeout(QUEUE_WAIT, sql_runtime.permits.clone().acquire_owned()).await {
@@ -252,7 +267,6 @@ async fn run(
             .with_header(header::RETRY_AFTER, "2"));
         }
     };
-    let session = state.session_for(principal).await?;
     let metrics = state.metrics_arc();
     // Checked inside the plan: aborting the task alone does not stop an operator that never
     // yields (see `dealhouse_warehouse::deadline`).
@@ -264,9 +278,12 @@ async fn run(
         // Held until the query really ends: an aborted task frees its slot when it is dropped.
         let _permit = permit;
         let _running = Running::start(metrics);
-        execute(session, req.sql, limits, format, deadline).await
+        let df = plan.await?;
+        execute(df, limits, deadline).await
     });
     let abort = task.abort_handle();
+    // A caller that goes away (a PostgreSQL cancel request, a closed connection) stops its query.
+    let _abort_on_drop = AbortOnDrop(abort.clone());
     // A little later than the in-plan deadline, which answers with the same error itself.
     match tokio::time::timeout(limits.timeout + Duration::from_millis(500), task).await {
         Ok(Ok(answer)) => answer,
@@ -288,6 +305,58 @@ async fn run(
     }
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs `work` on the SQL runtime (large stacks: planning recurses per nesting level) within the
+/// query time limit, without taking a query slot: for planning a statement that is executed
+/// later (the PostgreSQL protocol's Parse), which [`run_limited`] then runs in a slot.
+pub(crate) async fn on_sql_runtime<T: Send + 'static>(
+    state: &AppState,
+    work: BoxFuture<'static, Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let limits = state.query_limits();
+    let Some(runtime) = state.sql_runtime().runtime.as_ref() else {
+        return Err(Error::Config("the SQL runtime is shut down".into()).into());
+    };
+    let task = runtime.spawn(work);
+    let _abort_on_drop = AbortOnDrop(task.abort_handle());
+    match tokio::time::timeout(limits.timeout, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "SQL planning task failed");
+            Err(ApiError::internal())
+        }
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::QueryTimeout,
+            format!("planning took longer than {} s and was cancelled; simplify the query", limits.timeout.as_secs()),
+        )),
+    }
+}
+
+/// The `/metrics` outcome of a query's error.
+pub(crate) fn outcome(e: &ApiError) -> &'static str {
+    match e.code {
+        ErrorCode::QueryTimeout => "timeout",
+        ErrorCode::Busy => "busy",
+        ErrorCode::SqlTooLarge
+        | ErrorCode::SqlTooComplex
+        | ErrorCode::FunctionNotAllowed
+        | ErrorCode::BadSql
+        | ErrorCode::BadRequest
+        | ErrorCode::BadFormat
+        | ErrorCode::BodyTooLarge => "refused",
+        _ => "failed",
+    }
+}
+
 /// Counts a running query for `/metrics` until dropped (also when the task is aborted).
 struct Running(Arc<Metrics>);
 
@@ -304,14 +373,8 @@ impl Drop for Running {
     }
 }
 
-/// Plans, runs and encodes one query (on the SQL runtime).
-async fn execute(
-    session: QuerySession,
-    sql: String,
-    limits: QueryLimits,
-    format: Format,
-    deadline: Instant,
-) -> Result<Response, ApiError> {
+/// Runs one planned query and keeps its rows up to the caps (on the SQL runtime).
+async fn execute(df: DataFrame, limits: QueryLimits, deadline: Instant) -> Result<Answer, ApiError> {
     let timed_out = || {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -322,7 +385,6 @@ async fn execute(
             ),
         )
     };
-    let df = session.plan_untrusted(&sql, &limits.guard).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     // EXPLAIN must stay the root of its plan; its answer is a few rows anyway.
     let df = if matches!(df.logical_plan(), LogicalPlan::Explain(_)) {
@@ -363,7 +425,7 @@ async fn execute(
         }
     }
     drop(stream);
-    encode(format, &schema, &batches, truncated)
+    Ok(Answer { schema, batches, truncated })
 }
 
 fn encode(format: Format, schema: &SchemaRef, batches: &[RecordBatch], truncated: bool) -> Result<Response, ApiError> {

@@ -15,6 +15,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -98,10 +99,7 @@ impl QuerySession {
     /// Plans one statement from an untrusted caller: checked by [`crate::sql_guard`] first
     /// (size, shape, functions), then planned with DDL, DML and statements disabled.
     pub async fn plan_untrusted(&self, sql: &str, limits: &SqlLimits) -> Result<datafusion::dataframe::DataFrame> {
-        let statement = crate::sql_guard::check_untrusted(sql, limits)?;
-        let state = self.ctx.state();
-        let plan = state.statement_to_plan(statement).await?;
-        read_only_options().verify_plan(&plan)?;
+        let plan = plan_untrusted_in(&self.ctx, sql, limits).await?;
         Ok(self.ctx.execute_logical_plan(plan).await?)
     }
 
@@ -116,6 +114,16 @@ impl QuerySession {
         check_read_only(sql)?;
         Ok(self.ctx.sql_with_options(sql, read_only_options()).await?)
     }
+}
+
+/// [`QuerySession::plan_untrusted`] in a context derived from a session: the PostgreSQL
+/// protocol's per-connection context, which adds the `pg_catalog` emulation to a session's
+/// tables. The same guard and read-only check; the plan may hold `$n` placeholders.
+pub async fn plan_untrusted_in(ctx: &SessionContext, sql: &str, limits: &SqlLimits) -> Result<LogicalPlan> {
+    let statement = crate::sql_guard::check_untrusted(sql, limits)?;
+    let plan = ctx.state().statement_to_plan(statement).await?;
+    read_only_options().verify_plan(&plan)?;
+    Ok(plan)
 }
 
 fn read_only_options() -> datafusion::execution::context::SQLOptions {

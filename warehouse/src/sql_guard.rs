@@ -106,13 +106,7 @@ const SIZED_FUNCTIONS: [&str; 5] = ["repeat", "lpad", "rpad", "array_repeat", "a
 /// Checks one untrusted statement: exactly one read-only query (SELECT, WITH, VALUES, SHOW
 /// TABLES/COLUMNS, or EXPLAIN of one without ANALYZE or VERBOSE), within `limits`. Returns the parsed statement to plan.
 pub fn check_untrusted(sql: &str, limits: &SqlLimits) -> Result<DfStatement, Refusal> {
-    if sql.len() > limits.max_bytes {
-        return Err(refuse(
-            RefusalCode::SqlTooLarge,
-            format!("the query is {} bytes; the limit is {}", sql.len(), limits.max_bytes),
-        ));
-    }
-    check_tokens(sql, limits)?;
+    check_size(sql, limits)?;
     let mut statements = DFParserBuilder::new(sql)
         .with_dialect(&GenericDialect {})
         .build()
@@ -154,6 +148,20 @@ pub fn check_untrusted(sql: &str, limits: &SqlLimits) -> Result<DfStatement, Ref
         return Err(r);
     }
     Ok(statement)
+}
+
+/// The first, cheap step alone (bytes, then tokens, operators and SELECTs; no parsing, no
+/// recursion): for a caller that must parse the text itself before [`check_untrusted`] (the
+/// PostgreSQL protocol parses SET, SHOW and transaction statements in its own dialect), so its
+/// parser never meets an oversized input.
+pub fn check_size(sql: &str, limits: &SqlLimits) -> Result<(), Refusal> {
+    if sql.len() > limits.max_bytes {
+        return Err(refuse(
+            RefusalCode::SqlTooLarge,
+            format!("the query is {} bytes; the limit is {}", sql.len(), limits.max_bytes),
+        ));
+    }
+    check_tokens(sql, limits)
 }
 
 /// The statements a caller may run, one list for `dealhouse query` and `POST /api/v1/sql`:
