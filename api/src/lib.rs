@@ -22,6 +22,7 @@ mod query;
 
 // What the routes implement.
 mod assets;
+pub mod audit;
 mod dashboards;
 mod endpoints;
 mod health;

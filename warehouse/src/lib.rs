@@ -2,6 +2,7 @@
 //! and the query session. It depends on no other dealhouse crate; `ingest` writes through it and
 //! `api` reads through it.
 
+pub mod as_of;
 mod changes;
 pub mod config;
 pub mod deadline;

@@ -12,6 +12,7 @@
 //! - [`server`] `[server]`, [`tokens`] `[tokens.*]` and the tokens file,
 //! - [`sync`] `[sync]` (how much of a run may go to quarantine),
 //! - [`vocabularies`] `[vocabularies]` (client kinds, activity types added to the standard ones),
+//! - [`audit`] `[audit]` (the intake migration audit's matching thresholds and verdict rules),
 //! - [`kpi`] `[kpi]` (churn look-back, conversion window: what the models read as `params`),
 //! - [`issues`] the typed [`ConfigIssue`] validators return (a key path and a message),
 //! - [`locate`] [`ConfigText`], which places an issue on its line from toml's spans.
@@ -23,6 +24,7 @@
 //! `dealhouse_ingest::project::load`, which runs both; [`Project::load`] alone checks everything
 //! but the sources.
 
+mod audit;
 mod issues;
 mod kpi;
 pub mod locate;
@@ -41,6 +43,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+pub use audit::{AuditConfig, FINDING_KINDS, VerdictRule};
 pub use issues::{ConfigIssue, KeyPart, KeyPath};
 pub use kpi::KpiConfig;
 pub use locate::ConfigText;
@@ -100,6 +103,9 @@ pub struct ProjectConfig {
     /// How sync judges a run: the share of records it may quarantine.
     #[serde(default)]
     pub sync: SyncConfig,
+    /// How `dealhouse audit intake` matches legacy requests to the CRM's and judges branches.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// API tokens by name (SHA-256 hashed, with a role and a scope). None at all: the server
     /// runs in open local mode (loopback only).
     #[serde(default)]
@@ -155,6 +161,7 @@ impl ProjectConfig {
         self.sync.validate(self.sources.keys())?;
         self.vocabularies.validate()?;
         self.kpi.validate()?;
+        self.audit.validate(self.sources.keys())?;
         tokens::validate_tokens(&self.organisation, &self.tokens)
     }
 
