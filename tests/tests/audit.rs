@@ -13,7 +13,8 @@ use std::process::Command;
 
 use chrono::NaiveDate;
 use dealhouse_ingest::demo::{DemoOptions, generate};
-use dealhouse_tests::{checksums, dealhouse, dealhouse_ok, export_env, scratch};
+use dealhouse_tests::http::http;
+use dealhouse_tests::{checksums, dealhouse, dealhouse_ok, export_env, scratch, serve};
 use serde_json::Value;
 
 const AS_OF: &str = "2026-11-23";
@@ -102,6 +103,41 @@ fn the_demo_audit_finds_exactly_the_planted_problems_and_a_version_reads_the_sam
     let lead = doc["lead_times"].as_array().unwrap();
     assert!(lead.iter().any(|l| l["period"] == "after") && lead.iter().any(|l| l["period"] == "before"));
 
+    // Over HTTP: the same document for an admin; a branch token sees its branch's findings only.
+    let version = doc["read"][0]["version"].as_i64().unwrap();
+    let branch = planted.iter().find(|p| p.2.is_some()).map(|p| p.1.clone()).unwrap();
+    let sha = |t: &str| hex::encode(sha2::Sha256::digest(t.as_bytes()));
+    use sha2::Digest;
+    let config = dir.join("dealhouse.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(&format!(
+        "\n[tokens.ops]\nsha256 = \"{}\"\nrole = \"admin\"\n\n[tokens.branch]\nsha256 = \"{}\"\nrole = \"branch\"\nbranches = [\"{branch}\"]\n",
+        sha("admin-token"),
+        sha("branch-token")
+    ));
+    std::fs::write(&config, toml).unwrap();
+    {
+        let server = serve(dir.to_str().unwrap());
+        let get = |token: &str, path: &str| {
+            let (status, body) = http(&server.1, "GET", path, None, &[("Authorization", &format!("Bearer {token}"))]);
+            assert_eq!(status, 200, "{path}: {body}");
+            serde_json::from_str::<Value>(&body).unwrap()
+        };
+        let mut admin = get("admin-token", &format!("/api/v1/audit/intake?version={version}"));
+        assert_eq!(admin["asked"], format!("version {version}"));
+        let mut cli = doc.clone();
+        admin["asked"] = Value::Null;
+        cli["asked"] = Value::Null;
+        assert!(admin == cli, "the API answers what the CLI printed for the same version");
+        let scoped = get("branch-token", "/api/v1/audit/intake");
+        let mine: BTreeSet<_> = found.iter().filter(|f| f.1 == branch).cloned().collect();
+        assert!(!mine.is_empty());
+        assert_eq!(findings(&scoped), mine, "{branch}'s token sees exactly its findings");
+        let branches: Vec<&str> =
+            scoped["branches"].as_array().unwrap().iter().map(|b| b["branch_id"].as_str().unwrap()).collect();
+        assert_eq!(branches, [branch.as_str()]);
+    }
+
     // The workbook, as a spreadsheet reads it: a sheet per finding kind, each row naming its record.
     use calamine::Reader;
     let book_path = tmp.path().join("audit.xlsx");
@@ -134,7 +170,6 @@ fn the_demo_audit_finds_exactly_the_planted_problems_and_a_version_reads_the_sam
     assert_eq!(in_book, in_manifest);
 
     // --version: the same bytes now and after the sources changed and synced again.
-    let version = doc["read"][0]["version"].as_i64().unwrap();
     assert_eq!(doc["read"][0]["table"], "intake_requests");
     let v = version.to_string();
     let d = dir.to_str().unwrap();
