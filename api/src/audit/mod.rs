@@ -226,3 +226,40 @@ fn arrow(e: dealhouse_warehouse::datafusion::arrow::error::ArrowError) -> Error 
 fn fail(message: &str) -> Error {
     Error::Report { report: "audit intake".into(), section: None, message: message.into() }
 }
+
+#[cfg(test)]
+mod tests {
+    use dealhouse_warehouse::schema::{Branch, CanonicalRow, IntakeRequest};
+
+    use super::*;
+
+    /// Every step runs over empty tables, and each section's columns are exactly the ones its
+    /// file documents (`-- column NAME: ...`), which the OpenAPI document shows.
+    #[tokio::test]
+    async fn every_step_plans_and_documents_its_columns() {
+        let ctx = dealhouse_warehouse::session::new_context();
+        for def in [IntakeRequest::table_def(), Branch::table_def()] {
+            let schema = def.schema();
+            ctx.register_table(def.name, Arc::new(MemTable::try_new(schema, vec![vec![]]).unwrap())).unwrap();
+        }
+        let config = AuditConfig::default();
+        let sources = ["intake".to_string(), "desk".to_string()];
+        run_steps(&ctx, &config, &settings(&config, sources.iter())).await.unwrap();
+        for (name, sql) in STEPS {
+            let documented: Vec<&str> = sql
+                .lines()
+                .filter_map(|l| l.strip_prefix("-- column "))
+                .filter_map(|l| l.split_once(':').map(|(c, _)| c))
+                .collect();
+            let df = ctx.table(name).await.unwrap();
+            let actual: Vec<&str> = df.schema().fields().iter().map(|f| f.name().as_str()).collect();
+            if name == "audit_request" {
+                // Documents only the columns it adds to the canonical ones.
+                assert!(documented.iter().all(|c| actual.contains(c)), "{name}: {documented:?} vs {actual:?}");
+            } else {
+                assert_eq!(documented, actual, "{name}");
+            }
+        }
+        assert!(bind("x", "select {nope}", &[]).is_err());
+    }
+}
