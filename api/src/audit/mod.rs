@@ -70,7 +70,8 @@ pub struct IntakeAudit {
     pub asked: TableAt,
     /// The version of each input read.
     pub read: Vec<ReadAt>,
-    /// The settings the SQL was bound with, by name.
+    /// The settings the SQL was bound with, by name, as written in `[audit]` (source lists
+    /// comma-separated).
     pub settings: Vec<(&'static str, String)>,
     /// The sections, in [`SECTIONS`] order.
     pub sections: Vec<Section>,
@@ -121,8 +122,9 @@ pub async fn intake(
     }
     // One partition: float aggregates (the lead times' logs) add in one order, run after run.
     session.context().state_ref().write().config_mut().options_mut().execution.target_partitions = 1;
-    let settings = settings(&project.config.audit, project.config.sources.keys());
-    run_steps(session.context(), &project.config.audit, &settings).await?;
+    let bound = settings(&project.config.audit, project.config.sources.keys());
+    run_steps(session.context(), &project.config.audit, &bound).await?;
+    let settings = bound.into_iter().map(|(name, value)| (name, value.replace('\'', ""))).collect();
     let mut sections = Vec::with_capacity(SECTIONS.len());
     for (name, table) in SECTIONS {
         sections.push(Section { name, batch: collect(&session, table).await? });
