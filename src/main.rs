@@ -2,6 +2,7 @@
 //! `warehouse` (build, test, query, status, docs) and `api` (serve).
 
 mod alerts;
+mod audit;
 mod export;
 mod output;
 mod progress;
@@ -170,8 +171,9 @@ enum Command {
         /// Alert names from dealhouse.toml (default: all).
         names: Vec<String>,
     },
-    /// Audit the migration off the legacy intake systems (not yet available).
-    Audit,
+    /// Audit the migration off the legacy intake systems: `dealhouse audit intake`.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Show each source's last sync and each table's version and row count.
     Status,
     /// List the models with their docs, columns, tests and lineage; or print the canonical schema.
@@ -278,7 +280,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             serve(project, &bind).await
         }
         Command::Export(args) => export::export(&dir, args).await,
-        Command::Audit => not_yet("audit", "the legacy-intake migration audit"),
+        Command::Audit(command) => audit::audit(&dir, command).await,
         Command::Status => status(&*load(&dir)?).await,
         Command::Docs { schema } => {
             if schema {
@@ -290,11 +292,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn not_yet(command: &str, what: &str) -> Result<ExitCode> {
-    eprintln!("dealhouse {command}: {what} is not yet available in this version");
-    Ok(ExitCode::from(2))
 }
 
 /// Every command loads the project through ingest, so its sources are validated too.

@@ -23,6 +23,7 @@ mod query;
 // What the routes implement.
 pub mod alerts;
 mod assets;
+pub mod audit;
 mod dashboards;
 pub mod delivery;
 mod endpoints;

@@ -9,7 +9,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::endpoints::{board, clients, deal_card, dimensions, migration, sales, team};
+use crate::endpoints::{audit, board, clients, deal_card, dimensions, migration, sales, team};
 use crate::route::{JSON, Route};
 use crate::{assets, columns, dashboards, health, intake, measures, openapi, prometheus, sql};
 
@@ -44,6 +44,7 @@ pub fn all() -> Vec<Route> {
     out.extend(migration::routes());
     out.extend(deal_card::routes());
     out.extend(crate::alerts::routes());
+    out.extend(audit::routes());
     out
 }
 

@@ -76,6 +76,10 @@ impl sqllogictest::AsyncDB for Db {
                 self.ctx.deregister_table(name).map_err(err)?;
             }
         }
+        if let Some(settings) = sql.trim().strip_prefix("audit") {
+            self.run_audit(settings.trim()).await?;
+            return Ok(DBOutput::StatementComplete(0));
+        }
         let df = match sql.trim().strip_prefix("run ") {
             Some(call) => self.run_query_file(call.trim()).await?,
             None => self.ctx.sql(sql).await.map_err(err)?,
@@ -108,6 +112,20 @@ impl Db {
             Some(cols) => df.select_columns(&cols).map_err(err),
             None => Ok(df),
         }
+    }
+
+    /// `audit { legacy_sources = [...], crm_sources = [...], ... }`: the intake audit's steps
+    /// (`api/audit/*.sql`) run over the conformed fixtures with these `[audit]` settings, each
+    /// result registered under its step's name for the file's queries.
+    async fn run_audit(&mut self, settings: &str) -> Result<(), SltError> {
+        let text = format!("audit = {}", if settings.is_empty() { "{}" } else { settings });
+        let mut doc: BTreeMap<String, dealhouse_warehouse::config::AuditConfig> =
+            dealhouse_warehouse::toml::from_str(&text).map_err(err)?;
+        let config = doc.remove("audit").unwrap_or_default();
+        self.conform_tables().await?;
+        let sources: Vec<String> = config.legacy_sources().into_iter().chain(config.crm_sources.clone()).collect();
+        let settings = dealhouse_api::audit::settings(&config, sources.iter());
+        dealhouse_api::audit::run_steps(&self.ctx, &config, &settings).await.map_err(err)
     }
 
     /// Every real table in the session with its real column types (nullable, so a fixture may

@@ -164,12 +164,12 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_definitions_are_valid_and_cover_the_eight_dashboards() {
+    fn the_shipped_definitions_are_valid_and_cover_the_nine_dashboards() {
         let all = dashboards().unwrap_or_else(|e| panic!("{e}"));
         let ids: Vec<&str> = all.iter().map(|d| d.id.as_str()).collect();
         assert_eq!(
             ids,
-            ["overview", "funnel", "pipeline", "branches", "managers", "clients", "stalled", "intake"],
+            ["overview", "funnel", "pipeline", "branches", "managers", "clients", "stalled", "intake", "audit"],
             "menu order"
         );
         for d in all {

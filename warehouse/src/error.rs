@@ -61,6 +61,17 @@ pub enum Error {
         table: String,
     },
 
+    /// A table has no version at the point a reproducible read asked for.
+    #[error("table `{table}` has no {at}: {fix}")]
+    NoVersionAt {
+        /// Table name.
+        table: String,
+        /// The point asked for (`version 12`, `at 2026-01-01T00:00:00Z`).
+        at: String,
+        /// What exists and what to ask for instead.
+        fix: String,
+    },
+
     // --- values ---------------------------------------------------------------------------------
     /// A money value does not fit `Decimal128(18,2)`.
     #[error("money value {value} {problem}")]

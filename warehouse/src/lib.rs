@@ -3,6 +3,7 @@
 //! `api` reads through it.
 
 mod append;
+pub mod as_of;
 mod changes;
 pub mod config;
 pub mod deadline;

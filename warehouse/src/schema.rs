@@ -527,6 +527,14 @@ canonical_table! {
         status: String,
         /// When it was resolved (UTC).
         resolved_at: Option<DateTime<Utc>>,
+        /// The legacy request a migrated request was carried over from, as the migration kept it:
+        /// the legacy system's id (`1042`), or `{legacy source}:{id}` when several legacy systems
+        /// could hold that id. Empty for requests that never lived in a legacy system, or whose
+        /// migration kept no reference.
+        legacy_ref: Option<String>,
+        /// The amount the request is for, if the system records one (the request's own money,
+        /// as entered).
+        amount: Option<Money>,
     }
 }
 

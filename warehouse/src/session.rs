@@ -20,6 +20,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
+use crate::as_of::{ReadAt, TableAt};
 use crate::scope::Scope;
 use crate::sql_guard::SqlLimits;
 use crate::{Error, Result, Warehouse};
@@ -54,6 +55,26 @@ impl QuerySession {
             }
         }
         Ok(Self { ctx, tables })
+    }
+
+    /// A session over `tables`, each read at its own point (see [`crate::as_of`]), and the
+    /// versions they resolved to, in the order given; a table never written is left out. Plans
+    /// run in one partition, so aggregates over floats add in one order and the same versions
+    /// give bit-identical answers.
+    pub async fn open_at(warehouse: &Warehouse, tables: &[(&str, TableAt)]) -> Result<(Self, Vec<ReadAt>)> {
+        let ctx = context_with(None);
+        ctx.state_ref().write().config_mut().options_mut().execution.target_partitions = 1;
+        let mut names = vec![];
+        let mut reads = vec![];
+        for (name, at) in tables {
+            if let Some((provider, read)) = warehouse.provider_at(name, *at).await? {
+                ctx.register_table(*name, provider)?;
+                names.push(name.to_string());
+                reads.push(read);
+            }
+        }
+        names.sort();
+        Ok((Self { ctx, tables: names }, reads))
     }
 
     /// The underlying DataFusion context (for the model runner).

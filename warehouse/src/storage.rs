@@ -122,7 +122,7 @@ impl Warehouse {
         Ok(self.root.join(&format!("{name}/"))?)
     }
 
-    fn builder(&self, name: &str) -> Result<DeltaTableBuilder> {
+    pub(crate) fn builder(&self, name: &str) -> Result<DeltaTableBuilder> {
         register_object_stores();
         Ok(DeltaTableBuilder::from_url(self.table_url(name)?)
             .map_err(|e| Error::delta(name, e))?

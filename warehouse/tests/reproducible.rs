@@ -244,6 +244,8 @@ fn generate(seed: u64, deals: usize) -> Rows {
             created_at: created,
             status: if done { "done" } else { "new" }.into(),
             resolved_at: done.then(|| created + rng.duration(100)),
+            legacy_ref: None,
+            amount: None,
             source_system: "intake".into(),
             source_id: r.to_string(),
         });

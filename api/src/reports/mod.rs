@@ -11,13 +11,13 @@
 //! - `render.rs` (CSV, JSON, Parquet) and `xlsx.rs`: bytes of one file;
 //! - `write.rs`: destinations and atomic writes.
 
-mod cells;
+pub(crate) mod cells;
 mod definition;
 mod period;
 mod render;
 mod run;
 mod write;
-mod xlsx;
+pub(crate) mod xlsx;
 
 use std::collections::BTreeMap;
 

@@ -35,7 +35,7 @@ fn number_format(f: ColumnFormat) -> Option<&'static str> {
     }
 }
 
-fn cell_format(f: ColumnFormat, bold: bool) -> CellFormat {
+pub(crate) fn cell_format(f: ColumnFormat, bold: bool) -> CellFormat {
     let mut format = CellFormat::new();
     if let Some(n) = number_format(f) {
         format = format.set_num_format(n);
@@ -89,7 +89,7 @@ pub fn xlsx(data: &ReportData, lang: Language) -> Result<Vec<u8>, String> {
     wb.save_to_buffer().map_err(e)
 }
 
-fn write_row(
+pub(crate) fn write_row(
     ws: &mut Worksheet,
     row: u32,
     cells: &[Cell],

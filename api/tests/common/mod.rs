@@ -345,6 +345,8 @@ async fn build(path: &Path) {
             created_at: at(2025, 1, 7),
             status: "done".into(),
             resolved_at: None,
+            legacy_ref: None,
+            amount: None,
             source_system: "intake".into(),
             source_id: format!("r-{b}"),
         }),

@@ -157,6 +157,10 @@ pub(crate) struct IntakeRequest {
     pub updated: DateTime<Utc>,
     /// Index of the CRM deal it was carried over to.
     pub deal: Option<usize>,
+    /// The amount it is for.
+    pub amount: Option<Decimal>,
+    /// CRM desk only: the legacy request id the migration kept.
+    pub legacy_ref: Option<String>,
 }
 
 /// A planned metric.
@@ -215,8 +219,13 @@ pub(crate) struct Company {
     pub stage_changes: Vec<StageChange>,
     /// In id order (= creation order).
     pub activities: Vec<Activity>,
-    /// In id order (= creation order).
+    /// In id order (= creation order, then the problems planted for the audit).
     pub intake: Vec<IntakeRequest>,
+    /// The CRM intake desk: legacy requests migrated at each branch's switch, then the requests
+    /// it received itself; in id order.
+    pub desk: Vec<IntakeRequest>,
+    /// What the migration got wrong on purpose, for `sources/audit-manifest.json`.
+    pub planted: Vec<super::migration::Planted>,
     /// By month, department, user id and metric.
     pub plans: Vec<PlanRow>,
     /// Client names and INNs already given out.
@@ -242,6 +251,7 @@ const STORIES: u64 = 4;
 const INTAKE: u64 = 5;
 const PLANS: u64 = 6;
 const IDS: u64 = 7;
+const MIGRATION: u64 = 8;
 
 /// A standard normal deviate (Box-Muller).
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
@@ -308,6 +318,8 @@ impl Company {
             stage_changes: Vec::new(),
             activities: Vec::new(),
             intake: Vec::new(),
+            desk: Vec::new(),
+            planted: Vec::new(),
             plans: Vec::new(),
             taken: BTreeSet::new(),
         };
@@ -317,6 +329,7 @@ impl Company {
         company.live_deals(seed);
         company.assign_clients();
         company.legacy_intake(&mut stream(seed, INTAKE, 0));
+        company.migrate_intake(&mut stream(seed, MIGRATION, 0));
         company.monthly_plans(&mut stream(seed, PLANS, 0));
         Ok(company)
     }

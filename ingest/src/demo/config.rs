@@ -1,5 +1,5 @@
 //! The demo project's `dealhouse.toml`: the organisation (with each system's code for every
-//! branch) and the four sources wired to the generated files.
+//! branch), the five sources wired to the generated files and the intake audit's settings.
 
 use std::fmt::Write;
 
@@ -40,10 +40,10 @@ pub(crate) fn project_file(company: &Company, opts: &DemoOptions) -> String {
             let _ = writeln!(t, "crm_switch_date = {d}");
         }
         let dept = quote(&branch.department_id.to_string());
+        let code = quote(city.intake_code);
         let _ = writeln!(
             t,
-            "codes = {{ crm = {dept}, plans = {dept}, intake = {}, accounting = {} }}",
-            quote(city.intake_code),
+            "codes = {{ crm = {dept}, plans = {dept}, intake = {code}, desk = {code}, accounting = {} }}",
             quote(&accounting_code(b))
         );
     }
@@ -63,7 +63,19 @@ path = "sources/legacy_intake.sqlite"
 time_zone = "Europe/Moscow"
 [sources.intake.tables.intake_requests]
 query = """select id as source_id, dept as department, office_code as branch_code, client_inn, subject,
-  created_at, status, resolved_at, updated_at, case when crm_deal_id is null then null else 'crm:' || crm_deal_id end as deal_id
+  created_at, status, resolved_at, updated_at, amount,
+  case when crm_deal_id is null then null else 'crm:' || crm_deal_id end as deal_id
+  from requests"""
+cursor = "updated_at"
+
+[sources.desk]
+kind = "sqlite"
+path = "sources/crm_desk.sqlite"
+time_zone = "Europe/Moscow"
+[sources.desk.tables.intake_requests]
+query = """select id as source_id, dept as department, office_code as branch_code, client_inn, subject,
+  created_at, status, resolved_at, updated_at, amount, legacy_id as legacy_ref,
+  case when crm_deal_id is null then null else 'crm:' || crm_deal_id end as deal_id
   from requests"""
 cursor = "updated_at"
 
@@ -98,10 +110,18 @@ at = "Дата"
 done = "=true"
 result = "{{Номер}} {{Сумма}}"
 
+[audit]
+legacy_sources = ["intake"]
+crm_sources = ["desk"]
+volume_min_requests = {volume_min}
+volume_drop_ratio = {volume_ratio}
+
 [server]
 bind = "127.0.0.1:8080"
 "#,
         stages = stages.join(", "),
+        volume_min = super::migration::VOLUME_MIN_REQUESTS,
+        volume_ratio = super::migration::VOLUME_DROP_RATIO,
         metrics = Metric::ALL
             .iter()
             .map(|m| format!("{} = {}\n", quote(m.label()), quote(m.canonical())))

@@ -38,6 +38,8 @@ impl Company {
                 resolved: None,
                 updated: created,
                 deal: None,
+                amount: None,
+                legacy_ref: None,
             };
             let created = self.calendar.before(rng, b, deal.created, 2);
             let mut linked = request(rng, created);

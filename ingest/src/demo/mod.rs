@@ -7,6 +7,9 @@
 //! - `sources/crm/*.jsonl`: the Bitrix24 portal, one file per REST method ([`bitrix`]);
 //! - `sources/legacy_intake.sqlite`: the request-intake system branches used before their switch
 //!   to the CRM;
+//! - `sources/crm_desk.sqlite`: the CRM's intake desk, the legacy requests migrated into it at
+//!   each switch and those it received since ([`migration`]), and `sources/audit-manifest.json`,
+//!   the problems planted in that migration for `dealhouse audit intake` to find;
 //! - `sources/plans.xlsx`: monthly targets per manager;
 //! - `sources/accounting_1c.csv`: 1C's register of signed contracts (windows-1251);
 //! - `dealhouse.toml`: the project wiring all of them.
@@ -20,6 +23,7 @@ mod cities;
 mod company;
 mod config;
 mod intake;
+mod migration;
 mod names;
 mod plans;
 mod staff;
@@ -65,6 +69,8 @@ pub struct DemoSummary {
     pub stage_changes: usize,
     /// Requests in the legacy intake database.
     pub intake_requests: usize,
+    /// Requests in the CRM intake desk (migrated and received).
+    pub desk_requests: usize,
     /// Every file written.
     pub files: Vec<PathBuf>,
 }
@@ -84,6 +90,8 @@ pub fn generate(dir: &Path, opts: &DemoOptions) -> Result<DemoSummary> {
     files.push(project);
     files.extend(bitrix::write_portal(&company, &sources.join("crm"))?);
     files.push(writers::write_intake(&company, &sources.join("legacy_intake.sqlite"))?);
+    files.push(writers::write_desk(&company, &sources.join("crm_desk.sqlite"))?);
+    files.push(writers::write_audit_manifest(&company, &sources.join("audit-manifest.json"))?);
     files.push(writers::write_plans(&company, &sources.join("plans.xlsx"), opts.as_of)?);
     files.push(writers::write_accounting(&company, &sources.join("accounting_1c.csv"))?);
 
@@ -96,6 +104,7 @@ pub fn generate(dir: &Path, opts: &DemoOptions) -> Result<DemoSummary> {
         activities: company.activities.len(),
         stage_changes: company.stage_changes.len(),
         intake_requests: company.intake.len(),
+        desk_requests: company.desk.len(),
         files,
     })
 }

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, XlsxError};
 
-use super::company::Company;
+use super::company::{Company, IntakeRequest};
 use super::story::Stage;
 use crate::{Error, Result};
 
@@ -53,14 +53,42 @@ fn moscow_local(t: DateTime<Utc>) -> String {
 
 /// Writes the legacy request-intake database.
 pub(crate) fn write_intake(company: &Company, path: &Path) -> Result<PathBuf> {
-    let err = |e: rusqlite::Error| file_error(path, format!("writing the legacy intake database failed: {e}"));
+    write_requests(company, &company.intake, path, false)
+}
+
+/// Writes the CRM intake desk's export: the same shape plus the legacy id a migrated request kept.
+pub(crate) fn write_desk(company: &Company, path: &Path) -> Result<PathBuf> {
+    write_requests(company, &company.desk, path, true)
+}
+
+/// Writes `sources/audit-manifest.json`: every problem planted in the migration, as the finding
+/// the audit must report (kind, branch, system and record id), sorted.
+pub(crate) fn write_audit_manifest(company: &Company, path: &Path) -> Result<PathBuf> {
+    let findings: Vec<serde_json::Value> = company
+        .planted
+        .iter()
+        .map(|p| serde_json::json!({ "kind": p.kind, "branch": p.branch, "system": p.system, "id": p.id.map(|i| i.to_string()) }))
+        .collect();
+    let doc = serde_json::json!({
+        "about": "Problems planted in the demo's intake migration: exactly what `dealhouse audit intake` must find.",
+        "findings": findings,
+    });
+    let mut text =
+        serde_json::to_string_pretty(&doc).map_err(|e| file_error(path, format!("cannot render it: {e}")))?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(|e| file_error(path, format!("cannot write it: {e}")))?;
+    Ok(path.to_path_buf())
+}
+
+fn write_requests(company: &Company, rows: &[IntakeRequest], path: &Path, desk: bool) -> Result<PathBuf> {
+    let err = |e: rusqlite::Error| file_error(path, format!("writing the intake database failed: {e}"));
     for stale in [path.to_path_buf(), path.with_extension("sqlite-journal")] {
         if stale.exists() {
             std::fs::remove_file(&stale).map_err(|e| file_error(&stale, format!("cannot replace it: {e}")))?;
         }
     }
     let mut conn = rusqlite::Connection::open(path).map_err(err)?;
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA journal_mode=DELETE;
          CREATE TABLE requests (
              id INTEGER PRIMARY KEY,
@@ -73,37 +101,49 @@ pub(crate) fn write_intake(company: &Company, path: &Path) -> Result<PathBuf> {
              status TEXT NOT NULL CHECK (status IN ('new', 'in_progress', 'done', 'rejected')),
              resolved_at TEXT,
              updated_at TEXT NOT NULL,
-             crm_deal_id INTEGER
+             crm_deal_id INTEGER,
+             amount TEXT{}
          );
          CREATE INDEX requests_updated_at ON requests (updated_at);",
-    )
+        if desk { ",\n             legacy_id TEXT" } else { "" }
+    ))
     .map_err(err)?;
     let tx = conn.transaction().map_err(err)?;
     {
         let mut insert = tx
-            .prepare(
+            .prepare(if desk {
                 "INSERT INTO requests (id, dept, office_code, client_name, client_inn, subject, created_at, status,
-                 resolved_at, updated_at, crm_deal_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
+                 resolved_at, updated_at, crm_deal_id, amount, legacy_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            } else {
+                "INSERT INTO requests (id, dept, office_code, client_name, client_inn, subject, created_at, status,
+                 resolved_at, updated_at, crm_deal_id, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            })
             .map_err(err)?;
-        for r in &company.intake {
+        for r in rows {
             let office = company.branches.get(r.branch).map(|b| b.city.intake_code).unwrap_or("");
             let deal_id = r.deal.and_then(|d| company.deals.get(d)).map(|d| d.id as i64);
-            insert
-                .execute(rusqlite::params![
-                    r.id as i64,
-                    r.department,
-                    office,
-                    r.client_name,
-                    r.client_inn,
-                    r.subject,
-                    moscow_local(r.created),
-                    r.status,
-                    r.resolved.map(moscow_local),
-                    moscow_local(r.updated),
-                    deal_id,
-                ])
-                .map_err(err)?;
+            let amount = r.amount.map(|a| a.round_dp(2).to_string());
+            let (id, created, resolved, updated) =
+                (r.id as i64, moscow_local(r.created), r.resolved.map(moscow_local), moscow_local(r.updated));
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+                &id,
+                &r.department,
+                &office,
+                &r.client_name,
+                &r.client_inn,
+                &r.subject,
+                &created,
+                &r.status,
+                &resolved,
+                &updated,
+                &deal_id,
+                &amount,
+            ];
+            if desk {
+                values.push(&r.legacy_ref);
+            }
+            insert.execute(values.as_slice()).map_err(err)?;
         }
     }
     tx.commit().map_err(err)?;

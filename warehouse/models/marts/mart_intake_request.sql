@@ -8,7 +8,7 @@
 -- column status: new, in_progress, done or rejected
 -- column created_at: when it was received (UTC)
 -- column month: local month it was received in (first day)
--- column unified: recorded by a system that also holds deals (the CRM); false for legacy intake systems
+-- column unified: recorded by the CRM side (a system that holds deals, or requests migrated from a legacy system with their reference); false for legacy intake systems
 -- column after_switch: received on or after its branch's crm_switch_date (local day)
 -- column orphan: neither rejected nor linked to an existing deal (one not deleted upstream)
 -- column age_days: whole days from created_at to the reference time
@@ -16,7 +16,11 @@
 -- test: not_null(request_id, time_zone, created_at, month, unified, after_switch, orphan)
 -- test: sql: select * from mart_intake_request where after_switch and holding_id is null
 with crm as (
+    -- The CRM side: the system holding deals, and any system holding requests migrated from a
+    -- legacy one (they keep a legacy reference): intake moved there.
     select distinct source_system from deals
+    union
+    select distinct source_system from intake_requests where legacy_ref is not null
 ),
 linked as (
     select distinct deal_id from deals where not deleted

@@ -12,6 +12,7 @@
 //! - [`server`] `[server]`, [`tokens`] `[tokens.*]` and the tokens file,
 //! - [`sync`] `[sync]` (how much of a run may go to quarantine),
 //! - [`vocabularies`] `[vocabularies]` (client kinds, activity types added to the standard ones),
+//! - [`audit`] `[audit]` (the intake migration audit's matching thresholds and verdict rules),
 //! - [`kpi`] `[kpi]` (churn look-back, conversion window: what the models read as `params`),
 //! - [`destinations`] `[destinations.*]` (e-mail and webhook targets of reports and alerts),
 //!   [`alerts`] `[alerts.*]` (rules over the warehouse, delivered once per occurrence),
@@ -27,6 +28,7 @@
 
 pub mod alerts;
 pub mod destinations;
+mod audit;
 mod issues;
 mod kpi;
 pub mod locate;
@@ -47,6 +49,7 @@ use url::Url;
 
 pub use alerts::{Alert, AlertKind, Comparison};
 pub use destinations::{Destination, DestinationKind, SmtpSecurity, SmtpServer};
+pub use audit::{AuditConfig, FINDING_KINDS, VerdictRule};
 pub use issues::{ConfigIssue, KeyPart, KeyPath};
 pub use kpi::KpiConfig;
 pub use locate::ConfigText;
@@ -106,6 +109,9 @@ pub struct ProjectConfig {
     /// How sync judges a run: the share of records it may quarantine.
     #[serde(default)]
     pub sync: SyncConfig,
+    /// How `dealhouse audit intake` matches legacy requests to the CRM's and judges branches.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// API tokens by name (SHA-256 hashed, with a role and a scope). None at all: the server
     /// runs in open local mode (loopback only).
     #[serde(default)]
@@ -169,6 +175,7 @@ impl ProjectConfig {
         self.kpi.validate()?;
         destinations::validate_destinations(&self.destinations)?;
         alerts::validate_alerts(&self.alerts, &self.destinations, self.sources.keys())?;
+        self.audit.validate(self.sources.keys())?;
         tokens::validate_tokens(&self.organisation, &self.tokens)
     }
 
