@@ -45,17 +45,17 @@ impl Warehouse {
         Ok(self.open(name).await?.and_then(|t| t.version()).map(|v| v as i64))
     }
 
-    /// Files added and removed since `version`; `None` when that version can no longer be read
-    /// (vacuumed, or the table was recreated), so the caller must fall back to a full rebuild.
-    pub async fn files_changed_since(&self, name: &str, version: i64) -> Result<Option<FileDiff>> {
-        let Some(now) = self.open(name).await? else { return Ok(None) };
-        if now.version().map(|v| v as i64) == Some(version) {
+    /// Files added and removed between versions `from` and `to`; `None` when `from` can no
+    /// longer be read (vacuumed, or the table was recreated), so the caller must fall back to a
+    /// full rebuild. `to` is the version a build's session pinned, not the latest: a sync
+    /// committing during the build is the next build's change.
+    pub async fn files_changed_between(&self, name: &str, from: i64, to: i64) -> Result<Option<FileDiff>> {
+        if from == to {
             return Ok(Some(FileDiff::default()));
         }
-        let Some(mut then) = self.open(name).await? else { return Ok(None) };
-        if version < 0 || then.load_version(version as _).await.is_err() {
+        let (Some(now), Some(then)) = (self.open_at(name, to).await?, self.open_at(name, from).await?) else {
             return Ok(None);
-        }
+        };
         let (now_files, then_files) = (active_files(&now, name)?, active_files(&then, name)?);
         Ok(Some(FileDiff {
             added: now_files.difference(&then_files).cloned().collect(),
@@ -63,27 +63,38 @@ impl Warehouse {
         }))
     }
 
-    /// Distinct values of `column` of the rows that changed between `version` and now: rows in
-    /// the files added that are not in the files removed, and the other way round (a MERGE
-    /// rewrites whole files, so most rows of a rewritten file come back unchanged).
+    /// The table at `version`, or `None` when it has no such version (any more).
+    async fn open_at(&self, name: &str, version: i64) -> Result<Option<DeltaTable>> {
+        let Some(mut table) = self.open(name).await? else { return Ok(None) };
+        if version < 0 {
+            return Ok(None);
+        }
+        if table.version() != Some(version as _) && table.load_version(version as _).await.is_err() {
+            return Ok(None);
+        }
+        Ok(Some(table))
+    }
+
+    /// Distinct values of `column` of the rows that changed between versions `from` and `to`:
+    /// rows in the files added that are not in the files removed, and the other way round (a
+    /// MERGE rewrites whole files, so most rows of a rewritten file come back unchanged).
     pub async fn values_in_diff(
         &self,
         name: &str,
-        version: i64,
+        (from, to): (i64, i64),
         diff: &FileDiff,
         column: &str,
     ) -> Result<HashSet<ScalarValue>> {
         let ctx = SessionContext::new();
         let mut sides = vec![];
-        for (files, at) in [(&diff.added, None), (&diff.removed, Some(version))] {
+        for (files, at) in [(&diff.added, to), (&diff.removed, from)] {
             if files.is_empty() {
                 sides.push(None);
                 continue;
             }
-            let Some(mut table) = self.open(name).await? else { return Ok(HashSet::new()) };
-            if let Some(v) = at {
-                table.load_version(v as _).await.map_err(|e| Error::delta(name, e))?;
-            }
+            let Some(table) = self.open_at(name, at).await? else {
+                return Err(Error::TableMissing { table: format!("{name} (version {at})") });
+            };
             table.update_datafusion_session(&ctx.state()).map_err(|e| Error::delta(name, e))?;
             let provider = table.table_provider().with_file_paths(files.iter().cloned()).await?;
             sides.push(Some(ctx.read_table(provider)?));

@@ -554,8 +554,11 @@ async fn materialise(
         false => sql_hash(&model.sql),
     };
     let mut state = BuildState { sql, inputs: BTreeMap::new() };
+    // The versions the build's session pinned when it opened, not the tables' latest: a sync
+    // committing during the build is then the next build's change instead of being recorded as
+    // read and never built (the rows come from the session).
     for table in inputs.into_iter().filter(|t| t != PARAMS_TABLE) {
-        let version = warehouse.version(&table).await?.unwrap_or(-1);
+        let version = session.version_of(&table).unwrap_or(-1);
         state.inputs.insert(table, version);
     }
     let meta = CommitMeta {
@@ -636,12 +639,12 @@ async fn changed_keys(
         if before < 0 {
             return Ok(None);
         }
-        let Some(diff) = warehouse.files_changed_since(table, before).await? else { return Ok(None) };
+        let Some(diff) = warehouse.files_changed_between(table, before, version).await? else { return Ok(None) };
         if diff.is_empty() {
             continue;
         }
         match inc.changes.get(table) {
-            Some(column) => keys.extend(warehouse.values_in_diff(table, before, &diff, column).await?),
+            Some(column) => keys.extend(warehouse.values_in_diff(table, (before, version), &diff, column).await?),
             None => return Ok(None),
         }
     }

@@ -33,6 +33,8 @@ pub const MAX_SQL_BYTES: usize = 64 * 1024;
 pub struct QuerySession {
     ctx: SessionContext,
     tables: Vec<String>,
+    /// The Delta version each table was opened at (a registered table reads that snapshot).
+    versions: BTreeMap<String, i64>,
 }
 
 impl QuerySession {
@@ -48,13 +50,15 @@ impl QuerySession {
 
     async fn open_in(warehouse: &Warehouse, ctx: SessionContext) -> Result<Self> {
         let mut tables = vec![];
+        let mut versions = BTreeMap::new();
         for name in warehouse.list_tables().await? {
-            if let Some(provider) = warehouse.provider(&name).await? {
+            if let Some((provider, version)) = warehouse.pinned_provider(&name).await? {
                 ctx.register_table(name.as_str(), provider)?;
+                versions.insert(name.clone(), version);
                 tables.push(name);
             }
         }
-        Ok(Self { ctx, tables })
+        Ok(Self { ctx, tables, versions })
     }
 
     /// A session over `tables`, each read at its own point (see [`crate::as_of`]), and the
@@ -87,10 +91,17 @@ impl QuerySession {
         &self.tables
     }
 
+    /// The Delta version the session reads of `table` (`None` for a table registered by hand
+    /// or absent): what a build records as read.
+    pub fn version_of(&self, table: &str) -> Option<i64> {
+        self.versions.get(table).copied()
+    }
+
     /// Registers (or replaces) a table.
     pub fn register(&mut self, name: &str, provider: Arc<dyn datafusion::catalog::TableProvider>) -> Result<()> {
         self.ctx.deregister_table(name)?;
         self.ctx.register_table(name, provider)?;
+        self.versions.remove(name);
         if !self.tables.iter().any(|t| t == name) {
             self.tables.push(name.to_string());
             self.tables.sort();
@@ -114,7 +125,8 @@ impl QuerySession {
             ctx.register_table(name.as_str(), provider)?;
             tables.push(name);
         }
-        Ok(Self { ctx, tables })
+        let versions = self.versions.iter().filter(|(t, _)| tables.contains(t)).map(|(t, v)| (t.clone(), *v)).collect();
+        Ok(Self { ctx, tables, versions })
     }
 
     /// Plans one statement from an untrusted caller: checked by [`crate::sql_guard`] first

@@ -398,9 +398,19 @@ impl Warehouse {
 
     /// A DataFusion table provider reading the latest version of a table.
     pub async fn provider(&self, name: &str) -> Result<Option<Arc<dyn datafusion::catalog::TableProvider>>> {
+        Ok(self.pinned_provider(name).await?.map(|(provider, _)| provider))
+    }
+
+    /// A provider reading the latest version of a table, and that version: the provider reads
+    /// exactly that snapshot however many commits follow.
+    pub async fn pinned_provider(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Arc<dyn datafusion::catalog::TableProvider>, i64)>> {
         let Some(table) = self.open(name).await? else { return Ok(None) };
+        let version = table.version().map_or(-1, |v| v as i64);
         let provider = table.table_provider().await.map_err(|e| Error::delta(name, e.into()))?;
-        Ok(Some(provider))
+        Ok(Some((provider, version)))
     }
 }
 

@@ -185,3 +185,75 @@ async fn incremental_build_equals_full_refresh() {
     let after = snapshot(&wh, &all).await;
     assert!(after["fct_deal"].iter().filter(|r| r.contains("|crm:2|")).all(|r| r.contains("|msk|")));
 }
+
+/// A sync that commits while a build runs (the scheduler runs them at any overlap): the build
+/// reads the snapshot its session pinned and records exactly those versions, so the rows that
+/// arrived meanwhile are the next build's change. Recording the tables' latest versions instead
+/// left the new deals out of the incremental models for good ("up to date" until
+/// `--full-refresh`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_committing_during_a_build_is_built_by_the_next_build() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = url::Url::from_directory_path(dir.path()).expect("absolute temp path");
+    let wh = Warehouse::new(url, HashMap::new());
+    upsert(
+        &wh,
+        &[Holding { holding_id: "h".into(), name: "H".into(), source_system: "config".into(), source_id: "h".into() }],
+    )
+    .await;
+    upsert(
+        &wh,
+        &[Branch {
+            branch_id: "msk".into(),
+            holding_id: "h".into(),
+            name: "msk".into(),
+            city: "msk".into(),
+            time_zone: "Europe/Moscow".into(),
+            crm_switch_date: None,
+            source_system: "config".into(),
+            source_id: "msk".into(),
+        }],
+    )
+    .await;
+    upsert(&wh, &[manager("1", "msk")]).await;
+    let first: Vec<Deal> =
+        (1..=20u32).map(|i| deal(&i.to_string(), "crm:1", "proposal", "open", &format!("{i}00.00"), 1 + i % 10)).collect();
+    upsert(&wh, &first).await;
+    let all = models::load_models(None).expect("built-in models parse");
+    build(&wh, &all, false).await;
+
+    // Deals 21..=30 arrive before the build starts, 31..=40 while its first level runs.
+    let before: Vec<Deal> =
+        (21..=30u32).map(|i| deal(&i.to_string(), "crm:1", "proposal", "open", "100.00", 12)).collect();
+    upsert(&wh, &before).await;
+    let during: Vec<Deal> =
+        (31..=40u32).map(|i| deal(&i.to_string(), "crm:1", "proposal", "open", "100.00", 13)).collect();
+    let mut synced = false;
+    let runs = models::run_with(&wh, &all, None, BuildOptions::default(), |run| {
+        // `on_done` is synchronous; the sync commits on this runtime before the next level starts.
+        if !synced && !all[&run.name].depends_on.contains("deals") {
+            return;
+        }
+        if !synced {
+            synced = true;
+            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(upsert(&wh, &during)));
+        }
+    })
+    .await
+    .expect("build runs");
+    assert!(synced, "no model reading `deals` finished before fct_deal: the race was not staged");
+    let fct = runs.iter().find(|r| r.name == "fct_deal").expect("fct_deal built");
+    assert!(fct.result.is_ok(), "{:?}", fct.result);
+
+    let next = build(&wh, &all, false).await;
+    assert!(
+        matches!(next["fct_deal"].how, Materialized::Incremental { keys: 10 }),
+        "the deals synced during the previous build are this build's change: {}",
+        next["fct_deal"].how
+    );
+    let tables = snapshot(&wh, &all).await;
+    assert_eq!(tables["fct_deal"].len(), 40, "every deal is in fct_deal");
+    let full = build(&wh, &all, true).await;
+    assert_eq!(full["fct_deal"].how, Materialized::Full);
+    assert_eq!(snapshot(&wh, &all).await, tables, "incremental builds equal a full refresh");
+}
