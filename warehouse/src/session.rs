@@ -70,15 +70,17 @@ impl QuerySession {
         ctx.state_ref().write().config_mut().options_mut().execution.target_partitions = 1;
         let mut names = vec![];
         let mut reads = vec![];
+        let mut versions = BTreeMap::new();
         for (name, at) in tables {
             if let Some((provider, read)) = warehouse.provider_at(name, *at).await? {
                 ctx.register_table(*name, provider)?;
                 names.push(name.to_string());
+                versions.insert(name.to_string(), read.version);
                 reads.push(read);
             }
         }
         names.sort();
-        Ok((Self { ctx, tables: names }, reads))
+        Ok((Self { ctx, tables: names, versions }, reads))
     }
 
     /// The underlying DataFusion context (for the model runner).
