@@ -155,12 +155,23 @@ pub fn serve(project: &str) -> Server {
     Server(child, addr)
 }
 
-/// Reads the first line of a child's stderr (servers print their address there first).
+/// Reads a child's stderr up to the first line with an `http://` address (servers print it
+/// once listening; warnings such as "PostgreSQL listener not started" may come before it), or
+/// the last line read if the stream ends first.
 pub fn first_line(child: &mut Child) -> String {
     let stderr = child.stderr.take().expect("piped stderr");
     let mut reader = BufReader::new(stderr);
     let mut line = String::new();
-    reader.read_line(&mut line).expect("a first line");
+    loop {
+        let mut next = String::new();
+        if reader.read_line(&mut next).expect("stderr readable") == 0 {
+            break;
+        }
+        line = next;
+        if line.contains("http://") {
+            break;
+        }
+    }
     // Keep draining, so the server never blocks on (or fails writing to) a full or closed pipe.
     std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     line

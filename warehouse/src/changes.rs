@@ -53,7 +53,7 @@ impl Warehouse {
         if from == to {
             return Ok(Some(FileDiff::default()));
         }
-        let (Some(now), Some(then)) = (self.open_at(name, to).await?, self.open_at(name, from).await?) else {
+        let (Some(now), Some(then)) = (self.open_version(name, to).await?, self.open_version(name, from).await?) else {
             return Ok(None);
         };
         let (now_files, then_files) = (active_files(&now, name)?, active_files(&then, name)?);
@@ -64,7 +64,7 @@ impl Warehouse {
     }
 
     /// The table at `version`, or `None` when it has no such version (any more).
-    async fn open_at(&self, name: &str, version: i64) -> Result<Option<DeltaTable>> {
+    async fn open_version(&self, name: &str, version: i64) -> Result<Option<DeltaTable>> {
         let Some(mut table) = self.open(name).await? else { return Ok(None) };
         if version < 0 {
             return Ok(None);
@@ -92,7 +92,7 @@ impl Warehouse {
                 sides.push(None);
                 continue;
             }
-            let Some(table) = self.open_at(name, at).await? else {
+            let Some(table) = self.open_version(name, at).await? else {
                 return Err(Error::TableMissing { table: format!("{name} (version {at})") });
             };
             table.update_datafusion_session(&ctx.state()).map_err(|e| Error::delta(name, e))?;

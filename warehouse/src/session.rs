@@ -239,7 +239,7 @@ mod tests {
             let table = MemTable::try_new(schema.clone(), vec![vec![batch.clone()]]).unwrap();
             ctx.register_table(name, Arc::new(table)).unwrap();
         }
-        QuerySession { ctx, tables: vec!["deals".into(), "quarantine".into()] }
+        QuerySession { ctx, tables: vec!["deals".into(), "quarantine".into()], versions: BTreeMap::new() }
     }
 
     fn org() -> crate::ProjectConfig {

@@ -216,8 +216,9 @@ async fn a_sync_committing_during_a_build_is_built_by_the_next_build() {
     )
     .await;
     upsert(&wh, &[manager("1", "msk")]).await;
-    let first: Vec<Deal> =
-        (1..=20u32).map(|i| deal(&i.to_string(), "crm:1", "proposal", "open", &format!("{i}00.00"), 1 + i % 10)).collect();
+    let first: Vec<Deal> = (1..=20u32)
+        .map(|i| deal(&i.to_string(), "crm:1", "proposal", "open", &format!("{i}00.00"), 1 + i % 10))
+        .collect();
     upsert(&wh, &first).await;
     let all = models::load_models(None).expect("built-in models parse");
     build(&wh, &all, false).await;

@@ -27,8 +27,8 @@
 //! but the sources.
 
 pub mod alerts;
-pub mod destinations;
 mod audit;
+pub mod destinations;
 mod issues;
 mod kpi;
 pub mod locate;
@@ -48,8 +48,8 @@ use serde::Deserialize;
 use url::Url;
 
 pub use alerts::{Alert, AlertKind, Comparison};
-pub use destinations::{Destination, DestinationKind, SmtpSecurity, SmtpServer};
 pub use audit::{AuditConfig, FINDING_KINDS, VerdictRule};
+pub use destinations::{Destination, DestinationKind, SmtpSecurity, SmtpServer};
 pub use issues::{ConfigIssue, KeyPart, KeyPath};
 pub use kpi::KpiConfig;
 pub use locate::ConfigText;
