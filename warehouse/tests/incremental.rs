@@ -99,9 +99,8 @@ async fn build(wh: &Warehouse, all: &BTreeMap<String, models::Model>, full_refre
     runs.into_iter().map(|r| (r.name.clone(), r)).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn incremental_build_equals_full_refresh() {
-    let dir = tempfile::tempdir().expect("temp dir");
+/// An empty warehouse in `dir` with holding `h`.
+async fn warehouse_with_holding(dir: &tempfile::TempDir) -> Warehouse {
     let url = url::Url::from_directory_path(dir.path()).expect("absolute temp path");
     let wh = Warehouse::new(url, HashMap::new());
     upsert(
@@ -109,6 +108,13 @@ async fn incremental_build_equals_full_refresh() {
         &[Holding { holding_id: "h".into(), name: "H".into(), source_system: "config".into(), source_id: "h".into() }],
     )
     .await;
+    wh
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_build_equals_full_refresh() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wh = warehouse_with_holding(&dir).await;
     let branch = |id: &str, tz: &str| Branch {
         branch_id: id.into(),
         holding_id: "h".into(),
@@ -194,13 +200,7 @@ async fn incremental_build_equals_full_refresh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_committing_during_a_build_is_built_by_the_next_build() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = url::Url::from_directory_path(dir.path()).expect("absolute temp path");
-    let wh = Warehouse::new(url, HashMap::new());
-    upsert(
-        &wh,
-        &[Holding { holding_id: "h".into(), name: "H".into(), source_system: "config".into(), source_id: "h".into() }],
-    )
-    .await;
+    let wh = warehouse_with_holding(&dir).await;
     upsert(
         &wh,
         &[Branch {
