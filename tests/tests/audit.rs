@@ -174,35 +174,16 @@ fn the_demo_audit_finds_exactly_the_planted_problems_and_a_version_reads_the_sam
     let v = version.to_string();
     let d = dir.to_str().unwrap();
     let pinned = dealhouse_ok(&["-C", d, "audit", "intake", "--version", &v]);
+    let csv_at_version = |out: &std::path::Path| {
+        dealhouse_ok(&["-C", d, "audit", "intake", "--version", &v, "--format", "csv", "--out", out.to_str().unwrap()]);
+    };
     let csv_before = tmp.path().join("csv-before");
-    dealhouse_ok(&[
-        "-C",
-        d,
-        "audit",
-        "intake",
-        "--version",
-        &v,
-        "--format",
-        "csv",
-        "--out",
-        csv_before.to_str().unwrap(),
-    ]);
+    csv_at_version(&csv_before);
     demo(&dir, 12);
     let again = dealhouse_ok(&["-C", d, "audit", "intake", "--version", &v]);
     assert!(pinned == again, "--version {v} gave other bytes after a sync");
     let csv_after = tmp.path().join("csv-after");
-    dealhouse_ok(&[
-        "-C",
-        d,
-        "audit",
-        "intake",
-        "--version",
-        &v,
-        "--format",
-        "csv",
-        "--out",
-        csv_after.to_str().unwrap(),
-    ]);
+    csv_at_version(&csv_after);
     assert_eq!(checksums(&csv_before), checksums(&csv_after));
     assert_eq!(checksums(&csv_before).len(), 7, "read.csv and six sections");
     let latest = audit_json(&dir, &[]);
